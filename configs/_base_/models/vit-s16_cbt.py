@@ -1,0 +1,38 @@
+# ViT-S/16 encoder + CBT decoder (3 CBSA layers, 3 heads x 100, 10x10
+# representatives), as in the authors' Segmenter-based code.
+custom_imports = dict(imports=['mmseg_cbsa'], allow_failed_imports=False)
+
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    # ViT (augreg) normalisation: (x - 127.5) / 127.5
+    mean=[127.5, 127.5, 127.5],
+    std=[127.5, 127.5, 127.5],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size=(512, 512))
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ViT',
+        arch='s',
+        img_size=384,  # the grid the pretrained position embedding has
+        patch_size=16,
+        drop_path_rate=0.1,
+        # the authors' encoder (Segmenter's ViT): PyTorch LayerNorm eps and
+        # bilinear position-embedding resizing
+        norm_eps=1e-5,
+        interpolate_mode='bilinear',
+        final_norm=True),
+    decode_head=dict(
+        type='CBTHead',
+        in_channels=384,
+        num_layers=3,
+        num_heads=3,
+        head_dims=100,
+        rep_grid=10,
+        num_classes=150,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(512, 512)))

@@ -1,0 +1,3 @@
+from .mini_ade import MiniADE20KDataset, ensure_mini_ade20k, generate_mini_ade20k
+
+__all__ = ['MiniADE20KDataset', 'ensure_mini_ade20k', 'generate_mini_ade20k']

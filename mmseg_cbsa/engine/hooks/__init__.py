@@ -1,0 +1,3 @@
+from .overlay_hook import OverlayHook
+
+__all__ = ['OverlayHook']

@@ -1,0 +1,127 @@
+"""Contract-and-Broadcast Self-Attention (Wen, Huang, Li; NeurIPS 2025)."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+from .base import merge_heads, pool_patch_tokens, split_heads
+
+
+@MODELS.register_module()
+class CBSA(nn.Module):
+    r"""Contract-and-Broadcast Self-Attention, the authors' default form (eq. 8).
+
+    Tokens are rows. With ``Z`` (B, N, d), K heads of width p and m = rh*rw
+    representatives, per head k:
+
+    .. math::
+        W   &= Z P_k^\top                                   &(N \times p) \\
+        Q_0 &= \mathrm{AvgPool}_{r_h \times r_w}(W_{patches})  &(m \times p) \\
+        A   &= \mathrm{softmax}_{N}(Q_0 W^\top / \sqrt{p})  &(m \times N) \\
+        Q   &= Q_0 + a_k \, A W                           &\text{(extract)} \\
+        C   &= \mathrm{softmax}(Q Q^\top / \sqrt{p})\, Q    &\text{(contract)} \\
+        \Delta W &= b_k \, A^\top C                         &\text{(broadcast)}
+
+    and the output is ``to_out(concat_k ΔW_k)`` (K*p -> d, with bias), the
+    over-parameterised replacement of the subspace bases. Cost is O(N m p) per
+    head: linear in N for a fixed representative grid.
+
+    Only the H*W patch tokens are pooled into Q_0; every other token (class
+    embeddings, [CLS]) takes part in extraction and broadcast.
+
+    Args:
+        embed_dims: token width d.
+        num_heads: number of heads K.
+        head_dims: subspace width p of each head (default d / K).
+        rep_grid: (rh, rw) grid the patch tokens are pooled to (int for square).
+        detach_init: stop the gradient through the pooled initial guess Q_0,
+            as in the paper's derivation (the authors' code does not).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
+                 rep_grid: Union[int, Sequence[int]] = 8,
+                 detach_init: bool = False) -> None:
+        super().__init__()
+        head_dims = head_dims or embed_dims // num_heads
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = head_dims
+        self.rep_grid: Tuple[int, int] = ((rep_grid, rep_grid) if isinstance(rep_grid, int)
+                                          else tuple(rep_grid))
+        self.detach_init = detach_init
+        self.scale = head_dims ** -0.5
+        inner = num_heads * head_dims
+        self.proj = nn.Linear(embed_dims, inner, bias=False)
+        # a_k and b_k: per-head steps, signed and randn-initialised as in the
+        # authors' code so that their checkpoints mean the same thing here.
+        self.step_extract = nn.Parameter(torch.randn(num_heads, 1, 1))
+        self.step_broadcast = nn.Parameter(torch.randn(num_heads, 1, 1))
+        self.to_out = nn.Linear(inner, embed_dims)
+
+    @property
+    def num_representatives(self) -> int:
+        return self.rep_grid[0] * self.rep_grid[1]
+
+    def init_representatives(self, w: Tensor, hw_shape: Sequence[int],
+                             patch_start: int) -> Tensor:
+        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p) pooled patches."""
+        q0 = pool_patch_tokens(w, hw_shape, patch_start, self.rep_grid)
+        q0 = split_heads(q0, self.num_heads)
+        return q0.detach() if self.detach_init else q0
+
+    def extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor]:
+        """Cross-attention of the representatives over the tokens.
+
+        Args:
+            q0: (B, K, m, p) initial representatives.
+            w: (B, K, N, p) projected tokens.
+
+        Returns:
+            ``Q`` (B, K, m, p) and ``A`` (B, K, m, N), softmax over tokens.
+        """
+        attn = torch.softmax((q0 * self.scale) @ w.transpose(-1, -2), dim=-1)
+        return q0 + self.step_extract * (attn @ w), attn
+
+    def contract(self, q: Tensor) -> Tensor:
+        """C = softmax(Q Q^T / sqrt(p)) Q, (B, K, m, p) -> (B, K, m, p)."""
+        return F.scaled_dot_product_attention(q, q, q, scale=self.scale)
+
+    def broadcast(self, attn: Tensor, c: Tensor) -> Tensor:
+        """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p)."""
+        return self.step_broadcast * (attn.transpose(-1, -2) @ c)
+
+    def forward(self,
+                x: Tensor,
+                hw_shape: Sequence[int],
+                patch_start: int = 0,
+                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """Args:
+            x: (B, N, d) tokens (already normalised by the caller).
+            hw_shape: (H, W) patch grid; the patches are
+                ``x[:, patch_start:patch_start + H*W]``.
+            patch_start: index of the first patch token (0 when class
+                embeddings are appended, 1 after a leading [CLS]).
+            return_attn: also return the token-to-token attention ``A^T A``
+                (B, K, N, N) that the layer implies.
+
+        Returns:
+            (B, N, d) update, and the (B, K, N, N) attention if requested.
+        """
+        w = self.proj(x)
+        q0 = self.init_representatives(w, hw_shape, patch_start)
+        w = split_heads(w, self.num_heads)
+        q, attn = self.extract(q0, w)
+        out = self.to_out(merge_heads(self.broadcast(attn, self.contract(q))))
+        if return_attn:
+            return out, attn.transpose(-1, -2) @ attn
+        return out
+
+    def extra_repr(self) -> str:
+        return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
+                f'head_dims={self.head_dims}, rep_grid={self.rep_grid}, '
+                f'detach_init={self.detach_init}')

@@ -1,0 +1,43 @@
+"""CBT decoder: stacked CBSA layers on patch tokens and class embeddings."""
+from typing import Optional, Sequence, Union
+
+from mmseg.registry import MODELS
+
+from .class_embedding_head import ClassEmbeddingHead
+
+
+@MODELS.register_module()
+class CBTHead(ClassEmbeddingHead):
+    """Contract-and-Broadcast Transformer decode head (paper-spec section 4).
+
+    L layers of ``x = x + CBSA(LN(x))`` over [patch tokens; class embeddings],
+    no FFN. Representatives are pooled from the patch tokens only; the class
+    embeddings still take part in extraction and broadcast. The defaults are
+    the authors' code (K = 3 heads of width p = 100, 3 layers, 10x10
+    representatives), so their checkpoints load.
+
+    Args:
+        in_channels: encoder token width d.
+        num_layers: L.
+        num_heads: K.
+        head_dims: p.
+        rep_grid: representative grid (int for square, or (rh, rw)).
+        detach_init: stop-gradient on the pooled initial representatives.
+        attn_cfg: override the attention layer entirely (e.g. ``type='Agent'``).
+
+    Shapes:
+        inputs[in_index] (B, d, h, w) -> logits (B, num_classes, h, w).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_layers: int = 3,
+                 num_heads: int = 3,
+                 head_dims: int = 100,
+                 rep_grid: Union[int, Sequence[int]] = 10,
+                 detach_init: bool = False,
+                 attn_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        attn_cfg = attn_cfg or dict(type='CBSA', num_heads=num_heads, head_dims=head_dims,
+                                    rep_grid=rep_grid, detach_init=detach_init)
+        super().__init__(in_channels, num_layers, attn_cfg, **kwargs)

@@ -1,0 +1,65 @@
+"""Pre-norm residual layers shared by every backbone and decode head."""
+from typing import Optional, Sequence, Tuple, Union
+
+from mmcv.cnn.bricks.drop import DropPath
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+
+class AttentionLayer(nn.Module):
+    """``x + attn(LN(x))``: one attention step without FFN (decoders).
+
+    Args:
+        embed_dims: token width d.
+        attn_cfg: config of any layer of the attention family.
+        norm_eps: LayerNorm epsilon.
+    """
+
+    def __init__(self, embed_dims: int, attn_cfg: dict, norm_eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+
+    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 0,
+                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """(B, N, d) -> (B, N, d) (and the layer's attention if asked)."""
+        out = self.attn(self.norm(x), hw_shape, patch_start, return_attn=return_attn)
+        if return_attn:
+            return x + out[0], out[1]
+        return x + out
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer block, timm's layout (``norm1 attn norm2 mlp``).
+
+    ``h = x + attn(norm1(x))``, then ``h + mlp(norm2(h))`` (``residual_ffn``,
+    ViT) or ``mlp(norm2(h))`` (white-box blocks whose FFN, e.g. ISTA, is itself
+    an update step).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 attn_cfg: dict,
+                 ffn_cfg: dict,
+                 residual_ffn: bool = True,
+                 drop_path: float = 0.,
+                 norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+        self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.mlp = MODELS.build(dict(ffn_cfg, embed_dims=embed_dims))
+        self.residual_ffn = residual_ffn
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 1,
+                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Optional[Tensor]]]:
+        """(B, N, d) -> (B, N, d) (and the attention of this block if asked)."""
+        out = self.attn(self.norm1(x), hw_shape, patch_start, return_attn=return_attn)
+        attn = None
+        if return_attn:
+            out, attn = out
+        x = x + self.drop_path(out)
+        y = self.mlp(self.norm2(x))
+        x = x + self.drop_path(y) if self.residual_ffn else y
+        return (x, attn) if return_attn else x

@@ -1,0 +1,143 @@
+"""Safe checkpoint loading and saving.
+
+Checkpoints are untrusted input. torch >= 2.6 loads them weights-only, which
+mmengine 0.10.7's own checkpoints (numpy values in the message hub, history
+buffers) do not pass, so ``--resume`` and ``load_from`` fail. Instead of
+switching weights-only off, :func:`allow_mmengine_checkpoint_types` adds the
+exact types mmengine writes to torch's allow-list; everything else is still
+refused.
+"""
+import os
+import os.path as osp
+import pickle
+import tempfile
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
+
+_STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'net')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` while unpickling.
+
+    mmengine's ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``; this resolves exactly those and
+    refuses any other attribute lookup a crafted file might ask for.
+    """
+    from mmengine.logging import HistoryBuffer
+    # the defaults are registered lazily, at the first HistoryBuffer created
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) '
+        'while loading a checkpoint')
+
+
+def mmengine_checkpoint_types() -> List[Any]:
+    """The globals an mmengine 0.10 checkpoint pickles besides tensors.
+
+    ``meta`` holds numpy scalars (seeds, metrics) and the message hub holds
+    ``HistoryBuffer`` objects with numpy arrays inside.
+    """
+    from mmengine.logging import HistoryBuffer
+    np_multiarray = getattr(np, '_core', np.core).multiarray
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+        np.uint64, np.float16, np.float32, np.float64)]
+    return [
+        HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        np.ndarray,
+        np.dtype,
+        np_multiarray._reconstruct,
+        np_multiarray.scalar,
+        *dtype_classes,
+    ]
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Allow-list :func:`mmengine_checkpoint_types` for weights-only loads."""
+    torch.serialization.add_safe_globals(mmengine_checkpoint_types())
+
+
+def load_checkpoint_file(path: str) -> Any:
+    """Load a ``.pth``/``.pt``/``.bin``/``.safetensors`` file weights-only.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be read weights-only; the message names
+            the file and the disallowed globals it holds.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(path, device='cpu')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # pickle errors come in many types
+        raise ValueError(f'{path}: cannot be loaded as a weights-only checkpoint: '
+                         f'{_refusal_reason(path, e)}') from e
+
+
+def _refusal_reason(path: str, err: Exception) -> str:
+    """The disallowed globals of a refused file, else torch's own reason."""
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint: fall back to the error text
+        unsafe = []
+    if unsafe:
+        return f'it holds objects that are not allow-listed: {unsafe}'
+    text = str(err)
+    marker = 'WeightsUnpickler error:'
+    if marker in text:  # torch puts the actual reason after this marker
+        reason = next((ln.strip() for ln in text.split(marker, 1)[1].splitlines()
+                       if ln.strip()), '')
+        if reason:
+            return reason
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or ['']
+    return f'{type(err).__name__}: ' + next((ln for ln in lines if 'GLOBAL' in ln), lines[0])
+
+
+def extract_state_dict(ckpt: Any, path: str = '<checkpoint>') -> Dict[str, torch.Tensor]:
+    """The tensor dict inside a checkpoint (``state_dict``/``model`` wrappers
+    and a DataParallel ``module.`` prefix removed)."""
+    obj = ckpt
+    while isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        key = next((k for k in _STATE_DICT_KEYS if k in obj), None)
+        if key is None:
+            raise KeyError(f'{path}: no state dict found; top-level keys are {sorted(obj)[:20]}, '
+                           f'expected tensors or one of {_STATE_DICT_KEYS}')
+        obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise TypeError(f'{path}: expected a dict of tensors, got {type(obj).__name__}')
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if state and all(k.startswith('module.') for k in state):
+        state = {k[len('module.'):]: v for k, v in state.items()}
+    return state
+
+
+def save_checkpoint_file(state_dict: Mapping[str, torch.Tensor], dst: str,
+                         meta: Optional[dict] = None, overwrite: bool = False) -> None:
+    """Save ``{'state_dict': ..., 'meta': ...}`` atomically.
+
+    Writes to a temporary file in the destination folder and renames it, so a
+    failure never leaves a truncated file, and refuses to replace an existing
+    file unless ``overwrite``.
+    """
+    if osp.exists(dst) and not overwrite:
+        raise FileExistsError(f'{dst} exists; pass --overwrite to replace it')
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+    os.close(fd)
+    try:
+        torch.save({'state_dict': dict(state_dict), 'meta': dict(meta or {})}, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,31 @@
+"""Config preparation shared by ``tools/train.py``, ``tools/test.py`` and friends."""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported)
+
+
+def prepare_config(config: str,
+                   cfg_options: Optional[dict] = None,
+                   work_dir: Optional[str] = None,
+                   launcher: str = 'none') -> Config:
+    """Load ``config`` and apply the command-line overrides mmseg's tools take.
+
+    The work directory defaults to ``./work_dirs/<config name>``, as in
+    mmseg. Distributed runs on machines without CUDA fall back to the gloo
+    backend (mmseg's runtime asks for NCCL).
+    """
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg

@@ -1,0 +1,48 @@
+"""Every config loads and builds; the ADE20K configs follow Segmenter's recipe."""
+import glob
+import os
+
+import pytest
+from mmengine.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+ADE = [p for p in CONFIGS if 'ade20k-512x512' in p or p.endswith('cbt_decoder_ade20k.py')]
+
+
+def _strip_pretrained(model_cfg):
+    model_cfg.backbone.pop('init_cfg', None)
+    return model_cfg
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
+def test_config_builds(path, mmseg_scope):
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(path)
+    model = MODELS.build(_strip_pretrained(cfg.model))
+    head = model.decode_head
+    assert head.in_channels == model.backbone.embed_dims
+    assert head.num_classes == len(cfg.train_dataloader.dataset.get('metainfo', {}).get(
+        'classes', [None] * head.num_classes))
+
+
+@pytest.mark.parametrize('path', ADE, ids=lambda p: os.path.relpath(p, REPO))
+def test_ade20k_recipe(path):
+    cfg = Config.fromfile(path)
+    assert cfg.train_dataloader.batch_size * 8 == 8            # 8 GPUs x 1 image
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-3, momentum=0.9,
+                                               weight_decay=0.0)
+    assert cfg.param_scheduler[0].type == 'PolyLR' and cfg.param_scheduler[0].power == 0.9
+    assert cfg.train_cfg.max_iters == 160000
+    assert cfg.model.test_cfg == dict(mode='slide', crop_size=(512, 512), stride=(512, 512))
+    assert cfg.crop_size == (512, 512)
+    assert cfg.model.decode_head.num_classes == 150
+    assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    assert cfg.model.backbone.init_cfg.checkpoint.startswith('checkpoints/vit-')
+
+
+def test_entry_point_is_cbt_s():
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cbt_decoder_ade20k.py'))
+    assert cfg.model.backbone.arch == 's' and cfg.model.decode_head.type == 'CBTHead'
+    assert cfg.model.decode_head.num_heads * cfg.model.decode_head.head_dims == 300

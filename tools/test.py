@@ -1,0 +1,67 @@
+"""Evaluate a checkpoint with mmengine's Runner.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
+                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
+from mmseg_cbsa.utils import prepare_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='save the predicted label maps (PNG) to this dir')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='save painted predictions to this dir')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        vis = cfg.default_hooks.get('visualization')
+        if vis is None:
+            raise KeyError(f'{args.config}: --show/--show-dir need '
+                           'default_hooks.visualization (SegVisualizationHook)')
+        vis.draw = True
+        vis.show = args.show
+        vis.wait_time = args.wait_time
+        if args.show_dir:
+            cfg.visualizer.save_dir = args.show_dir
+    if args.out:
+        cfg.test_evaluator.output_dir = args.out
+        cfg.test_evaluator.keep_results = True
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise KeyError(f'{args.config} defines no tta_model / tta_pipeline')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    main()

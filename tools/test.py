@@ -11,7 +11,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import prepare_config
+from mmseg_cbsa.utils import init_cpu_distributed, prepare_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,6 +40,7 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    init_cpu_distributed(args.launcher)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         vis = cfg.default_hooks.get('visualization')

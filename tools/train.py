@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import prepare_config
+from mmseg_cbsa.utils import init_cpu_distributed, prepare_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +37,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    init_cpu_distributed(args.launcher)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print('AMP is already enabled in the config')

@@ -28,4 +28,20 @@ def prepare_config(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        # mmengine's default wrapper pins each process to GPU LOCAL_RANK
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                         broadcast_buffers=False)
     return cfg
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start a gloo process group for ``--launcher pytorch`` without CUDA.
+
+    mmengine 0.10.7 calls ``torch.cuda.set_device`` before initialising the
+    group, which fails on CPU-only machines; the Runner skips its own
+    initialisation when a group exists, so starting it here is enough.
+    """
+    import torch.distributed as dist
+    if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')

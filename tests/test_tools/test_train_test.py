@@ -105,3 +105,20 @@ print('APIS-OK')
     # no `import mmseg_cbsa` here: custom_imports in the config registers it
     res = _run(repo_root, '-c', code)
     assert 'APIS-OK' in res.stdout
+
+
+def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
+    """dist_train.sh / dist_test.sh through torchrun (gloo without CUDA)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = str(s.getsockname()[1])
+    env = {**os.environ, 'PORT': port}
+    opts = ['--cfg-options', *_data_opts(trained['data'])]
+    for cmd in (['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(tmp_path)],
+                ['bash', 'tools/dist_test.sh', CONFIG, str(tmp_path / 'iter_4.pth'), '2',
+                 '--work-dir', str(tmp_path / 'test')]):
+        res = subprocess.run(cmd + opts, cwd=repo_root, capture_output=True, text=True, env=env)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert 'mIoU' in res.stdout + res.stderr
+    assert (tmp_path / 'iter_4.pth').is_file()

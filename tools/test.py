@@ -4,14 +4,13 @@
                          [--show-dir DIR] [--tta] [--cfg-options k=v ...]
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import init_cpu_distributed, prepare_config
+from mmseg_cbsa.utils import (add_runner_args, init_cpu_distributed, parse_runner_args,
+                              prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,15 +23,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, e.g. test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:

@@ -4,14 +4,13 @@
                                  [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import init_cpu_distributed, prepare_config
+from mmseg_cbsa.utils import (add_runner_args, init_cpu_distributed, parse_runner_args,
+                              prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,15 +22,8 @@ def parse_args() -> argparse.Namespace:
         help='resume from CKPT, or without a value from the latest checkpoint '
         'in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:

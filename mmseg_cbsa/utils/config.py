@@ -1,9 +1,29 @@
 """Config preparation shared by ``tools/train.py``, ``tools/test.py`` and friends."""
+import argparse
+import os
 import os.path as osp
 from typing import Optional
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported)
+from mmengine.config import Config, DictAction
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """The flags every runner tool shares: ``--cfg-options``, ``--launcher``
+    and the ``--local_rank`` that old launchers pass."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, exporting ``LOCAL_RANK`` for launchers that only pass the flag."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def prepare_config(config: str,

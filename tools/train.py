@@ -5,6 +5,8 @@
 """
 import argparse
 
+import torch
+
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -31,6 +33,9 @@ def main() -> None:
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     init_cpu_distributed(args.launcher)
     if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp: mmengine\'s AmpOptimWrapper trains on GPU/NPU/MLU/MUSA '
+                             'only, and no CUDA device is available')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print('AMP is already enabled in the config')
         else:

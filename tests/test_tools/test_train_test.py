@@ -122,3 +122,26 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
         assert res.returncode == 0, res.stderr[-3000:]
         assert 'mIoU' in res.stdout + res.stderr
     assert (tmp_path / 'iter_4.pth').is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
+def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
+    res = _run(repo_root, 'tools/train.py', CONFIG, '--amp', '--work-dir', str(tmp_path),
+               check=False)
+    assert res.returncode != 0
+    assert 'no CUDA device is available' in res.stderr
+    assert not any(tmp_path.iterdir())          # nothing written before the refusal
+
+
+def test_image_demo_on_files_and_folders(trained, repo_root, tmp_path):
+    import cv2
+    folder = trained['data'] / 'images' / 'validation'
+    res = _run(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
+               str(folder), str(folder / 'mini_000000.jpg'), '--out', str(tmp_path))
+    outs = sorted(tmp_path.glob('*.png'))
+    assert [p.name for p in outs] == ['mini_000000.png', 'mini_000001.png']
+    canvas = cv2.imread(str(outs[0]))
+    assert canvas.shape[0] > 32 and canvas.shape[1] >= 32      # image plus legend rows
+    res = _run(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
+               str(tmp_path / 'missing.jpg'), '--out', str(tmp_path), check=False)
+    assert res.returncode != 0 and 'no such image or folder' in res.stderr

@@ -4,7 +4,7 @@ from typing import Dict, Tuple
 
 from torch import Tensor
 
-from ..models.backbones.vit import ARCH_SETTINGS
+from ..models.backbones.base import ARCH_SETTINGS
 
 _BLOCK_KEY = re.compile(
     r'^blocks\.\d+\.(norm1|norm2)\.(weight|bias)$|'

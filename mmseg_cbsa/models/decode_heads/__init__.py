@@ -1,4 +1,5 @@
 from .cbt_head import CBTHead
 from .class_embedding_head import ClassEmbeddingHead
+from .depict_head import DEPICTHead
 
-__all__ = ['CBTHead', 'ClassEmbeddingHead']
+__all__ = ['CBTHead', 'ClassEmbeddingHead', 'DEPICTHead']

@@ -1,5 +1,6 @@
-from .blocks import AttentionLayer, EncoderBlock
+from .blocks import AttentionLayer, CrossAttentionLayer, EncoderBlock
 from .mlp import Mlp
-from .patch_embed import PatchEmbed
+from .ista import ISTA
+from .patch_embed import ConvPatchEmbed, LinearPatchEmbed, PatchEmbed
 
-__all__ = ['AttentionLayer', 'EncoderBlock', 'Mlp', 'PatchEmbed']
+__all__ = ['AttentionLayer', 'CrossAttentionLayer', 'EncoderBlock', 'ConvPatchEmbed', 'ISTA', 'LinearPatchEmbed', 'Mlp', 'PatchEmbed']

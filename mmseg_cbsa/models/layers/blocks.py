@@ -29,6 +29,22 @@ class AttentionLayer(nn.Module):
         return x + out
 
 
+class CrossAttentionLayer(nn.Module):
+    """``q + attn(LN(x), query=q)``: queries (class embeddings) read the tokens.
+
+    The queries are not normalised, the tokens are (as in DEPICT-CA).
+    """
+
+    def __init__(self, embed_dims: int, attn_cfg: dict, norm_eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+
+    def forward(self, x: Tensor, query: Tensor) -> Tensor:
+        """tokens (B, N, d), queries (B, M, d) -> updated queries (B, M, d)."""
+        return query + self.attn(self.norm(x), query=query)
+
+
 class EncoderBlock(nn.Module):
     """Pre-norm transformer block, timm's layout (``norm1 attn norm2 mlp``).
 

@@ -1,0 +1,63 @@
+"""The linear member of the CBSA family: principal directions as representatives."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+from .base import merge_heads, split_heads
+
+
+def coding_rate_shrinkage(w: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""Principal directions of ``w`` and their shrinkage factors.
+
+    For ``w`` (..., N, p) with covariance ``S = W^T W = V diag(λ) V^T``:
+    ``g(λ) = 1 / (1 + c λ)``, ``c = p / (N eps^2)`` (from the exact gradient of
+    the coding rate, paper section 3.3).
+
+    Returns:
+        ``V`` (..., p, p), ``g`` (..., p) and the coefficients ``A = W V`` (..., N, p).
+    """
+    n, p = w.shape[-2:]
+    c = p / (n * eps ** 2)
+    lam, v = torch.linalg.eigh(w.transpose(-1, -2) @ w)
+    return v, 1.0 / (1.0 + c * lam.clamp_min(0)), w @ v
+
+
+@MODELS.register_module()
+class LinearAttention(nn.Module):
+    r"""Representatives = the principal directions of each head's tokens.
+
+    Extraction: coefficients ``A = W V`` on the eigenvectors ``V`` of
+    ``W^T W``; contraction: each direction is scaled independently by
+    ``g(λ) = (1 + c λ)^{-1}``; broadcast: ``ΔW = b_k A diag(g) V^T``, which
+    is the closed form ``W g(W^T W) = W (I + c W^T W)^{-1}``. O(N p^2) per head.
+
+    Args:
+        eps: the coding-rate precision ε in ``c = p / (N ε^2)``.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
+                 eps: float = 1.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dims = head_dims or embed_dims // num_heads
+        self.eps = eps
+        inner = num_heads * self.head_dims
+        self.proj = nn.Linear(embed_dims, inner, bias=False)
+        self.step = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.to_out = nn.Linear(inner, embed_dims)
+
+    def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
+                patch_start: int = 0,
+                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """(B, N, d) -> (B, N, d); with ``return_attn`` also the implied
+        token-to-token operator ``A diag(g) A^T`` (B, K, N, N)."""
+        w = split_heads(self.proj(x), self.num_heads)
+        # eigh in float32/64 only: half precision has no eigensolver
+        v, g, coeff = coding_rate_shrinkage(w.float(), self.eps)
+        delta = ((coeff * g.unsqueeze(-2)) @ v.transpose(-1, -2)).to(w.dtype)
+        out = self.to_out(merge_heads(self.step * delta))
+        if return_attn:
+            return out, ((coeff * g.unsqueeze(-2)) @ coeff.transpose(-1, -2)).to(w.dtype)
+        return out

@@ -17,7 +17,9 @@ model = dict(
     backbone=dict(
         type='ViT',
         arch='s',
-        img_size=384,  # the grid the pretrained position embedding has
+        # Segmenter's layout: the position embedding lives at the crop size; the
+        # 384-pixel timm weights are resampled once, on load
+        img_size=512,
         patch_size=16,
         drop_path_rate=0.1,
         # the authors' encoder (Segmenter's ViT): PyTorch LayerNorm eps and

@@ -54,8 +54,9 @@ class LinearAttention(nn.Module):
         """(B, N, d) -> (B, N, d); with ``return_attn`` also the implied
         token-to-token operator ``A diag(g) A^T`` (B, K, N, N)."""
         w = split_heads(self.proj(x), self.num_heads)
-        # eigh in float32/64 only: half precision has no eigensolver
-        v, g, coeff = coding_rate_shrinkage(w.float(), self.eps)
+        # half precision has no eigensolver: upcast those only
+        wf = w if w.dtype in (torch.float32, torch.float64) else w.float()
+        v, g, coeff = coding_rate_shrinkage(wf, self.eps)
         delta = ((coeff * g.unsqueeze(-2)) @ v.transpose(-1, -2)).to(w.dtype)
         out = self.to_out(merge_heads(self.step * delta))
         if return_attn:

@@ -106,12 +106,16 @@ def extract_state_dict(ckpt: Any, path: str = '<checkpoint>') -> Dict[str, torch
     """The tensor dict inside a checkpoint (``state_dict``/``model`` wrappers
     and a DataParallel ``module.`` prefix removed)."""
     obj = ckpt
-    while isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        key = next((k for k in _STATE_DICT_KEYS if k in obj), None)
+    # descend through wrappers ({'state_dict': ...}, {'model': ...}); training
+    # checkpoints keep tensors beside them (metrics, optimizer state)
+    while isinstance(obj, Mapping):
+        key = next((k for k in _STATE_DICT_KEYS if isinstance(obj.get(k), Mapping)), None)
         if key is None:
-            raise KeyError(f'{path}: no state dict found; top-level keys are {sorted(obj)[:20]}, '
-                           f'expected tensors or one of {_STATE_DICT_KEYS}')
+            break
         obj = obj[key]
+    if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise KeyError(f'{path}: no state dict found; top-level keys are {sorted(obj)[:20]}, '
+                       f'expected tensors or one of {_STATE_DICT_KEYS}')
     if not isinstance(obj, Mapping):
         raise TypeError(f'{path}: expected a dict of tensors, got {type(obj).__name__}')
     state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}

@@ -2,8 +2,9 @@
 from typing import Optional, Sequence, Tuple, Union
 
 from mmcv.cnn.bricks.drop import DropPath
-from mmseg.registry import MODELS
 from torch import Tensor, nn
+
+from .builder import build_layer
 
 
 class AttentionLayer(nn.Module):
@@ -18,7 +19,7 @@ class AttentionLayer(nn.Module):
     def __init__(self, embed_dims: int, attn_cfg: dict, norm_eps: float = 1e-5) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+        self.attn = build_layer(attn_cfg, embed_dims=embed_dims)
 
     def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 0,
                 return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -38,7 +39,7 @@ class CrossAttentionLayer(nn.Module):
     def __init__(self, embed_dims: int, attn_cfg: dict, norm_eps: float = 1e-5) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+        self.attn = build_layer(attn_cfg, embed_dims=embed_dims)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
         """tokens (B, N, d), queries (B, M, d) -> updated queries (B, M, d)."""
@@ -62,9 +63,9 @@ class EncoderBlock(nn.Module):
                  norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.attn = MODELS.build(dict(attn_cfg, embed_dims=embed_dims))
+        self.attn = build_layer(attn_cfg, embed_dims=embed_dims)
         self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.mlp = MODELS.build(dict(ffn_cfg, embed_dims=embed_dims))
+        self.mlp = build_layer(ffn_cfg, embed_dims=embed_dims)
         self.residual_ffn = residual_ffn
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 

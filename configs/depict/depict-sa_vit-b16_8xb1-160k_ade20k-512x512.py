@@ -1,0 +1,6 @@
+# depict-sa on ViT-B/16 (timm vit_base_patch16_384 weights).
+_base_ = ['./depict-sa_vit-s16_8xb1-160k_ade20k-512x512.py']
+pretrained = 'checkpoints/vit-b16_384_timm.pth'
+model = dict(
+    backbone=dict(arch='b', init_cfg=dict(checkpoint=pretrained)),
+    decode_head=dict(in_channels=768))

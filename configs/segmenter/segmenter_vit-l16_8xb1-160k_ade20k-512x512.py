@@ -1,0 +1,6 @@
+# segmenter on ViT-L/16 (timm vit_large_patch16_384 weights).
+_base_ = ['./segmenter_vit-s16_8xb1-160k_ade20k-512x512.py']
+pretrained = 'checkpoints/vit-l16_384_timm.pth'
+model = dict(
+    backbone=dict(arch='l', init_cfg=dict(checkpoint=pretrained)),
+    decode_head=dict(in_channels=1024, channels=1024, num_heads=16, embed_dims=1024))

@@ -1,0 +1,6 @@
+# segmenter on ViT-T/16 (timm vit_tiny_patch16_384 weights).
+_base_ = ['./segmenter_vit-s16_8xb1-160k_ade20k-512x512.py']
+pretrained = 'checkpoints/vit-t16_384_timm.pth'
+model = dict(
+    backbone=dict(arch='t', init_cfg=dict(checkpoint=pretrained)),
+    decode_head=dict(in_channels=192, channels=192, num_heads=3, embed_dims=192))

@@ -7,6 +7,7 @@ kernel would silently count as free; :func:`sdpa_flop_jit` fills that in.
 from math import prod
 from typing import Any, List, Tuple
 
+import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
@@ -32,3 +33,31 @@ def flop_analyzer(model: nn.Module, inputs: Tuple[Any, ...]) -> FlopAnalyzer:
 def count_flops(model: nn.Module, *inputs: Any) -> int:
     """Total multiply-adds of ``model(*inputs)``."""
     return flop_analyzer(model, inputs).total()
+
+
+def count_similarities(model: nn.Module, *inputs: Any) -> int:
+    """Pairwise similarities (dot products inside attention) of one forward.
+
+    Sums ``layer.num_similarities(num_queries, num_tokens)`` over every
+    attention layer that ran; cross-attention passes its queries as the
+    ``query`` keyword. Divide by the batch size for a per-image count.
+    """
+    total = 0
+
+    def hook(module, args, kwargs, output):
+        nonlocal total
+        tokens = args[0].shape[1]
+        query = kwargs.get('query')
+        batch = args[0].shape[0]
+        total += batch * module.num_similarities(
+            tokens if query is None else query.shape[1], tokens)
+
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in model.modules()
+               if hasattr(m, 'num_similarities')]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return total

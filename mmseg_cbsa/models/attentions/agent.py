@@ -13,5 +13,9 @@ class AgentAttention(CBSA):
     parameters and cost class as :class:`CBSA`, O(N m p) per head.
     """
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """m*N per head: extraction only."""
+        return self.num_heads * self.num_representatives * num_tokens
+
     def contract(self, q: Tensor) -> Tensor:
         return q

@@ -46,3 +46,13 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
     patches = w[:, patch_start:patch_start + h * w_]
     patches = patches.transpose(1, 2).reshape(b, c, h, w_)
     return F.adaptive_avg_pool2d(patches, (rh, rw)).flatten(2).transpose(1, 2)
+
+
+class AllPairsSimilarity:
+    """Mixin for softmax attention over all tokens (MHSA, MSSA, DEPICT)."""
+
+    num_heads: int
+
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """N_q * N dot products per head: every query against every token."""
+        return self.num_heads * num_queries * num_tokens

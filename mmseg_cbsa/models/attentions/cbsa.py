@@ -95,6 +95,12 @@ class CBSA(nn.Module):
         """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p)."""
         return self.step_broadcast * (attn.transpose(-1, -2) @ c)
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """Dot-product similarities per image: m*N (extraction) plus the
+        m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head."""
+        m = self.num_representatives
+        return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
+
     def forward(self,
                 x: Tensor,
                 hw_shape: Sequence[int],

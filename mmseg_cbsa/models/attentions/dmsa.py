@@ -38,6 +38,10 @@ class DMSA(nn.Module):
         self.gates = nn.Parameter(torch.randn(num_heads, self.full_dims) * 0.5 - 2.0)
         self.to_out = nn.Linear(self.full_dims, embed_dims)
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """N*D per head: each token against each gated channel of the full space."""
+        return self.num_heads * num_tokens * self.full_dims
+
     def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
                 patch_start: int = 0,
                 return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:

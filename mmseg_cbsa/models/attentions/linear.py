@@ -48,6 +48,10 @@ class LinearAttention(nn.Module):
         self.step = nn.Parameter(torch.ones(num_heads, 1, 1))
         self.to_out = nn.Linear(inner, embed_dims)
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """N*p per head: each token's coefficient on each principal direction."""
+        return self.num_heads * num_tokens * self.head_dims
+
     def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
                 patch_start: int = 0,
                 return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:

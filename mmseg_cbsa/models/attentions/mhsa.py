@@ -6,11 +6,11 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads
+from .base import AllPairsSimilarity, merge_heads
 
 
 @MODELS.register_module()
-class MHSA(nn.Module):
+class MHSA(AllPairsSimilarity, nn.Module):
     r"""Standard multi-head self-attention (Dosovitskiy et al., 2021).
 
     ``[q, k, v] = x W_qkv + b``; per head ``softmax(q k^T / sqrt(p)) v``; heads

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads, split_heads
+from .base import AllPairsSimilarity, merge_heads, split_heads
 
 
 def subspace_self_attention(w: Tensor, scale: float, return_attn: bool = False,
@@ -28,7 +28,7 @@ def subspace_self_attention(w: Tensor, scale: float, return_attn: bool = False,
 
 
 @MODELS.register_module()
-class MSSA(nn.Module):
+class MSSA(AllPairsSimilarity, nn.Module):
     r"""CRATE's MSSA: the softmax member of the CBSA family.
 
     ``W = x U^T`` with one bias-free projection (q = k = v = W); per head
@@ -58,7 +58,7 @@ class MSSA(nn.Module):
 
 
 @MODELS.register_module()
-class TiedMSSA(nn.Module):
+class TiedMSSA(AllPairsSimilarity, nn.Module):
     r"""DEPICT's MSSA (Wen & Li, NeurIPS 2024): one matrix projects and maps back.
 
     With ``U`` = ``proj`` (K*p x d, initialised N(0, 1/d)) and a learnable

@@ -51,6 +51,10 @@ class TSSA(nn.Module):
         self.temp = nn.Parameter(torch.ones(num_heads, 1))
         self.to_out = nn.Linear(inner, embed_dims)
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """N*p per head: each token against each fixed channel direction."""
+        return self.num_heads * num_tokens * self.head_dims
+
     def membership(self, w: Tensor) -> Tensor:
         """(B, K, N, p) -> (B, K, N), softmax over the heads."""
         energy = F.normalize(w, dim=-2).square().sum(-1)

@@ -8,28 +8,16 @@ prefix). DST is an mmpretrain ``ImageClassifier`` state dict
 ``backbone.*`` part. The authors' CBSA classifiers pool a grid shifted by one
 token, so the printed backbone config sets ``legacy_cls_pooling=True``.
 """
-import argparse
-
 from mmseg_cbsa.converters.authors import convert_classifier
-from mmseg_cbsa.utils.checkpoint import (extract_state_dict, load_checkpoint_file,
-                                         save_checkpoint_file)
+from mmseg_cbsa.converters.cli import run_converter
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help="the authors' *.pth.tar")
-    parser.add_argument('dst', help='output checkpoint for this project')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
-    args = parser.parse_args()
-    state = extract_state_dict(load_checkpoint_file(args.src), args.src)
-    converted, info = convert_classifier(state, args.src)
-    save_checkpoint_file(converted, args.dst, overwrite=args.overwrite,
-                         meta=dict(source=args.src, converter='cbt_cls2mmseg', info=str(info)))
-    print(f'wrote {len(converted)} tensors to {args.dst}')
+def report(info: dict, dst: str) -> None:
+    print(f'attention per layer: {info["kinds"]}')
     print(f'backbone: {info["backbone"]}')
     print(f'head: LinearClsHead(num_classes={info["num_classes"]}, '
           f'in_channels={info["backbone"]["arch"][0]})')
 
 
 if __name__ == '__main__':
-    main()
+    run_converter(__doc__, 'cbt_cls2mmseg', convert_classifier, report)

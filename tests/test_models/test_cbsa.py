@@ -135,14 +135,16 @@ class _Call(torch.nn.Module):
 
 
 def test_cost_is_linear_in_tokens_for_a_fixed_grid():
-    """cost(N) = a N + b (the m x m contraction is the constant b): with N,
-    4N, 16N tokens the increments grow exactly 4x; MHSA's grow ~16x."""
+    """cost(N) = a N + c sqrt(N) + b (the m x m contraction is the constant b,
+    pooling the columns of the grid the sqrt(N) term): with N, 4N, 16N tokens
+    the increments grow 4x (up to the small sqrt term); MHSA's grow ~16x."""
     from mmseg_cbsa.models.attentions import MHSA
     cbsa, mhsa = CBSA(64, num_heads=2, head_dims=32, rep_grid=8), MHSA(64, num_heads=2)
     sides = (16, 32, 64)
     f_cbsa = [_flops(_Call(cbsa, (s, s)), torch.randn(1, s * s, 64)) for s in sides]
     f_mhsa = [_flops(_Call(mhsa, (s, s)), torch.randn(1, s * s, 64)) for s in sides]
-    assert f_cbsa[2] - f_cbsa[1] == 4 * (f_cbsa[1] - f_cbsa[0]), f_cbsa
+    ratio = (f_cbsa[2] - f_cbsa[1]) / (f_cbsa[1] - f_cbsa[0])
+    assert 3.98 < ratio <= 4.0, f_cbsa
     assert (f_mhsa[2] - f_mhsa[1]) / (f_mhsa[1] - f_mhsa[0]) > 12, f_mhsa
 
 

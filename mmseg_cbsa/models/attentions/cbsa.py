@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads, pool_patch_tokens, split_heads
+from .base import pool_patch_tokens, split_heads
 
 
 @MODELS.register_module()
@@ -95,11 +95,22 @@ class CBSA(nn.Module):
         """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p)."""
         return self.step_broadcast * (attn.transpose(-1, -2) @ c)
 
-    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
-        """Dot-product similarities per image: m*N (extraction) plus the
-        m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head."""
-        m = self.num_representatives
-        return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
+    def broadcast_out(self, attn: Tensor, c: Tensor) -> Tensor:
+        r"""``to_out(concat_k ΔW_k)`` without forming ΔW: (B, N, d).
+
+        ``to_out`` is linear, so with its weight split per head as ``U_k``
+        (d x p): :math:`\sum_k A_k^\top (b_k C_k U_k^\top) + \text{bias}`, one
+        (N x Km) @ (Km x d) product on small (Km x d) right-hand sides. This
+        skips the (N x K p) intermediate and the head merge, and costs
+        N K m d multiply-adds instead of N K m p + N K p d.
+        """
+        b, k, m, _ = attn.shape
+        u = self.to_out.weight.view(self.embed_dims, k, self.head_dims)
+        right = torch.einsum('bkmp,dkp->bkmd', self.step_broadcast * c, u)
+        coeff = attn.reshape(b, k * m, -1).transpose(1, 2)                # (B, N, Km)
+        # the bias enters as the GEMM's accumulator: no extra pass over (N, d)
+        bias = self.to_out.bias.expand(b, coeff.shape[1], self.embed_dims)
+        return torch.baddbmm(bias, coeff, right.reshape(b, k * m, -1))
 
     def forward(self,
                 x: Tensor,
@@ -122,7 +133,7 @@ class CBSA(nn.Module):
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
         q, attn = self.extract(q0, w)
-        out = self.to_out(merge_heads(self.broadcast(attn, self.contract(q))))
+        out = self.broadcast_out(attn, self.contract(q))
         if return_attn:
             return out, attn.transpose(-1, -2) @ attn
         return out

@@ -1,0 +1,197 @@
+"""Latency, memory and achieved FLOP rate of models, heads and attention layers.
+
+Each measurement runs in a fresh subprocess (``python -m
+mmseg_cbsa.utils.benchmark CASE_JSON``) so that peak memory and allocator
+state of one case do not leak into the next. Used by
+``tools/analysis_tools/benchmark.py``.
+"""
+import json
+import resource
+import statistics
+import sys
+import time
+from typing import Dict, List, Tuple
+
+import torch
+from torch import nn
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matrix-multiply rate in GFLOP/s (2 n^3 per product)."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+class _HeadCall(nn.Module):
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, feat):
+        return self.head([feat])
+
+
+class _SegmentorCall(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, img):
+        return self.model.decode_head(self.model.backbone(img))
+
+
+class _LayerCall(nn.Module):
+    def __init__(self, layer: nn.Module, hw: Tuple[int, int]) -> None:
+        super().__init__()
+        self.layer, self.hw = layer, hw
+
+    def forward(self, x):
+        return self.layer(x, self.hw)
+
+
+class _AuthorsDecoder(nn.Module):
+    """The authors' CBT ``MaskTransformer`` imported from a local checkout."""
+
+    def __init__(self, root: str, dims: int, num_classes: int) -> None:
+        super().__init__()
+        sys.path.insert(0, root)
+        from segm.model.decoder import MaskTransformer
+        self.net = MaskTransformer(n_cls=num_classes, patch_size=16, n_layers=3, n_heads=3,
+                                   d_model=dims, dropout=0.0)
+
+    def forward(self, feat):
+        b, d, h, w = feat.shape
+        return self.net(feat.flatten(2).transpose(1, 2), (h * 16, w * 16))
+
+
+def encoder_features(batch: int, dims: int, side: int) -> torch.Tensor:
+    """(B, d, h, w) features laid out as the ViT backbone returns them: a
+    view of its token-major (B, N, d) output, so heads pay no transpose copy
+    that the real model would not pay."""
+    return torch.randn(batch, side * side, dims).transpose(1, 2).reshape(batch, dims, side, side)
+
+
+def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
+    """(module, inputs, patch tokens) for a case description.
+
+    Kinds: ``config`` (``part`` 'model' or 'head'), ``layer`` (an attention
+    type with its kwargs), ``authors`` (the authors' CBT decoder; needs
+    ``root``, their ``CBSA_semantic_segmentation`` folder).
+    """
+    size, batch = case['size'], case.get('batch', 1)
+    side = size // 16
+    if case['kind'] == 'config':
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        from mmseg.registry import MODELS
+        import mmseg_cbsa  # noqa: F401
+        init_default_scope('mmseg')
+        cfg = Config.fromfile(case['config'])
+        cfg.model.backbone.pop('init_cfg', None)
+        model = MODELS.build(cfg.model)
+        if case.get('part', 'head') == 'head':
+            dims = model.backbone.embed_dims
+            return _HeadCall(model.decode_head), (encoder_features(batch, dims, side),), side ** 2
+        return _SegmentorCall(model), (torch.randn(batch, 3, size, size),), side ** 2
+    if case['kind'] == 'layer':
+        from mmseg.registry import MODELS
+        import mmseg_cbsa  # noqa: F401
+        kwargs = dict(case['layer'])
+        extra = kwargs.pop('extra_tokens', 0)
+        layer = MODELS.build(kwargs)
+        x = torch.randn(batch, side * side + extra, kwargs['embed_dims'])
+        return _LayerCall(layer, (side, side)), (x,), side ** 2
+    if case['kind'] == 'authors':
+        model = _AuthorsDecoder(case['root'], case.get('dims', 384), case.get('num_classes', 150))
+        return model, (encoder_features(batch, case.get('dims', 384), side),), side ** 2
+    raise ValueError(f"unknown case kind '{case['kind']}'")
+
+
+def _rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
+def measure(case: Dict) -> Dict:
+    """Run one case in this process: peak memory of the first call, then the
+    median of ``repeats`` timed calls after ``warmup`` untimed ones."""
+    device, mode = case.get('device', 'cpu'), case.get('mode', 'infer')
+    torch.manual_seed(0)
+    module, inputs, tokens = build_case(case)
+    module = module.to(device).train(mode == 'train')
+    # .to() keeps the strides of the token-major feature views
+    inputs = tuple(t.to(device) for t in inputs)
+
+    def step() -> None:
+        if mode == 'train':
+            out = module(*inputs)
+            out.float().mean().backward()
+        else:
+            with torch.no_grad():
+                module(*inputs)
+
+    if device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        _sync(device)
+        peak = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    else:
+        base = _rss_mb()
+        step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    for _ in range(case.get('warmup', 2)):
+        step()
+    _sync(device)
+    times = []
+    for _ in range(case.get('repeats', 5)):
+        module.zero_grad(set_to_none=True)
+        t = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    from .flops import count_flops
+    macs = count_flops(module.eval(), *inputs)
+    latency = statistics.median(times)
+    flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
+    return dict(tokens=tokens, latency_ms=1e3 * latency,
+                throughput=inputs[0].shape[0] / latency, peak_mem_mb=max(peak, 0.0),
+                gflops=flops / 1e9, achieved_gflops_per_s=flops / latency / 1e9)
+
+
+def fit_exponent(tokens: List[int], latency: List[float]) -> float:
+    """Least-squares slope of log(latency) against log(tokens)."""
+    import math
+    xs, ys = [math.log(t) for t in tokens], [math.log(v) for v in latency]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def run_isolated(case: Dict, python: str = sys.executable) -> Dict:
+    """:func:`measure` in a fresh interpreter; returns its JSON result."""
+    import subprocess
+    res = subprocess.run([python, '-m', 'mmseg_cbsa.utils.benchmark', json.dumps(case)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f'benchmark case {case} failed:\n{res.stderr[-3000:]}')
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+if __name__ == '__main__':
+    torch.set_num_threads(torch.get_num_threads())
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -1,8 +1,9 @@
 """FLOP counting with mmengine's analyzer, completed for fused attention.
 
 mmengine counts one multiply-add as one FLOP and has no handle for
-``aten::scaled_dot_product_attention``, so attention computed with the fused
-kernel would silently count as free; :func:`sdpa_flop_jit` fills that in.
+``aten::scaled_dot_product_attention`` or ``aten::baddbmm``, and its matmul
+handle ignores the batch of a broadcast second operand, so fused attention
+and some GEMMs would count as free or too cheap; the handles here fix that.
 """
 from math import prod
 from typing import Any, List, Tuple
@@ -21,10 +22,31 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     return prod(batch) * length * s * (e + ev)
 
 
+def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """Multiply-adds of input + b1 @ b2 with b1 (B, n, k), b2 (B, k, m)."""
+    b, n, k = get_shape(inputs[1])
+    return b * n * k * get_shape(inputs[2])[-1]
+
+
+def matmul_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """Multiply-adds of a (broadcasting) matmul: batch * n * k * m.
+
+    mmengine's handle takes the batch from the first operand only, so
+    ``(n, k) @ (B, k, m)`` counts as if B were 1.
+    """
+    a, b = get_shape(inputs[0]), get_shape(inputs[1])
+    if len(a) == 1 or len(b) == 1:
+        return prod(a) * (b[-1] if len(b) > 1 else 1) if len(a) > 1 else prod(b)
+    out = get_shape(outputs[0])
+    return prod(out) * a[-1]
+
+
 def flop_analyzer(model: nn.Module, inputs: Tuple[Any, ...]) -> FlopAnalyzer:
     """An mmengine :class:`FlopAnalyzer` that also counts fused attention."""
     analyzer = FlopAnalyzer(model, inputs)
-    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit,
+                           'aten::baddbmm', baddbmm_flop_jit,
+                           'aten::matmul', matmul_flop_jit)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     return analyzer

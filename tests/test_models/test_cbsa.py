@@ -155,3 +155,28 @@ def test_fused_attention_is_counted():
     mhsa = _Call(MHSA(d, num_heads=2), None)
     # qkv + proj linears: n*d*3d + n*d*d; attention: n*n*(p + p) per head
     assert count_flops(mhsa, torch.randn(1, n, d)) == n * d * 4 * d + 2 * n * n * d
+
+
+def test_flop_count_is_the_fused_algorithm():
+    """Regression check on cost (not time): the layer does exactly the work
+    of the fused algorithm, counted in multiply-adds."""
+    d, K, p, (rh, rw), (H, W), extra = 48, 3, 10, (4, 5), (12, 16), 7
+    N, m, C = H * W + extra, rh * rw, K * p
+    layer = _Call(CBSA(d, K, head_dims=p, rep_grid=(rh, rw)), (H, W))
+    expected = (N * d * C                      # proj
+                + rh * H * W * C + rw * W * rh * C   # separable pooling
+                + 2 * K * m * N * p            # logits, A W
+                + K * m * m * 2 * p            # contraction (fused attention)
+                + K * m * p * d                # C_k U_k^T
+                + N * K * m * d)               # one broadcast GEMM, to_out folded in
+    assert _flops(layer, torch.randn(1, N, d)) == expected
+
+
+def test_broadcast_matmul_is_counted_with_its_batch():
+    from mmseg_cbsa.utils.flops import count_flops
+
+    class MM(torch.nn.Module):
+        def forward(self, a, b):
+            return a @ b
+    assert count_flops(MM(), torch.randn(5, 7), torch.randn(3, 7, 11)) == 3 * 5 * 7 * 11
+    assert count_flops(MM(), torch.randn(2, 5, 7), torch.randn(7, 11)) == 2 * 5 * 7 * 11

@@ -27,7 +27,7 @@ from collections import defaultdict
 
 import torch
 
-from mmseg_cbsa.utils.benchmark import fit_exponent, matmul_rate, run_isolated
+from mmseg_cbsa.utils.benchmark import fit_exponent, matmul_rate, measure, run_isolated
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
+    p.add_argument('--no-isolation', action='store_true',
+                   help='run cases in this process (faster start; peak memory then '
+                   'includes earlier cases)')
     return p.parse_args()
 
 
@@ -85,9 +88,9 @@ def main() -> None:
     for name, case in cases(args):
         for mode in args.modes:
             for size in args.sizes:
-                res = run_isolated(dict(case, size=size, mode=mode, batch=args.batch,
-                                        repeats=args.repeats, warmup=args.warmup,
-                                        device=args.device))
+                spec = dict(case, size=size, mode=mode, batch=args.batch, repeats=args.repeats,
+                            warmup=args.warmup, device=args.device)
+                res = measure(spec) if args.no_isolation else run_isolated(spec)
                 res.update(case=name, mode=mode, size=size,
                            pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
                 rows.append(res)

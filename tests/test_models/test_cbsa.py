@@ -37,17 +37,18 @@ def reference_cbsa(layer: CBSA, x, hw, patch_start):
     return torch.stack(outs)
 
 
-@pytest.mark.parametrize('hw,extra,patch_start', [
-    ((8, 8), 0, 0),       # square, patches only
-    ((6, 10), 5, 0),      # non-square, class embeddings appended
-    ((7, 5), 1, 1),       # non-square, [CLS] first
+@pytest.mark.parametrize('hw,extra,patch_start,dims', [
+    ((8, 8), 0, 0, 32),       # square, patches only
+    ((6, 10), 5, 0, 32),      # non-square, class embeddings appended
+    ((7, 5), 1, 1, 32),       # non-square, [CLS] first
+    ((4, 5), 1, 1, 96),       # fewer tokens than channels: the unfolded to_out path
 ])
-def test_matches_reference_equations(hw, extra, patch_start):
-    layer = CBSA(32, num_heads=2, head_dims=8, rep_grid=(3, 4))
+def test_matches_reference_equations(hw, extra, patch_start, dims):
+    layer = CBSA(dims, num_heads=2, head_dims=8, rep_grid=(3, 4))
     n = hw[0] * hw[1] + extra
-    x = torch.randn(2, n, 32)
+    x = torch.randn(2, n, dims)
     out = layer(x, hw, patch_start)
-    assert out.shape == (2, n, 32)
+    assert out.shape == (2, n, dims)
     torch.testing.assert_close(out, reference_cbsa(layer, x, hw, patch_start),
                                rtol=1e-4, atol=1e-5)
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import pool_patch_tokens, split_heads
+from .base import merge_heads, pool_patch_tokens, split_heads
 
 
 @MODELS.register_module()
@@ -112,6 +112,12 @@ class CBSA(nn.Module):
         bias = self.to_out.bias.expand(b, coeff.shape[1], self.embed_dims)
         return torch.baddbmm(bias, coeff, right.reshape(b, k * m, -1))
 
+    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+        """Dot-product similarities per image: m*N (extraction) plus the
+        m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head."""
+        m = self.num_representatives
+        return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
+
     def forward(self,
                 x: Tensor,
                 hw_shape: Sequence[int],
@@ -133,7 +139,13 @@ class CBSA(nn.Module):
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
         q, attn = self.extract(q0, w)
-        out = self.broadcast_out(attn, self.contract(q))
+        c = self.contract(q)
+        if x.shape[1] > self.embed_dims:
+            # many tokens (segmentation): folding to_out saves N*K*m*p
+            # multiply-adds for K*m*p*d extra ones
+            out = self.broadcast_out(attn, c)
+        else:
+            out = self.to_out(merge_heads(self.broadcast(attn, c)))
         if return_attn:
             return out, attn.transpose(-1, -2) @ attn
         return out

@@ -131,15 +131,46 @@ class TokenBackbone(BaseModule):
         b, _, d = x.shape
         return x[:, self.num_prefix_tokens:].transpose(1, 2).reshape(b, d, *hw_shape)
 
-    def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
-        """(B, C, H, W) -> one (B, d, h, w) map (or (B, d) [CLS] feature) per
-        ``out_indices``."""
+    def _cls_rows(self, attn: Tensor, hw_shape: Sequence[int]) -> Tensor:
+        """(B, K, N, N) token attention -> (B, K, h, w) [CLS]-to-patch maps."""
+        start = self.num_prefix_tokens
+        rows = attn[:, :, 0, start:start + hw_shape[0] * hw_shape[1]]
+        return rows.reshape(*rows.shape[:2], *hw_shape)
+
+    def forward_cls_attention(self, img: Tensor, layers: Optional[Sequence[int]] = None
+                              ) -> Tuple[Tuple[Tensor, ...], Dict[int, Tensor]]:
+        """Forward pass that also hands out [CLS] attention maps.
+
+        Args:
+            img: (B, C, H, W).
+            layers: block indices (negative from the end); all blocks if None.
+
+        Returns:
+            The outputs of :meth:`forward` (unchanged) and, per requested
+            layer, the [CLS]-to-patch attention of every head as (B, K, h, w):
+            the [CLS] row of the softmax attention (MHSA, MSSA), of ``A^T A``
+            (CBSA, agent, linear) or of the layer's own map (TSSA, DMSA).
+        """
+        wanted = set(range(self.num_layers)) if layers is None else \
+            {i % self.num_layers for i in layers}
+        return self._run(img, wanted)
+
+    def _run(self, img: Tensor, attn_layers=frozenset()):
         x, hw_shape = self.embed(img)
-        outs = []
+        outs, maps = [], {}
         for i, block in enumerate(self.blocks):
-            x = block(x, hw_shape, self.patch_start)
+            if i in attn_layers:
+                x, attn = block(x, hw_shape, self.patch_start, return_attn=True)
+                maps[i] = self._cls_rows(attn, hw_shape)
+            else:
+                x = block(x, hw_shape, self.patch_start)
             if i == self.num_layers - 1 and self.final_norm:
                 x = self.norm(x)
             if i in self.out_indices:
                 outs.append(self.to_map(x, hw_shape) if self.out_type == 'featmap' else x[:, 0])
-        return tuple(outs)
+        return tuple(outs), maps
+
+    def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
+        """(B, C, H, W) -> one (B, d, h, w) map (or (B, d) [CLS] feature) per
+        ``out_indices``."""
+        return self._run(img)[0]

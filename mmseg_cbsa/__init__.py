@@ -7,7 +7,7 @@ mmengine's own checkpoints for torch's weights-only loader.
 """
 from .utils.checkpoint import allow_mmengine_checkpoint_types
 from .version import __version__
-from . import datasets, engine, models  # noqa: F401,E402  (registration)
+from . import datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
 
 allow_mmengine_checkpoint_types()
 

@@ -9,8 +9,8 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import (add_runner_args, init_cpu_distributed, parse_runner_args,
-                              prepare_config)
+from mmseg_cbsa.utils import (add_runner_args, close_distributed, init_cpu_distributed,
+                              parse_runner_args, prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,6 +54,8 @@ def main() -> None:
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     Runner.from_cfg(cfg).test()
+    # only after success: a barrier after a failed rank would hang the others
+    close_distributed()
 
 
 if __name__ == '__main__':

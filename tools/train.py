@@ -11,8 +11,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import (add_runner_args, init_cpu_distributed, parse_runner_args,
-                              prepare_config)
+from mmseg_cbsa.utils import (add_runner_args, close_distributed, init_cpu_distributed,
+                              parse_runner_args, prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,6 +49,8 @@ def main() -> None:
         cfg.load_from = args.resume
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    # only after success: a barrier after a failed rank would hang the others
+    close_distributed()
 
 
 if __name__ == '__main__':

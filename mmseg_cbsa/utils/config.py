@@ -65,3 +65,16 @@ def init_cpu_distributed(launcher: str) -> None:
     import torch.distributed as dist
     if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def close_distributed() -> None:
+    """Destroy the process group before exit.
+
+    mmengine leaves it alive; gloo's threads then die with the interpreter
+    and abort the process ('terminate called without an active exception')
+    now and then, failing an otherwise finished run.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -9,6 +9,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
 ADE = [p for p in CONFIGS if 'ade20k-512x512' in p or p.endswith('cbt_decoder_ade20k.py')]
+ZERO_SHOT = [p for p in CONFIGS if 'zero_shot' in p]
+SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT]
 
 
 def _strip_pretrained(model_cfg):
@@ -16,7 +18,7 @@ def _strip_pretrained(model_cfg):
     return model_cfg
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
+@pytest.mark.parametrize('path', SEGMENTORS, ids=lambda p: os.path.relpath(p, REPO))
 def test_config_builds(path, mmseg_scope):
     from mmseg.registry import MODELS
     cfg = Config.fromfile(path)
@@ -46,3 +48,21 @@ def test_entry_point_is_cbt_s():
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cbt_decoder_ade20k.py'))
     assert cfg.model.backbone.arch == 's' and cfg.model.decode_head.type == 'CBTHead'
     assert cfg.model.decode_head.num_heads * cfg.model.decode_head.head_dims == 300
+
+
+@pytest.mark.parametrize('path', ZERO_SHOT, ids=lambda p: os.path.relpath(p, REPO))
+def test_zero_shot_config_builds(path, mmseg_scope):
+    import torch
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(path)
+    assert cfg.test_evaluator == dict(type='ZeroShotCLSMetric', patch_size=16, share=0.6)
+    assert cfg.test_dataloader.dataset.type == 'PascalVOCDataset'
+    model = MODELS.build(_strip_pretrained(cfg.model)).eval()
+    maps = model(torch.randn(1, 3, 224, 224), mode='tensor')
+    assert sorted(maps) == list(range(12))
+    assert maps[0].shape == (1, model.backbone.num_heads, 14, 14)
+
+
+def test_the_five_zero_shot_models_are_configured():
+    kinds = sorted(Config.fromfile(p).model.backbone.type for p in ZERO_SHOT)
+    assert kinds == ['CBT', 'CRATE', 'CRATECBT', 'ToST', 'ViT']

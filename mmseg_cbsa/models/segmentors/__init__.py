@@ -1,0 +1,3 @@
+from .cls_attention_probe import CLSAttentionProbe
+
+__all__ = ['CLSAttentionProbe']

@@ -10,7 +10,8 @@ CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'
                  if '_base_' not in p)
 ADE = [p for p in CONFIGS if 'ade20k-512x512' in p or p.endswith('cbt_decoder_ade20k.py')]
 ZERO_SHOT = [p for p in CONFIGS if 'zero_shot' in p]
-SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT]
+CLASSIFIERS = [p for p in CONFIGS if 'classification' in p]
+SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS]
 
 
 def _strip_pretrained(model_cfg):
@@ -66,3 +67,22 @@ def test_zero_shot_config_builds(path, mmseg_scope):
 def test_the_five_zero_shot_models_are_configured():
     kinds = sorted(Config.fromfile(p).model.backbone.type for p in ZERO_SHOT)
     assert kinds == ['CBT', 'CRATE', 'CRATECBT', 'ToST', 'ViT']
+
+
+@pytest.mark.parametrize('path', CLASSIFIERS, ids=lambda p: os.path.relpath(p, REPO))
+def test_classification_config_follows_the_paper(path, mmseg_scope):
+    from mmengine.registry import OPTIMIZERS, DefaultScope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpretrain'
+    assert cfg.train_dataloader.batch_size * 8 == 256
+    assert cfg.optim_wrapper.optimizer == dict(type='Lion', lr=2e-4, weight_decay=0.05)
+    assert OPTIMIZERS.get('Lion') is not None           # registered through lion-pytorch
+    assert cfg.train_cfg.max_epochs == 150
+    assert cfg.model.head.loss.label_smooth_val == 0.1
+    assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'CosineAnnealingLR']
+    if path.endswith('cbt-t_8xb32-lion-150e_in1k.py'):
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            model = MODELS.build(cfg.model)
+        total = sum(p.numel() for p in model.parameters())
+        assert abs(total / 1e6 - 1.8) / 1.8 < 0.02         # Table 3: CBT-T 1.8M

@@ -36,3 +36,4 @@ log_processor = dict(by_epoch=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50), timer=dict(type='IterTimerHook'))
 log_level = 'INFO'
+custom_hooks = [dict(type='ProgressBarHook')]

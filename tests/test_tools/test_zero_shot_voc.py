@@ -52,6 +52,7 @@ def test_zero_shot_tool(tmp_path):
         cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'best layer (as Table 5)' in res.stdout and '| foreground |' in res.stdout
+    assert '3/3' in res.stdout                                # the progress bar
     out = json.loads((tmp_path / 'out' / 'zero_shot.json').read_text())
     for target in ('foreground', 'background', 'boundary'):
         values = out['per_layer'][target]

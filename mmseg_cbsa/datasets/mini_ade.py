@@ -12,6 +12,7 @@ of different classes on a smooth random background; each class has its own
 outline, texture and hue family, so the task is learnable but not trivial
 (colours are jittered, shapes overlap, backgrounds vary).
 """
+import inspect
 import json
 import os
 import os.path as osp
@@ -164,8 +165,9 @@ def ensure_mini_ade20k(root: str, **params) -> str:
             'dataset; point data_root elsewhere or remove the folder')
     with open(marker) as f:
         found: Dict = json.load(f)
-    wanted = dict(version=GENERATOR_VERSION, num_train=400, num_val=50, size=128, seed=0)
-    wanted.update(params)
+    defaults = {k: v.default for k, v in inspect.signature(generate_mini_ade20k).parameters.items()
+                if v.default is not inspect.Parameter.empty}
+    wanted = dict(defaults, version=GENERATOR_VERSION, **params)
     diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
     if diff:
         raise ValueError(f'{marker} was generated with other parameters '

@@ -14,6 +14,9 @@ from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 
 def _sync(device: str) -> None:
@@ -35,6 +38,40 @@ def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
         _sync(device)
         times.append(time.perf_counter() - t)
     return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+class TensorMemoryTracker(TorchDispatchMode):
+    """Peak bytes of live tensors created inside the context.
+
+    Every operator's outputs are followed by their storages until those are
+    freed, so the peak is the activation memory the computation needs (saved
+    tensors of a training step included), independent of the allocator: a
+    CPU process's resident set also holds what glibc has not returned yet.
+    Tensors that exist before entering (weights, inputs) are not counted;
+    ``largest`` is the biggest single storage created.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: Dict[int, Tuple[StorageWeakRef, int]] = {}
+        self.current = self.peak = self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        # forget freed storages first: a new output may reuse their address
+        for key, (ref, nbytes) in list(self.live.items()):
+            if ref.expired():
+                del self.live[key]
+                self.current -= nbytes
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.device.type != 'meta':
+                storage = t.untyped_storage()
+                if storage.data_ptr() not in self.live:
+                    self.live[storage.data_ptr()] = (StorageWeakRef(storage), storage.nbytes())
+                    self.current += storage.nbytes()
+                    self.largest = max(self.largest, storage.nbytes())
+        self.peak = max(self.peak, self.current)
+        return out
 
 
 class _HeadCall(nn.Module):
@@ -145,15 +182,18 @@ def measure(case: Dict) -> Dict:
             with torch.no_grad():
                 module(*inputs)
 
+    tracker = TensorMemoryTracker()
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        step()
+        with tracker:
+            step()
         _sync(device)
         peak = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
     else:
         base = _rss_mb()
-        step()
+        with tracker:
+            step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     for _ in range(case.get('warmup', 2)):
         step()
@@ -171,6 +211,7 @@ def measure(case: Dict) -> Dict:
     flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
     return dict(tokens=tokens, latency_ms=1e3 * latency,
                 throughput=inputs[0].shape[0] / latency, peak_mem_mb=max(peak, 0.0),
+                peak_tensor_mb=tracker.peak / 2 ** 20,
                 gflops=flops / 1e9, achieved_gflops_per_s=flops / latency / 1e9)
 
 
@@ -182,11 +223,26 @@ def fit_exponent(tokens: List[int], latency: List[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
-def run_isolated(case: Dict, python: str = sys.executable) -> Dict:
-    """:func:`measure` in a fresh interpreter; returns its JSON result."""
+# glibc hands large freed blocks back to the kernel, so every forward pass
+# page-faults its activations in again (~4 us per 4 KiB page here); these
+# tunables keep freed memory in the process, as PyTorch's CUDA allocator does.
+KEEP_FREED_MEMORY = 'glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432'
+
+
+def run_isolated(case: Dict, python: str = sys.executable,
+                 keep_freed_memory: bool = False) -> Dict:
+    """:func:`measure` in a fresh interpreter; returns its JSON result.
+
+    ``keep_freed_memory`` starts it with :data:`KEEP_FREED_MEMORY` as
+    ``GLIBC_TUNABLES`` (read by glibc only at process start).
+    """
+    import os
     import subprocess
+    env = dict(os.environ)
+    if keep_freed_memory:
+        env['GLIBC_TUNABLES'] = KEEP_FREED_MEMORY
     res = subprocess.run([python, '-m', 'mmseg_cbsa.utils.benchmark', json.dumps(case)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f'benchmark case {case} failed:\n{res.stderr[-3000:]}')
     return json.loads(res.stdout.strip().splitlines()[-1])

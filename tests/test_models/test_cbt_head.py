@@ -83,3 +83,39 @@ def test_loss_through_mmseg_segmentor(mmseg_scope):
     assert torch.isfinite(losses['decode.loss_ce'])
     losses['decode.loss_ce'].backward()
     assert model.backbone.patch_embed.proj.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_activation_memory_is_linear_in_tokens(train):
+    """Regression check on memory (not time): the live tensors of a forward
+    (and of a training step, saved tensors included) grow linearly with the
+    tokens and no (N x N) tensor is ever made."""
+    from mmseg_cbsa.utils.benchmark import TensorMemoryTracker
+    head = _head(num_classes=5).train(train)
+    peaks = []
+    for side in (16, 32):
+        n = side * side + 5
+        feat = torch.randn(1, 32, side, side)
+        with torch.set_grad_enabled(train), TensorMemoryTracker() as tracker:
+            out = head([feat])
+            if train:
+                out.sum().backward()
+        assert tracker.largest < n * n * 4, (side, tracker.largest)
+        peaks.append(tracker.peak)
+    assert 3.5 < peaks[1] / peaks[0] < 4.3, peaks
+
+
+def test_segmenter_head_memory_is_quadratic_for_contrast():
+    """The same tracker sees the quadratic attention of mmseg's Segmenter head,
+    so the check above could fail."""
+    from mmseg.models.decode_heads import SegmenterMaskTransformerHead
+    from mmseg_cbsa.utils.benchmark import TensorMemoryTracker
+    head = SegmenterMaskTransformerHead(in_channels=32, channels=32, num_classes=5, num_layers=1,
+                                        num_heads=2, embed_dims=32).eval()
+    peaks = []
+    for side in (16, 32):
+        with torch.no_grad(), TensorMemoryTracker() as tracker:
+            head([torch.randn(1, 32, side, side)])
+        peaks.append(tracker.peak)
+    assert tracker.largest >= (32 * 32) ** 2 * 4
+    assert peaks[1] / peaks[0] > 8, peaks

@@ -8,8 +8,10 @@
 For every case, image size and mode (inference, or a training step:
 forward + backward): median latency over ``--repeats`` runs after
 ``--warmup``, throughput, peak memory of one call (CUDA: allocator peak; CPU:
-growth of the resident set), the FLOP rate achieved (mmengine's count, 2 FLOPs
-per multiply-add, backward taken as twice the forward) as a share of a
+growth of the resident set) and the peak of the live tensors it creates
+(activations and saved tensors, whatever the allocator keeps), the FLOP rate
+achieved (mmengine's count, 2 FLOPs per multiply-add, backward taken as twice
+the forward) as a share of a
 matrix-multiply rate measured in the same run, and the scaling exponent of
 latency over tokens (least squares over all sizes, and between the last two).
 Every case runs in its own subprocess. Writes ``results.csv`` and
@@ -56,7 +58,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--no-isolation', action='store_true',
                    help='run cases in this process (faster start; peak memory then '
                    'includes earlier cases)')
-    return p.parse_args()
+    p.add_argument('--keep-freed-memory', action='store_true',
+                   help='start every case with glibc tunables that keep freed memory in '
+                   'the process instead of page-faulting it in again on every call (CPU)')
+    args = p.parse_args()
+    if args.no_isolation and args.keep_freed_memory:
+        p.error('--keep-freed-memory needs a fresh process per case: drop --no-isolation')
+    return args
 
 
 def cases(args):
@@ -90,19 +98,21 @@ def main() -> None:
             for size in args.sizes:
                 spec = dict(case, size=size, mode=mode, batch=args.batch, repeats=args.repeats,
                             warmup=args.warmup, device=args.device)
-                res = measure(spec) if args.no_isolation else run_isolated(spec)
+                res = (measure(spec) if args.no_isolation else
+                       run_isolated(spec, keep_freed_memory=args.keep_freed_memory))
                 res.update(case=name, mode=mode, size=size,
                            pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
                 rows.append(res)
                 print(f"{name:55s} {mode:5s} {size:5d}px {res['tokens']:6d} tok "
-                      f"{res['latency_ms']:10.1f} ms {res['peak_mem_mb']:9.1f} MB "
+                      f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors "
                       f"{res['achieved_gflops_per_s']:7.1f} GFLOP/s ({res['pct_matmul']:.0f}%)",
                       flush=True)
 
-    header = ['case', 'mode', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB', 'GFLOP',
-              'GFLOP/s', '% matmul']
+    header = ['case', 'mode', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
+              'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
     table = [[r['case'], r['mode'], r['size'], r['tokens'], f"{r['latency_ms']:.1f}",
-              f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}", f"{r['gflops']:.2f}",
+              f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
+              f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
               f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}"] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     print()
@@ -123,7 +133,8 @@ def main() -> None:
 
     with open(osp.join(args.out_dir, 'results.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=['case', 'mode', 'size', 'tokens', 'latency_ms',
-                                               'throughput', 'peak_mem_mb', 'gflops',
+                                               'throughput', 'peak_mem_mb',
+                                               'peak_tensor_mb', 'gflops',
                                                'achieved_gflops_per_s', 'pct_matmul'])
         writer.writeheader()
         writer.writerows(rows)

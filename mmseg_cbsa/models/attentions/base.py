@@ -2,6 +2,7 @@
 from typing import Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -17,21 +18,6 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).reshape(b, n, k * p)
 
 
-def adaptive_pool_matrix(size: int, out: int, like: Tensor) -> Tensor:
-    """(out, size) averaging matrix of 1-D adaptive average pooling.
-
-    Bin i covers ``[floor(i*size/out), ceil((i+1)*size/out))``, exactly as
-    ``F.adaptive_avg_pool2d``; bins may overlap when ``out`` does not divide
-    ``size``.
-    """
-    i = torch.arange(out, device=like.device)
-    start = (i * size) // out
-    end = ((i + 1) * size + out - 1) // out
-    j = torch.arange(size, device=like.device)
-    mask = (j >= start[:, None]) & (j < end[:, None])
-    return mask.to(like.dtype) / (end - start).to(like.dtype)[:, None]
-
-
 def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
                       grid: Tuple[int, int]) -> Tensor:
     """Average-pool the patch tokens of ``w`` on their 2-D grid.
@@ -45,10 +31,11 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
         grid: (rh, rw), the representative grid; m = rh * rw.
 
     Returns:
-        (B, m, C) pooled tokens, row-major over the (rh, rw) grid; equal to
-        ``F.adaptive_avg_pool2d`` on the (B, C, H, W) map. Computed as two
-        small averaging matmuls (rows, then columns) on the token-major
-        layout, which avoids transposing the (N, C) tokens.
+        (B, m, C) pooled tokens, row-major over the (rh, rw) grid:
+        ``F.adaptive_avg_pool2d`` of the (B, C, H, W) map (overlapping bins when
+        rh does not divide H). Each image's token-major patches already are a
+        channels-last map, which PyTorch pools in one pass without the
+        transpose to (C, H, W).
     """
     h, w_ = hw_shape
     rh, rw = grid
@@ -60,10 +47,11 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
     if patch_start < 0 or patch_start + h * w_ > n:
         raise ValueError(
             f'{n} tokens cannot hold a {h}x{w_} patch grid starting at token {patch_start}')
-    patches = w[:, patch_start:patch_start + h * w_].reshape(b, h, w_ * c)
-    rows = adaptive_pool_matrix(h, rh, w) @ patches                      # (B, rh, W*C)
-    cols = adaptive_pool_matrix(w_, rw, w) @ rows.reshape(b * rh, w_, c)  # (B*rh, rw, C)
-    return cols.reshape(b, rh * rw, c)
+    # per image: with extra tokens the batch stride breaks channels-last
+    # contiguity of the whole batch, and the strided kernel is slow
+    maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_)).permute(0, 3, 1, 2)
+    pooled = torch.cat([F.adaptive_avg_pool2d(m[None], grid) for m in maps])
+    return pooled.flatten(2).transpose(1, 2)
 
 
 class AllPairsSimilarity:

@@ -74,6 +74,30 @@ class CBSA(nn.Module):
         q0 = split_heads(q0, self.num_heads)
         return q0.detach() if self.detach_init else q0
 
+    def extraction_weights(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Unnormalised extraction weights: ``A = E \odot r``.
+
+        Args:
+            q0: (B, K, m, p) initial representatives.
+            w: (B, K, N, p) projected tokens.
+
+        Returns:
+            ``E = exp(Q_0 W^T / sqrt(p) - max)`` (B, K, m, N) and ``r`` (B, K, m, 1),
+            the reciprocal row sums, so that ``A = softmax_N(Q_0 W^T / sqrt(p)) = E r``.
+            Keeping ``r`` apart lets the callers apply it to the small (m x p)
+            operands instead of normalising the (m x N) matrix. ``E`` is made in
+            place in the logits buffer; the shift is detached because
+            ``E r`` does not depend on it.
+        """
+        logits = (q0 * self.scale) @ w.transpose(-1, -2)
+        e = logits.sub_(logits.amax(-1, keepdim=True).detach()).exp_()
+        return e, e.sum(-1, keepdim=True).reciprocal()
+
+    def _extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """``Q = Q_0 + a_k (E W) r``, and ``E``, ``r`` of :meth:`extraction_weights`."""
+        e, r = self.extraction_weights(q0, w)
+        return q0 + self.step_extract * ((e @ w) * r), e, r
+
     def extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor]:
         """Cross-attention of the representatives over the tokens.
 
@@ -84,15 +108,17 @@ class CBSA(nn.Module):
         Returns:
             ``Q`` (B, K, m, p) and ``A`` (B, K, m, N), softmax over tokens.
         """
-        attn = torch.softmax((q0 * self.scale) @ w.transpose(-1, -2), dim=-1)
-        return q0 + self.step_extract * (attn @ w), attn
+        q, e, r = self._extract(q0, w)
+        return q, e * r
 
     def contract(self, q: Tensor) -> Tensor:
         """C = softmax(Q Q^T / sqrt(p)) Q, (B, K, m, p) -> (B, K, m, p)."""
         return F.scaled_dot_product_attention(q, q, q, scale=self.scale)
 
     def broadcast(self, attn: Tensor, c: Tensor) -> Tensor:
-        """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p)."""
+        """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p).
+
+        Linear in ``attn``: the forward pass hands in ``E`` and ``r C``."""
         return self.step_broadcast * (attn.transpose(-1, -2) @ c)
 
     def broadcast_out(self, attn: Tensor, c: Tensor) -> Tensor:
@@ -138,15 +164,17 @@ class CBSA(nn.Module):
         w = self.proj(x)
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
-        q, attn = self.extract(q0, w)
-        c = self.contract(q)
+        q, e, r = self._extract(q0, w)
+        # A^T C = E^T (r C): the row normalisation rides on the (m x p) side
+        c = self.contract(q) * r
         if x.shape[1] > self.embed_dims:
             # many tokens (segmentation): folding to_out saves N*K*m*p
             # multiply-adds for K*m*p*d extra ones
-            out = self.broadcast_out(attn, c)
+            out = self.broadcast_out(e, c)
         else:
-            out = self.to_out(merge_heads(self.broadcast(attn, c)))
+            out = self.to_out(merge_heads(self.broadcast(e, c)))
         if return_attn:
+            attn = e * r
             return out, attn.transpose(-1, -2) @ attn
         return out
 

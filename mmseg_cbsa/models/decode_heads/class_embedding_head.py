@@ -83,7 +83,9 @@ class ClassEmbeddingHead(BaseDecodeHead):
 
     def masks(self, patches: Tensor, classes: Tensor, hw_shape: Sequence[int]) -> Tensor:
         """(B, h*w, d), (B, n_cls, d) -> (B, n_cls, h, w) mask logits."""
-        masks = F.normalize(patches, dim=-1) @ F.normalize(classes, dim=-1).transpose(1, 2)
+        # the patch norms divide the (N, n_cls) product, not the wider (N, d) tokens
+        norms = torch.linalg.vector_norm(patches, dim=-1, keepdim=True).clamp_min(1e-12)
+        masks = (patches @ F.normalize(classes, dim=-1).transpose(1, 2)).div_(norms)
         masks = self.mask_norm(masks)
         return masks.transpose(1, 2).reshape(masks.shape[0], -1, *hw_shape)
 

@@ -25,9 +25,11 @@ class AttentionLayer(nn.Module):
                 return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """(B, N, d) -> (B, N, d) (and the layer's attention if asked)."""
         out = self.attn(self.norm(x), hw_shape, patch_start, return_attn=return_attn)
+        # The update is a fresh tensor: adding the residual into it saves an
+        # (N, d) buffer per layer (autograd refuses if its maker needed it).
         if return_attn:
-            return x + out[0], out[1]
-        return x + out
+            return out[0].add_(x), out[1]
+        return out.add_(x)
 
 
 class CrossAttentionLayer(nn.Module):

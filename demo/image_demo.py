@@ -8,30 +8,12 @@ Works for this plugin's configs and for any mmseg config (it runs mmseg's
 import argparse
 import os
 import os.path as osp
-from typing import List
 
 import mmcv
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
+from mmseg_cbsa.utils import collect_images
 from mmseg_cbsa.visualization import overlay_with_legend
-
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def collect_images(paths: List[str]) -> List[str]:
-    """Files as given, folders expanded to their images (sorted)."""
-    images = []
-    for path in paths:
-        if osp.isdir(path):
-            images += sorted(osp.join(path, f) for f in os.listdir(path)
-                             if f.lower().endswith(IMAGE_EXTS))
-        elif osp.isfile(path):
-            images.append(path)
-        else:
-            raise FileNotFoundError(f'no such image or folder: {path}')
-    if not images:
-        raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTS)}) in {paths}')
-    return images
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
         return _SegmentorCall(model), (torch.randn(batch, 3, size, size),), side ** 2
     if case['kind'] == 'layer':
         from mmseg.registry import MODELS
-        import mmseg_cbsa  # noqa: F401
+        import mmseg_cbsa  # noqa: F401,F811
         kwargs = dict(case['layer'])
         extra = kwargs.pop('extra_tokens', 0)
         layer = MODELS.build(kwargs)

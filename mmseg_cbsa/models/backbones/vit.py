@@ -1,5 +1,5 @@
 """Vision Transformer backbone in timm's parameter layout."""
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from mmseg.registry import MODELS

@@ -1,5 +1,5 @@
 """White-box encoders: attention from the CBSA family + ISTA blocks."""
-from typing import List, Optional, Sequence, Union
+from typing import List, Sequence, Union
 
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS

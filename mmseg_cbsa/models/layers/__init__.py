@@ -3,4 +3,5 @@ from .mlp import Mlp
 from .ista import ISTA
 from .patch_embed import ConvPatchEmbed, LinearPatchEmbed, PatchEmbed
 
-__all__ = ['AttentionLayer', 'CrossAttentionLayer', 'EncoderBlock', 'ConvPatchEmbed', 'ISTA', 'LinearPatchEmbed', 'Mlp', 'PatchEmbed']
+__all__ = ['AttentionLayer', 'CrossAttentionLayer', 'EncoderBlock', 'ConvPatchEmbed', 'ISTA',
+           'LinearPatchEmbed', 'Mlp', 'PatchEmbed']

@@ -1,0 +1,283 @@
+r"""Attention maps read out of a model during one ordinary forward pass.
+
+:class:`AttentionRecorder` wraps any forward of a segmentor (e.g. mmseg's
+``inference_model``) and records, without changing the layers' code or the
+model's outputs:
+
+* the network input, i.e. the image after mmseg's test pipeline and data
+  preprocessor, which is what the maps are aligned with;
+* the [CLS] attention maps of :class:`~mmseg_cbsa.models.backbones.base.TokenBackbone`
+  encoders (their ``forward_cls_attention``);
+* the extraction matrix ``A`` of every CBSA layer (encoder blocks, CBT decode
+  head layers, and subclasses such as ``AgentAttention``).
+
+For CBSA, per head k with projected tokens ``W = Z P_k^T`` (N x p) and pooled
+initial representatives ``Q_0`` (m x p):
+
+.. math::
+    A = \mathrm{softmax}_N(Q_0 W^\top / \sqrt{p}) \quad (m \times N)
+
+Row j of ``A`` says from which tokens representative j extracts its content;
+restricted to the h x w patch tokens it is an "extraction map". ``A`` is
+recomputed in a forward pre-hook from the layer's input with the layer's own
+public methods (``proj``, ``init_representatives``, ``extract``), so it is
+exactly the matrix the forward pass uses.
+"""
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .models.attentions import CBSA
+from .models.attentions.base import pool_patch_tokens, split_heads
+
+
+@dataclass
+class CBSAExtraction:
+    """The extraction matrix of one call of one CBSA layer.
+
+    Attributes:
+        name: the module's name in the model, e.g. ``'decode_head.layers.0.attn'``.
+        type: its class name (``'CBSA'``, ``'AgentAttention'``...).
+        maps: (B, K, m, h, w) rows of ``A`` restricted to the patch tokens,
+            laid out on the patch grid; representatives in row-major order of
+            the (rh, rw) grid.
+        other_mass: (B, K, m) mass of each row on the tokens outside the patch
+            grid ([CLS], class embeddings), so that
+            ``maps.sum((-2, -1)) + other_mass == 1``.
+        rep_grid: (rh, rw), m = rh * rw.
+        hw_shape: (h, w) patch grid.
+        patch_start: index of the first patch token in the layer's input.
+        call: 0 for the first call of this module in the recording, 1 for the
+            second (e.g. sliding-window inference), ...
+    """
+
+    name: str
+    type: str
+    maps: Tensor
+    other_mass: Tensor
+    rep_grid: Tuple[int, int]
+    hw_shape: Tuple[int, int]
+    patch_start: int
+    call: int = 0
+
+    @property
+    def where(self) -> str:
+        """The top-level part of the model holding the layer ('backbone',
+        'decode_head', ...; 'model' for an unnamed root module)."""
+        return self.name.split('.', 1)[0] if self.name else 'model'
+
+    @property
+    def layer(self) -> Optional[int]:
+        """The first index in the module name (the block / layer number), if any."""
+        m = re.search(r'\.(\d+)(?:\.|$)', '.' + self.name)
+        return int(m.group(1)) if m else None
+
+    def cells(self) -> Tensor:
+        """(m, 4) patch-grid cells ``(y0, x0, y1, x1)`` (end-exclusive) that the
+        representatives are pooled from, see :func:`representative_cells`."""
+        return representative_cells(self.hw_shape, self.rep_grid)
+
+    def centroids(self) -> Tensor:
+        """(B, K, m, 2) A-weighted centroids ``(y, x)`` of the extraction maps
+        on the patch grid, see :func:`extraction_centroids`."""
+        return extraction_centroids(self.maps)
+
+
+def representative_cells(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tensor:
+    """The patch cells each representative's initial guess averages.
+
+    CBSA pools the (h, w) patch grid to (rh, rw) (adaptive average pooling);
+    representative ``j = i * rw + l`` starts as the mean of the patches in row
+    bin i and column bin l. The bins are read off the layer's own pooling
+    (:func:`pool_patch_tokens` applied to one-hot tokens, one axis at a time),
+    so they match it exactly, overlaps included when rh (rw) does not divide
+    h (w).
+
+    Returns:
+        (m, 4) long tensor of ``(y0, x0, y1, x1)`` in patch units, end-exclusive,
+        row-major over the (rh, rw) grid.
+    """
+    (h, w), (rh, rw) = hw_shape, rep_grid
+
+    def bins(size: int, out: int) -> Tensor:
+        # token t of a (size x 1) grid is the one-hot e_t, so pooled row i
+        # holds the weights bin i gives to each position
+        weights = pool_patch_tokens(torch.eye(size)[None], (size, 1), 0, (out, 1))[0] > 0
+        idx = torch.arange(size)
+        first = torch.where(weights, idx, size).amin(1)
+        last = torch.where(weights, idx, -1).amax(1)
+        return torch.stack((first, last + 1), 1)
+
+    r = bins(h, rh)[:, None].expand(rh, rw, 2)
+    c = bins(w, rw)[None].expand(rh, rw, 2)
+    return torch.stack((r[..., 0], c[..., 0], r[..., 1], c[..., 1]), -1).reshape(rh * rw, 4)
+
+
+def extraction_centroids(maps: Tensor, eps: float = 1e-12) -> Tensor:
+    """Centre of mass of each extraction map on its patch grid.
+
+    ``c_j = sum_{y,x} A_j(y, x) (y + 1/2, x + 1/2) / sum_{y,x} A_j(y, x)``: patch
+    (y, x) counts at its cell centre, and the weights are renormalised over the
+    patches (mass on [CLS] / class tokens has no position). Multiply by the
+    patch size to get pixels. A map with two separate blobs has its centroid
+    between them.
+
+    Args:
+        maps: (..., h, w) non-negative maps.
+
+    Returns:
+        (..., 2) ``(y, x)`` in patch units.
+    """
+    h, w = maps.shape[-2:]
+    ys = torch.arange(h, dtype=maps.dtype, device=maps.device) + 0.5
+    xs = torch.arange(w, dtype=maps.dtype, device=maps.device) + 0.5
+    mass = maps.sum((-2, -1)).clamp_min(eps)
+    y = (maps.sum(-1) * ys).sum(-1) / mass
+    x = (maps.sum(-2) * xs).sum(-1) / mass
+    return torch.stack((y, x), -1)
+
+
+def _cbsa_extraction(module: CBSA, x: Tensor, hw_shape: Sequence[int],
+                     patch_start: int) -> Tuple[Tensor, Tensor]:
+    """``A`` of ``module`` on its input: (B, K, m, h, w) patch maps and (B, K, m)
+    mass elsewhere."""
+    w = module.proj(x)
+    q0 = module.init_representatives(w, hw_shape, patch_start)
+    _, attn = module.extract(q0, split_heads(w, module.num_heads))
+    h, w_ = hw_shape
+    end = patch_start + h * w_
+    patches = attn[..., patch_start:end]
+    other = attn[..., :patch_start].sum(-1) + attn[..., end:].sum(-1)
+    return patches.reshape(*patches.shape[:-1], h, w_), other
+
+
+class AttentionRecorder:
+    """Record the network input, [CLS] attention and CBSA extraction maps.
+
+    Use as a context manager around one forward of ``model``; hooks are
+    removed and the backbone's ``forward`` is restored on exit, also on error::
+
+        with AttentionRecorder(model, cls_layers=None) as rec:
+            inference_model(model, 'demo.png')
+        rec.inputs          # (B, 3, H, W) what the backbone received
+        rec.cls_maps        # {layer: (B, K, h, w)}, or None (see cls_skip_reason)
+        rec.extractions     # [CBSAExtraction, ...] in call order
+
+    Args:
+        model: a segmentor with a ``backbone`` (or any module whose CBSA layers
+            are wanted; the input and [CLS] maps then stay empty).
+        cls_layers: encoder blocks whose [CLS] attention is recorded
+            (negative from the end; None = all). [CLS] maps need a backbone
+            with ``forward_cls_attention`` (every encoder of this package);
+            for others ``cls_maps`` stays None and ``cls_skip_reason`` says why.
+        record_cls: record [CLS] maps at all.
+        cbsa: record CBSA extraction maps.
+    """
+
+    def __init__(self, model: nn.Module, cls_layers: Optional[Sequence[int]] = None,
+                 record_cls: bool = True, cbsa: bool = True) -> None:
+        self.model = model
+        self.backbone = getattr(model, 'backbone', None)
+        self.cls_layers = cls_layers
+        self.record_cls = record_cls
+        self.record_cbsa = cbsa
+        self.inputs: Optional[Tensor] = None
+        self.cls_maps: Optional[Dict[int, Tensor]] = None
+        self.cls_skip_reason: Optional[str] = None
+        self.extractions: List[CBSAExtraction] = []
+        self._handles = []
+        self._calls: Dict[str, int] = {}
+
+    @property
+    def patch_size(self) -> Optional[int]:
+        """Pixels per patch of the backbone, if it declares one."""
+        size = getattr(self.backbone, 'patch_size', None)
+        return size if isinstance(size, int) else None
+
+    def __enter__(self) -> 'AttentionRecorder':
+        try:
+            self._install()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._remove()
+
+    def _install(self) -> None:
+        if self.backbone is not None:
+            self._handles.append(self.backbone.register_forward_pre_hook(self._keep_input))
+            if self.record_cls:
+                if hasattr(self.backbone, 'forward_cls_attention'):
+                    # The backbone's own forward would drop the maps: route its
+                    # calls through forward_cls_attention, which returns the
+                    # same outputs plus the maps, so the model runs only once.
+                    self.backbone.forward = self._forward_with_cls_maps
+                else:
+                    self.cls_skip_reason = (
+                        f'{type(self.backbone).__name__} has no [CLS] token '
+                        '(no forward_cls_attention)')
+        if self.record_cbsa:
+            for name, module in self.model.named_modules():
+                if isinstance(module, CBSA):
+                    self._handles.append(module.register_forward_pre_hook(
+                        self._make_cbsa_hook(name), with_kwargs=True))
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self.backbone is not None and 'forward' in vars(self.backbone):
+            del self.backbone.forward
+
+    def _keep_input(self, module: nn.Module, args: tuple) -> None:
+        if args and isinstance(args[0], Tensor) and self.inputs is None:
+            self.inputs = args[0].detach()
+
+    def _forward_with_cls_maps(self, img: Tensor, *args, **kwargs):
+        outs, maps = self.backbone.forward_cls_attention(img, self.cls_layers)
+        if self.cls_maps is None:  # keep the first call (whole-image inference)
+            self.cls_maps = {i: m.detach() for i, m in maps.items()}
+        return outs
+
+    def _make_cbsa_hook(self, name: str):
+        def hook(module: CBSA, args: tuple, kwargs: dict) -> None:
+            bound = inspect.signature(module.forward).bind(*args, **kwargs)
+            bound.apply_defaults()
+            x, hw, start = (bound.arguments[k] for k in ('x', 'hw_shape', 'patch_start'))
+            with torch.no_grad():
+                maps, other = _cbsa_extraction(module, x, hw, start)
+            call = self._calls.get(name, 0)
+            self._calls[name] = call + 1
+            self.extractions.append(CBSAExtraction(
+                name=name, type=type(module).__name__, maps=maps, other_mass=other,
+                rep_grid=tuple(module.rep_grid), hw_shape=tuple(int(s) for s in hw),
+                patch_start=int(start), call=call))
+        return hook
+
+    def input_images(self) -> List[np.ndarray]:
+        """The recorded network input as (H, W, 3) uint8 RGB numpy images.
+
+        Undoes the data preprocessor's normalisation (``mean``/``std``) and
+        channel swap; padding added by the preprocessor stays, as the maps
+        cover it too.
+        """
+        if self.inputs is None:
+            raise RuntimeError('no network input was recorded: run the model inside the '
+                               'recorder, and give it a model with a backbone')
+        x = self.inputs.float().cpu()
+        pre = getattr(self.model, 'data_preprocessor', None)
+        if getattr(pre, '_enable_normalize', False):
+            x = x * pre.std.cpu() + pre.mean.cpu()
+        # The preprocessor's channel swap turns BGR files into the RGB the
+        # network sees (bgr_to_rgb); without it the input is still BGR.
+        if not getattr(pre, 'channel_conversion', False) and x.shape[1] == 3:
+            x = x[:, [2, 1, 0]]
+        x = x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        return [img.numpy() for img in x]

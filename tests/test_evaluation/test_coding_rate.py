@@ -1,0 +1,205 @@
+"""Coding rates (mmseg_cbsa/evaluation/coding_rate.py): the formulas, the
+subspace bases of every attention type, the recorder and the synthetic step."""
+import numpy as np
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+from mmseg_cbsa.evaluation.coding_rate import (SUBSPACE_BASES, CodingRateRecorder,
+                                               class_coding_rates, coding_rate,
+                                               compress_per_class, compression_term,
+                                               head_coding_rates, linear_compression_step,
+                                               normalized_compression_term, principal_share,
+                                               subspace_bases, summarize_layers,
+                                               synthetic_subspace_mixture)
+from mmseg_cbsa.models.attentions import ATTENTION_TYPES
+from mmseg_cbsa.models.attentions.base import split_heads
+
+
+def numpy_rate(z: np.ndarray, eps: float) -> float:
+    """1/2 logdet(I_d + d/(N eps^2) Z^T Z), directly on the d x d side in float64."""
+    n, d = z.shape
+    sign, logdet = np.linalg.slogdet(np.eye(d) + d / (n * eps ** 2) * z.T @ z)
+    assert sign > 0
+    return 0.5 * logdet
+
+
+@pytest.mark.parametrize('shape', [(10, 4), (3, 7), (2, 5, 6)])
+def test_rate_of_zero_tokens_is_zero(shape):
+    assert torch.equal(coding_rate(torch.zeros(shape), 0.5), torch.zeros(shape[:-2]))
+
+
+@pytest.mark.parametrize('n,d', [(50, 6), (4, 9)])   # both Gram sides
+@pytest.mark.parametrize('eps', [0.1, 0.5, 2.0])
+def test_rate_matches_float64_logdet(n, d, eps):
+    z = torch.randn(3, n, d) * 2
+    ours = coding_rate(z, eps)
+    ref = [numpy_rate(zi.double().numpy(), eps) for zi in z]
+    np.testing.assert_allclose(ours.double().numpy(), ref, rtol=1e-6)
+    assert ours.dtype == torch.float32 and coding_rate(z.double(), eps).dtype == torch.float64
+
+
+def test_rate_is_invariant_to_rotations_of_either_side():
+    z = torch.randn(40, 5, dtype=torch.float64)
+    q_feat, _ = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64))
+    q_tok, _ = torch.linalg.qr(torch.randn(40, 40, dtype=torch.float64))
+    r = coding_rate(z, 0.5)
+    torch.testing.assert_close(coding_rate(z @ q_feat, 0.5), r)
+    torch.testing.assert_close(coding_rate(q_tok @ z, 0.5), r)
+    # but not to scaling: more spread costs more bits
+    assert coding_rate(3 * z, 0.5) > r + 1
+
+
+def test_rc_with_one_identity_basis_is_r():
+    z = torch.randn(2, 30, 8)
+    torch.testing.assert_close(compression_term(z, torch.eye(8)[None], 0.7),
+                               coding_rate(z, 0.7).double())
+
+
+def test_rc_sums_heads_with_the_projected_width():
+    """R(Z U_k) uses p/(N eps^2), p the width of Z U_k, not d."""
+    z, bases = torch.randn(25, 12, dtype=torch.float64), torch.randn(3, 12, 4, dtype=torch.float64)
+    per_head = head_coding_rates(z, bases, 0.5)
+    ref = [numpy_rate((z @ bases[k]).numpy(), 0.5) for k in range(3)]
+    np.testing.assert_allclose(per_head.numpy(), ref, rtol=1e-10)
+    torch.testing.assert_close(compression_term(z, bases, 0.5), per_head.sum())
+
+
+def test_normalized_variant_ignores_token_scale():
+    z, bases = torch.randn(2, 30, 8), torch.randn(3, 8, 4)
+    scales = torch.rand(2, 30, 1) * 10 + 0.1
+    torch.testing.assert_close(normalized_compression_term(z * scales, bases),
+                               normalized_compression_term(z, bases))
+    torch.testing.assert_close(normalized_compression_term(z, bases),
+                               compression_term(z / z.norm(dim=-1, keepdim=True), bases))
+    assert not torch.allclose(compression_term(z * scales, bases), compression_term(z, bases))
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match='eps'):
+        coding_rate(torch.randn(4, 3), 0)
+    with pytest.raises(ValueError, match='empty'):
+        coding_rate(torch.randn(0, 3), 0.5)
+    with pytest.raises(ValueError, match='NaN'):
+        coding_rate(torch.tensor([[float('nan'), 1.]]), 0.5)
+    with pytest.raises(ValueError, match=r'\(K, d, p\) with d = 8'):
+        compression_term(torch.randn(5, 8), torch.randn(2, 6, 3))
+    with pytest.raises(TypeError, match='Linear is not a layer of the attention family'):
+        subspace_bases(torch.nn.Linear(4, 4))
+
+
+def _build(type_name, d=16, heads=2):
+    extra = dict(rep_grid=2) if type_name in ('CBSA', 'AgentAttention') else {}
+    return MODELS.build(dict(type=type_name, embed_dims=d, num_heads=heads, **extra))
+
+
+def _head_projections(layer, x):
+    """(B, K, N, p): the W_k each layer computes, read from its own parameters."""
+    name = type(layer).__name__
+    if name in ('CBSA', 'AgentAttention', 'LinearAttention'):
+        return split_heads(layer.proj(x), layer.num_heads)
+    if name in ('MSSA', 'TSSA'):
+        return split_heads(layer.qkv(x), layer.num_heads)
+    if name == 'TiedMSSA':
+        return split_heads(x @ layer.proj.t(), layer.num_heads)
+    if name == 'DMSA':
+        return layer.qkv(x).unsqueeze(1) * torch.sigmoid(layer.gates)[None, :, None]
+    if name == 'MHSA':     # the value block of qkv, without its bias
+        b, n, _ = x.shape
+        v = (layer.qkv(x) - layer.qkv.bias).view(b, n, 3, layer.num_heads, -1)[:, :, 2]
+        return v.transpose(1, 2)
+    raise AssertionError(f'no reference projection for {name}')
+
+
+@pytest.mark.parametrize('type_name', ATTENTION_TYPES)
+def test_bases_reproduce_each_layers_projection(mmseg_scope, type_name):
+    layer = _build(type_name)
+    with torch.no_grad():
+        if type_name == 'MHSA':
+            layer.qkv.bias.normal_()       # the bias must not leak into the bases
+        x = torch.randn(2, 17, 16)
+        bases = subspace_bases(layer)
+        torch.testing.assert_close(torch.einsum('bnd,kdp->bknp', x, bases),
+                                   _head_projections(layer, x), rtol=1e-5, atol=1e-6)
+    assert bases.shape[0] == layer.num_heads and not bases.requires_grad
+
+
+def test_every_family_type_has_bases():
+    covered = set(SUBSPACE_BASES) | {'AgentAttention'}     # a CBSA subclass
+    assert set(ATTENTION_TYPES) <= covered
+
+
+def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(mmseg_scope):
+    bb = MODELS.build(dict(type='CRATECBT', arch=(16, 4, 2), img_size=32, patch_size=8,
+                           rep_grid=2))
+    bb.init_weights()
+    bb.eval()
+    img = torch.randn(2, 3, 32, 32)
+    seen = []
+    hook = bb.blocks[2].attn.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    with torch.no_grad():
+        plain = bb(img)[0]
+        with CodingRateRecorder(bb, eps=0.5) as rec:
+            recorded = bb(img)[0]
+    hook.remove()
+    torch.testing.assert_close(recorded, plain, rtol=0, atol=0)
+    assert [r.name for r in rec.records] == [f'blocks.{i}.attn' for i in range(4)]
+    assert [r.type for r in rec.records] == ['MSSA', 'MSSA', 'CBSA', 'CBSA']
+    third = rec.records[2]
+    assert third.rates.shape == (2, 2) and third.num_tokens == 17 and third.part == 'blocks'
+    torch.testing.assert_close(third.compression,
+                               compression_term(seen[1], subspace_bases(bb.blocks[2].attn)))
+    torch.testing.assert_close(third.compression_normalized,
+                               normalized_compression_term(seen[1],
+                                                           subspace_bases(bb.blocks[2].attn)))
+    with torch.no_grad():
+        bb(img)
+    assert len(rec.records) == 4             # hooks are gone after the block
+
+    layers = summarize_layers(rec.records)
+    assert [layer['index'] for layer in layers] == [0, 1, 2, 3]
+    assert layers[2]['samples'] == 2 and len(layers[2]['Rc_per_head']) == 2
+    assert layers[2]['Rc_mean'] == pytest.approx(float(third.compression.mean()))
+    assert layers[2]['Rc_std'] == pytest.approx(float(third.compression.std()))
+
+
+def test_recorder_refuses_a_model_without_attention():
+    with pytest.raises(ValueError, match='no attention layer'):
+        with CodingRateRecorder(torch.nn.Sequential(torch.nn.Linear(3, 3))):
+            pass
+
+
+def test_linear_step_is_gradient_descent_on_the_rate():
+    """Z - step * Z g(Z^T Z) == Z - (step / c) grad R(Z), c = d / (N eps^2)."""
+    z = torch.randn(30, 3, dtype=torch.float64, requires_grad=True)
+    eps, step = 0.5, 0.3
+    (grad,) = torch.autograd.grad(coding_rate(z, eps), z)
+    c = 3 / (30 * eps ** 2)
+    z = z.detach()
+    new = linear_compression_step(z, eps, step)
+    torch.testing.assert_close(new, z - step / c * grad)
+    assert coding_rate(new, eps) < coding_rate(z, eps)
+    # the principal directions are kept, each eigenvalue shrinks
+    lam, v = torch.linalg.eigh(z.T @ z)
+    lam_new = torch.linalg.eigvalsh(new.T @ new)
+    torch.testing.assert_close(lam_new, lam * (1 - step / (1 + c * lam)) ** 2)
+    with pytest.raises(ValueError, match='step'):
+        linear_compression_step(z, eps, 1.5)
+
+
+def test_synthetic_mixture_collapses_to_lines():
+    z, labels, rot = synthetic_subspace_mixture(301, 3, (1.0, 0.4, 0.1), seed=1)
+    assert z.shape == (301, 3) and torch.bincount(labels).tolist() == [101, 100, 100]
+    again = synthetic_subspace_mixture(301, 3, (1.0, 0.4, 0.1), seed=1)[0]
+    assert torch.equal(z, again)
+    rates = [class_coding_rates(z, labels).sum()]
+    for _ in range(25):
+        z = compress_per_class(z, labels, 0.5, 0.1)
+        rates.append(class_coding_rates(z, labels).sum())
+    assert all(b < a for a, b in zip(rates, rates[1:]))
+    for k in range(3):
+        pts = z[labels == k]
+        assert principal_share(pts) > 0.99
+        # the line is the component's initial principal axis
+        axis = torch.linalg.eigh(pts.T @ pts)[1][:, -1]
+        assert abs(float(axis @ rot[k][:, 0])) > 0.99

@@ -33,7 +33,7 @@ def test_keep_freed_memory_needs_isolation(tmp_path):
 
 def test_benchmark_writes_table_csv_and_plot(tmp_path):
     res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', 'MSSA', '--sizes', '64', '128',
-                 '--modes', 'infer', 'train')
+                 '--modes', 'infer', 'train', '--rounds', '2')
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'matrix-multiply rate' in res.stdout and 'scaling exponent' in res.stdout
     rows = list(csv.DictReader(open(tmp_path / 'results.csv')))
@@ -41,6 +41,7 @@ def test_benchmark_writes_table_csv_and_plot(tmp_path):
     for r in rows:
         assert int(r['tokens']) in (16, 64)
         assert float(r['latency_ms']) > 0 and float(r['gflops']) > 0
+        assert int(r['rounds']) == 2
     # a training step does about three times the work of inference
     by = {(r['case'], r['mode'], r['size']): float(r['gflops']) for r in rows}
     assert by[('CBSA layer', 'train', '128')] == pytest.approx(3 * by[('CBSA layer', 'infer', '128')])

@@ -11,11 +11,12 @@ forward + backward): median latency over ``--repeats`` runs after
 growth of the resident set) and the peak of the live tensors it creates
 (activations and saved tensors, whatever the allocator keeps), the FLOP rate
 achieved (mmengine's count, 2 FLOPs per multiply-add, backward taken as twice
-the forward) as a share of a
-matrix-multiply rate measured in the same run, and the scaling exponent of
-latency over tokens (least squares over all sizes, and between the last two).
-Every case runs in its own subprocess. Writes ``results.csv`` and
-``latency.png`` (log-log) to ``--out-dir``.
+the forward) as a share of a matrix-multiply rate measured in the same run,
+and the scaling exponent of latency over tokens (least squares over all
+sizes, and between the last two). Every case runs in its own subprocess.
+``--rounds R`` visits all cases R times in turn and reports medians over the
+rounds, which is what makes ratios meaningful on a shared, noisy machine.
+Writes ``results.csv`` and ``latency.png`` (log-log) to ``--out-dir``.
 
 ``--authors-root DIR`` adds the authors' CBT decoder from a local checkout of
 their repository (the ``CBSA_semantic_segmentation`` folder); nothing of it is
@@ -25,6 +26,7 @@ import argparse
 import csv
 import os
 import os.path as osp
+import statistics
 from collections import defaultdict
 
 import torch
@@ -51,7 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024, 2048])
     p.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer'])
     p.add_argument('--batch', type=int, default=1)
-    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--repeats', type=int, default=5, help='timed calls per case and round')
+    p.add_argument('--rounds', type=int, default=1,
+                   help='visit every case this many times in turn; report medians over rounds')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
@@ -62,6 +66,8 @@ def parse_args() -> argparse.Namespace:
                    help='start every case with glibc tunables that keep freed memory in '
                    'the process instead of page-faulting it in again on every call (CPU)')
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f'--rounds must be >= 1, got {args.rounds}')
     if args.no_isolation and args.keep_freed_memory:
         p.error('--keep-freed-memory needs a fresh process per case: drop --no-isolation')
     return args
@@ -89,24 +95,38 @@ def cases(args):
 def main() -> None:
     args = parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
-    rate = matmul_rate(args.device)
+    specs = [(name, mode, size, dict(case, size=size, mode=mode, batch=args.batch,
+                                     repeats=args.repeats, warmup=args.warmup,
+                                     device=args.device))
+             for name, case in cases(args) for mode in args.modes for size in args.sizes]
+    # Rounds visit every case in turn, so slow drifts of a shared machine hit
+    # all cases alike; each figure is the median over rounds.
+    rates, runs = [], defaultdict(list)
+    for r in range(args.rounds):
+        rates.append(matmul_rate(args.device))
+        print(f'round {r + 1}/{args.rounds}: matrix-multiply rate {rates[-1]:.1f} GFLOP/s',
+              flush=True)
+        for name, mode, size, spec in specs:
+            res = (measure(spec) if args.no_isolation else
+                   run_isolated(spec, keep_freed_memory=args.keep_freed_memory))
+            runs[(name, mode, size)].append(res)
+            print(f"  {name:55s} {mode:5s} {size:5d}px {res['tokens']:6d} tok "
+                  f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors",
+                  flush=True)
+    rate = statistics.median(rates)
     print(f'device {args.device}, {torch.get_num_threads()} threads; measured float32 '
-          f'matrix-multiply rate: {rate:.1f} GFLOP/s')
+          f'matrix-multiply rate: {rate:.1f} GFLOP/s (median of {len(rates)})')
     rows = []
-    for name, case in cases(args):
-        for mode in args.modes:
-            for size in args.sizes:
-                spec = dict(case, size=size, mode=mode, batch=args.batch, repeats=args.repeats,
-                            warmup=args.warmup, device=args.device)
-                res = (measure(spec) if args.no_isolation else
-                       run_isolated(spec, keep_freed_memory=args.keep_freed_memory))
-                res.update(case=name, mode=mode, size=size,
-                           pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
-                rows.append(res)
-                print(f"{name:55s} {mode:5s} {size:5d}px {res['tokens']:6d} tok "
-                      f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors "
-                      f"{res['achieved_gflops_per_s']:7.1f} GFLOP/s ({res['pct_matmul']:.0f}%)",
-                      flush=True)
+    for (name, mode, size), results in runs.items():
+        res = dict(results[0])
+        res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
+        for key in ('peak_mem_mb', 'peak_tensor_mb'):
+            res[key] = max(r[key] for r in results)
+        res['throughput'] = args.batch * 1e3 / res['latency_ms']
+        res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
+        res.update(case=name, mode=mode, size=size, rounds=len(results),
+                   pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
+        rows.append(res)
 
     header = ['case', 'mode', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
               'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
@@ -135,7 +155,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=['case', 'mode', 'size', 'tokens', 'latency_ms',
                                                'throughput', 'peak_mem_mb',
                                                'peak_tensor_mb', 'gflops',
-                                               'achieved_gflops_per_s', 'pct_matmul'])
+                                               'achieved_gflops_per_s', 'pct_matmul',
+                                               'rounds'])
         writer.writeheader()
         writer.writerows(rows)
     import matplotlib

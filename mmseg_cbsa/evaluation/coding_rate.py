@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models.attentions import ATTENTION_CLASSES, attention_type
+
 __all__ = ['coding_rate', 'head_coding_rates', 'compression_term', 'normalized_compression_term',
-           'subspace_bases', 'SUBSPACE_BASES', 'attention_family_classes', 'LayerCodingRate',
+           'subspace_bases', 'SUBSPACE_BASES', 'LayerCodingRate',
            'CodingRateRecorder', 'summarize_layers', 'synthetic_subspace_mixture',
            'linear_compression_step', 'class_coding_rates', 'compress_per_class',
            'principal_share']
@@ -181,20 +183,10 @@ SUBSPACE_BASES: Dict[str, Callable[[nn.Module], Tensor]] = {
 }
 
 
-def attention_family_classes() -> Tuple[type, ...]:
-    """The classes registered under
-    :data:`~mmseg_cbsa.models.attentions.ATTENTION_TYPES`."""
-    from mmseg.registry import MODELS
-
-    from ..models.attentions import ATTENTION_TYPES
-    return tuple(MODELS.get(name) for name in ATTENTION_TYPES)
-
-
 def _bases_function(module: nn.Module) -> Callable[[nn.Module], Tensor]:
-    from mmseg.registry import MODELS
     for cls in type(module).__mro__:
         fn = SUBSPACE_BASES.get(cls.__name__)
-        if fn is not None and MODELS.get(cls.__name__) is cls:
+        if fn is not None and ATTENTION_CLASSES.get(cls.__name__) is cls:
             return fn
     raise TypeError(f'{type(module).__name__} is not a layer of the attention family with known '
                     f'subspace bases (known: {", ".join(SUBSPACE_BASES)} and their subclasses)')
@@ -288,11 +280,10 @@ class CodingRateRecorder:
         self._handles = []
 
     def __enter__(self) -> 'CodingRateRecorder':
-        family = attention_family_classes()
-        layers = [(n, m) for n, m in self.model.named_modules() if isinstance(m, family)]
+        layers = [(n, m) for n, m in self.model.named_modules() if attention_type(m)]
         if not layers:
             raise ValueError(f'{type(self.model).__name__} holds no attention layer of the family '
-                             f'({", ".join(c.__name__ for c in family)})')
+                             f'({", ".join(ATTENTION_CLASSES)})')
         for name, module in layers:
             _bases_function(module)    # fail before the forward, not inside a hook
             self._handles.append(

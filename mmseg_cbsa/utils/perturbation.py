@@ -30,6 +30,8 @@ from typing import Callable, Dict, List, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..models.attentions import attention_type
+
 #: Attention-family layers whose projection is a bare ``nn.Parameter``
 #: rather than an ``nn.Linear`` (registered type name -> parameter names).
 BARE_PROJECTIONS: Dict[str, Sequence[str]] = {'TiedMSSA': ('proj',)}
@@ -37,28 +39,6 @@ BARE_PROJECTIONS: Dict[str, Sequence[str]] = {'TiedMSSA': ('proj',)}
 NOISE_MODES = ('relative', 'absolute')
 
 _MHA_INPUT_PROJECTIONS = ('in_proj_weight', 'q_proj_weight', 'k_proj_weight', 'v_proj_weight')
-
-
-def attention_family_classes() -> Dict[type, str]:
-    """The classes registered under :data:`ATTENTION_TYPES`, mapped to their names."""
-    from mmseg.registry import MODELS
-
-    from ..models.attentions import ATTENTION_TYPES
-    classes = {}
-    for name in ATTENTION_TYPES:
-        cls = MODELS.get(name)
-        if cls is None:
-            raise KeyError(f"attention type '{name}' is not registered in mmseg's MODELS")
-        classes[cls] = name
-    return classes
-
-
-def _family_name(module: nn.Module, family: Mapping[type, str]) -> str:
-    """The registered name of the family class ``module`` is (a subclass of), or ''."""
-    for cls in type(module).__mro__:
-        if cls in family:
-            return family[cls]
-    return ''
 
 
 def attention_projection_weights(model: nn.Module,
@@ -75,7 +55,6 @@ def attention_projection_weights(model: nn.Module,
         even when attention modules are nested. Empty when ``model`` holds
         no attention (the caller decides whether that is an error).
     """
-    family = attention_family_classes()
     found: 'OrderedDict[str, nn.Parameter]' = OrderedDict()
     seen = set()  # a tied or shared weight is perturbed once
 
@@ -91,8 +70,8 @@ def attention_projection_weights(model: nn.Module,
                 add(base + pname, getattr(module, pname, None))
             add(base + 'out_proj.weight', module.out_proj.weight)
             continue
-        type_name = _family_name(module, family)
-        if not type_name:
+        type_name = attention_type(module)
+        if type_name is None:
             continue
         for sub_name, sub in module.named_modules(prefix=mod_name):
             if isinstance(sub, nn.Linear):

@@ -2,27 +2,14 @@
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
 
 import mmseg_cbsa  # noqa: F401  (allow-lists mmengine checkpoint types for torch.load)
+from tests.cli import data_root_options, run_python
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
-
-
-def _data_opts(root):
-    return [f'{k}.dataset.data_root={root}'
-            for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-
-
-def _run(repo_root, *args, env=None, check=True):
-    res = subprocess.run([sys.executable, *args], cwd=repo_root, capture_output=True,
-                         text=True, env={**os.environ, **(env or {})})
-    if check and res.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}')
-    return res
 
 
 def _weights(path):
@@ -30,12 +17,9 @@ def _weights(path):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, repo_root):
-    tmp = tmp_path_factory.mktemp('train')
-    data, work = tmp / 'data', tmp / 'work'
-    _run(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(work),
-         '--cfg-options', *_data_opts(data))
-    return dict(data=data, work=work)
+def trained(tiny_cbt_trained):
+    """The session's tiny_cbt run (conftest): its dataset root and work dir."""
+    return dict(data=tiny_cbt_trained['data'], work=tiny_cbt_trained['checkpoint'].parent)
 
 
 def test_train_writes_checkpoints_metrics_and_overlay(trained):
@@ -53,31 +37,31 @@ def test_train_writes_checkpoints_metrics_and_overlay(trained):
 
 
 def test_test_tool_evaluates_a_checkpoint(trained, repo_root, tmp_path):
-    res = _run(repo_root, 'tools/test.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
-               '--work-dir', str(tmp_path), '--out', str(tmp_path / 'pred'),
-               '--cfg-options', *_data_opts(trained['data']))
+    res = run_python(repo_root, 'tools/test.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
+                     '--work-dir', str(tmp_path), '--out', str(tmp_path / 'pred'),
+                     '--cfg-options', *data_root_options(trained['data']))
     assert 'mIoU' in res.stdout + res.stderr
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
 
 
 def test_load_from_uses_the_checkpoint(trained, repo_root, tmp_path):
     """load_from (weights-only, allow-listed) starts training from the file."""
-    res = _run(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path),
-               '--cfg-options', *_data_opts(trained['data']), 'train_cfg.max_iters=1',
-               f'load_from={trained["work"] / "iter_4.pth"}')
+    res = run_python(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path),
+                     '--cfg-options', *data_root_options(trained['data']), 'train_cfg.max_iters=1',
+                     f'load_from={trained["work"] / "iter_4.pth"}')
     assert 'Load checkpoint from' in res.stdout + res.stderr
 
 
 def test_resume_after_interruption_continues_identically(trained, repo_root, tmp_path):
     env = {'PYTHONPATH': os.path.join(repo_root, 'tests', 'data')}
-    res = _run(repo_root, 'tools/train.py', 'tests/data/configs/tiny_cbt_interrupted.py',
-               '--work-dir', str(tmp_path), '--cfg-options', *_data_opts(trained['data']),
-               env=env, check=False)
+    res = run_python(repo_root, 'tools/train.py', 'tests/data/configs/tiny_cbt_interrupted.py',
+                     '--work-dir', str(tmp_path),
+                     '--cfg-options', *data_root_options(trained['data']), env=env, check=False)
     assert res.returncode != 0 and 'interrupted after iteration 3' in res.stderr
     assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_4.pth').exists()
 
-    res = _run(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--resume',
-               '--cfg-options', *_data_opts(trained['data']))
+    res = run_python(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--resume',
+                     '--cfg-options', *data_root_options(trained['data']))
     log = res.stdout + res.stderr
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
@@ -103,7 +87,7 @@ assert out.pred_sem_seg.data.shape == (1, 40, 56)
 print('APIS-OK')
 '''
     # no `import mmseg_cbsa` here: custom_imports in the config registers it
-    res = _run(repo_root, '-c', code)
+    res = run_python(repo_root, '-c', code)
     assert 'APIS-OK' in res.stdout
 
 
@@ -114,7 +98,7 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
         s.bind(('127.0.0.1', 0))
         port = str(s.getsockname()[1])
     env = {**os.environ, 'PORT': port}
-    opts = ['--cfg-options', *_data_opts(trained['data'])]
+    opts = ['--cfg-options', *data_root_options(trained['data'])]
     for cmd in (['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(tmp_path)],
                 ['bash', 'tools/dist_test.sh', CONFIG, str(tmp_path / 'iter_4.pth'), '2',
                  '--work-dir', str(tmp_path / 'test')]):
@@ -126,8 +110,8 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
 def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
-    res = _run(repo_root, 'tools/train.py', CONFIG, '--amp', '--work-dir', str(tmp_path),
-               check=False)
+    res = run_python(repo_root, 'tools/train.py', CONFIG, '--amp', '--work-dir', str(tmp_path),
+                     check=False)
     assert res.returncode != 0
     assert 'no CUDA device is available' in res.stderr
     assert not any(tmp_path.iterdir())          # nothing written before the refusal
@@ -136,12 +120,12 @@ def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
 def test_image_demo_on_files_and_folders(trained, repo_root, tmp_path):
     import cv2
     folder = trained['data'] / 'images' / 'validation'
-    res = _run(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
-               str(folder), str(folder / 'mini_000000.jpg'), '--out', str(tmp_path))
+    res = run_python(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
+                     str(folder), str(folder / 'mini_000000.jpg'), '--out', str(tmp_path))
     outs = sorted(tmp_path.glob('*.png'))
     assert [p.name for p in outs] == ['mini_000000.png', 'mini_000001.png']
     canvas = cv2.imread(str(outs[0]))
     assert canvas.shape[0] > 32 and canvas.shape[1] >= 32      # image plus legend rows
-    res = _run(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
-               str(tmp_path / 'missing.jpg'), '--out', str(tmp_path), check=False)
+    res = run_python(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
+                     str(tmp_path / 'missing.jpg'), '--out', str(tmp_path), check=False)
     assert res.returncode != 0 and 'no such image or folder' in res.stderr

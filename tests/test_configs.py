@@ -1,17 +1,23 @@
-"""Every config loads and builds; the ADE20K configs follow Segmenter's recipe."""
+"""Every config loads and builds; the ADE20K configs follow Segmenter's recipe;
+base configs live under configs/_base_/ and the baselines do not inherit CBT's."""
+import ast
 import glob
 import os
+import re
 
 import pytest
 from mmengine.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE_DIR = os.path.join(REPO, 'configs', '_base_')
 CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+                 if not p.startswith(BASE_DIR + os.sep))
 ADE = [p for p in CONFIGS if 'ade20k-512x512' in p or p.endswith('cbt_decoder_ade20k.py')]
 ZERO_SHOT = [p for p in CONFIGS if 'zero_shot' in p]
 CLASSIFIERS = [p for p in CONFIGS if 'classification' in p]
 SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS]
+# the baselines: every DEPICT and Segmenter config, the quickstart's Segmenter included
+BASELINES = [p for p in CONFIGS if re.match(r'(depict|segmenter)', os.path.basename(p))]
 
 
 def _strip_pretrained(model_cfg):
@@ -86,3 +92,77 @@ def test_classification_config_follows_the_paper(path, mmseg_scope):
             model = MODELS.build(cfg.model)
         total = sum(p.numel() for p in model.parameters())
         assert abs(total / 1e6 - 1.8) / 1.8 < 0.02         # Table 3: CBT-T 1.8M
+
+
+@pytest.mark.parametrize('path', CLASSIFIERS, ids=lambda p: os.path.relpath(p, REPO))
+def test_classification_config_builds(path, mmseg_scope):
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    assert model.head.fc.in_features == model.backbone.embed_dims
+    assert model.head.num_classes == 1000
+
+
+def test_every_config_is_built_by_a_test():
+    assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS) == CONFIGS
+    assert len(CLASSIFIERS) == 12 and len(ZERO_SHOT) == 5 and len(BASELINES) == 13
+
+
+def test_base_configs_only_under_base_dir():
+    stray = [os.path.relpath(p, REPO)
+             for p in glob.glob(os.path.join(REPO, 'configs', '**', '_base*'), recursive=True)
+             if not (p == BASE_DIR or p.startswith(BASE_DIR + os.sep))]
+    assert not stray, f'base configs outside configs/_base_/: {stray}'
+
+
+def _bases(path):
+    """The local files of ``path``'s ``_base_`` chain (``scope::`` bases are external)."""
+    chain, todo = [], [path]
+    while todo:
+        current = todo.pop()
+        for node in ast.parse(open(current).read()).body:
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+                bases = ast.literal_eval(node.value)
+                for base in [bases] if isinstance(bases, str) else bases:
+                    if '::' not in base:
+                        base = os.path.normpath(os.path.join(os.path.dirname(current), base))
+                        assert os.path.isfile(base), base
+                        chain.append(base)
+                        todo.append(base)
+    return chain
+
+
+def _is_cbt_file(path):
+    """A CBT config by its name (cbt/, cbt_*, cbt-*) or by a CBTHead in it."""
+    parts = os.path.relpath(path, os.path.join(REPO, 'configs')).split(os.sep)
+    strings = {n.value for n in ast.walk(ast.parse(open(path).read()))
+               if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return any(re.match(r'cbt([_.-]|$)', part) for part in parts) or 'CBTHead' in strings
+
+
+def test_base_chain_is_followed():
+    chain = [os.path.relpath(p, REPO) for p in _bases(
+        os.path.join(REPO, 'configs', 'cbt', 'cbt_vit-b16_8xb1-160k_ade20k-512x512.py'))]
+    assert 'configs/cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py' in chain
+    assert 'configs/_base_/models/vit-s16.py' in chain
+    assert _is_cbt_file(os.path.join(REPO, chain[0]))
+
+
+@pytest.mark.parametrize('path', BASELINES, ids=lambda p: os.path.relpath(p, REPO))
+def test_baselines_do_not_inherit_cbt(path):
+    cbt = [os.path.relpath(p, REPO) for p in _bases(path) if _is_cbt_file(p)]
+    assert not cbt, f'{os.path.relpath(path, REPO)} inherits CBT configs: {cbt}'
+    assert Config.fromfile(path).model.decode_head.type != 'CBTHead'
+
+
+def test_quickstart_decoders_share_everything_but_the_head():
+    cbt, segmenter = (Config.fromfile(os.path.join(REPO, 'configs', 'quickstart', name)).to_dict()
+                      for name in ('cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
+                                   'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128.py'))
+    for cfg in (cbt, segmenter):
+        cfg.pop('filename', None)
+        cfg['model'].pop('decode_head')
+    assert cbt == segmenter

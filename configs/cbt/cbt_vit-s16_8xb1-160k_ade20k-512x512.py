@@ -5,12 +5,8 @@
 # Encoder weights: convert timm's vit_small_patch16_384 state dict once with
 #   python tools/model_converters/timm_vit2mmseg.py SRC checkpoints/vit-s16_384_timm.pth
 _base_ = [
-    '../_base_/models/vit-s16_cbt.py', 'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/models/cbt_vit-s16.py', '../_base_/datasets/ade20k_bs1.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
 ]
 pretrained = 'checkpoints/vit-s16_384_timm.pth'
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-# 8 GPUs x 1 image; on fewer GPUs raise batch_size so that the total stays 8.
-train_dataloader = dict(batch_size=1, num_workers=4)
-val_dataloader = dict(batch_size=1, num_workers=4)
-test_dataloader = val_dataloader

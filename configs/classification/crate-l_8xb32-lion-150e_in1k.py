@@ -1,5 +1,7 @@
-# CRATE-L on ImageNet-1K, the paper's recipe (see _base_in1k_lion-150e.py).
-_base_ = ['./_base_in1k_lion-150e.py']
-model = dict(
-    backbone=dict(type='CRATE', arch='l'),
-    head=dict(in_channels=1024))
+# CRATE-L on ImageNet-1K, the paper's recipe: random resized crop + flip, Lion,
+# 150 epochs, total batch 256.
+_base_ = [
+    '../_base_/models/classifier_in1k.py', 'mmpretrain::_base_/datasets/imagenet_bs32.py',
+    '../_base_/schedules/imagenet_bs256_lion_150e.py', 'mmpretrain::_base_/default_runtime.py'
+]
+model = dict(backbone=dict(type='CRATE', arch='l'), head=dict(in_channels=1024))

@@ -1,4 +1,4 @@
-# depict-sa on ViT-B/16 (timm vit_base_patch16_384 weights).
+# DEPICT-SA decoder on a ViT-B/16 encoder (timm vit_base_patch16_384 weights).
 _base_ = ['./depict-sa_vit-s16_8xb1-160k_ade20k-512x512.py']
 pretrained = 'checkpoints/vit-b16_384_timm.pth'
 model = dict(

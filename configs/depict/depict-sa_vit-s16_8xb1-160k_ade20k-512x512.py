@@ -1,7 +1,8 @@
-# DEPICT-SA decoder (3 tied-MSSA layers, 3 heads x 100), on ViT-S/16, ADE20K,
-# Segmenter's recipe (see ../cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py).
-_base_ = ['../cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py']
-model = dict(
-    decode_head=dict(_delete_=True, type='DEPICTHead', mode='sa', in_channels=384, num_layers=3,
-         num_heads=3, head_dims=100, num_classes=150,
-         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+# DEPICT-SA decoder on a ViT-S/16 encoder (ImageNet-21k timm weights), ADE20K,
+# Segmenter's recipe (as ../cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py).
+_base_ = [
+    '../_base_/models/depict-sa_vit-s16.py', '../_base_/datasets/ade20k_bs1.py',
+    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
+]
+pretrained = 'checkpoints/vit-s16_384_timm.pth'
+model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -2,16 +2,19 @@
 # 2 heads) in place of the CBT decoder: same ViT/8 encoder, data, schedule
 # and seed, so that the two decoders can be compared (e.g. by
 # tools/analysis_tools/perturbation.py, paper Fig. 8).
-_base_ = ['./cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py']
+_base_ = [
+    '../_base_/models/segmenter_vit-s16.py', '../_base_/datasets/mini_ade20k.py',
+    'mmseg::_base_/default_runtime.py', '../_base_/schedules/quickstart_1k.py'
+]
+crop_size = (128, 128)
 model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        arch=(128, 4, 4),  # embed_dims, layers, heads
+        img_size=128,
+        patch_size=8,
+        drop_path_rate=0.0),
     decode_head=dict(
-        _delete_=True,
-        type='SegmenterMaskTransformerHead',
-        in_channels=128,
-        channels=128,
-        num_layers=2,
-        num_heads=2,
-        embed_dims=128,
-        dropout_ratio=0.0,
-        num_classes=6,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+        in_channels=128, channels=128, num_layers=2, num_heads=2, embed_dims=128,
+        num_classes=6),
+    test_cfg=dict(_delete_=True, mode='whole'))

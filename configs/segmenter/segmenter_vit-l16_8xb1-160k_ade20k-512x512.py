@@ -1,4 +1,4 @@
-# segmenter on ViT-L/16 (timm vit_large_patch16_384 weights).
+# Segmenter baseline on a ViT-L/16 encoder (timm vit_large_patch16_384 weights).
 _base_ = ['./segmenter_vit-s16_8xb1-160k_ade20k-512x512.py']
 pretrained = 'checkpoints/vit-l16_384_timm.pth'
 model = dict(

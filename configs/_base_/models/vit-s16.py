@@ -1,5 +1,5 @@
-# ViT-S/16 encoder + CBT decoder (3 CBSA layers, 3 heads x 100, 10x10
-# representatives), as in the authors' Segmenter-based code.
+# ViT-S/16 encoder in Segmenter's layout, shared by every decoder
+# (models/{cbt,depict-sa,depict-ca,segmenter}_vit-s16.py add the decode head).
 custom_imports = dict(imports=['mmseg_cbsa'], allow_failed_imports=False)
 
 data_preprocessor = dict(
@@ -27,14 +27,5 @@ model = dict(
         norm_eps=1e-5,
         interpolate_mode='bilinear',
         final_norm=True),
-    decode_head=dict(
-        type='CBTHead',
-        in_channels=384,
-        num_layers=3,
-        num_heads=3,
-        head_dims=100,
-        rep_grid=10,
-        num_classes=150,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(512, 512)))

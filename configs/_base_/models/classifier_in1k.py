@@ -1,0 +1,14 @@
+# ImageNet-1K classifier (mmpretrain's ImageClassifier), the paper's (appendix
+# C): the encoder's [CLS] token into a linear head, label smoothing 0.1. The
+# leaves pick the encoder (type, arch) and the matching head width.
+custom_imports = dict(imports=['mmseg_cbsa'], allow_failed_imports=False)
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='CBT', arch='s', img_size=224, out_type='cls_token'),
+    neck=None,
+    head=dict(
+        type='LinearClsHead',
+        num_classes=1000,
+        in_channels=384,
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        topk=(1, 5)))

@@ -1,0 +1,12 @@
+# ViT-S/16 encoder + DEPICT-SA decoder (3 tied-MSSA layers, 3 heads x 100).
+_base_ = ['./vit-s16.py']
+model = dict(
+    decode_head=dict(
+        type='DEPICTHead',
+        mode='sa',
+        in_channels=384,
+        num_layers=3,
+        num_heads=3,
+        head_dims=100,
+        num_classes=150,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))

@@ -7,7 +7,7 @@ model's outputs:
 * the network input, i.e. the image after mmseg's test pipeline and data
   preprocessor, which is what the maps are aligned with;
 * the [CLS] attention maps of :class:`~mmseg_cbsa.models.backbones.base.TokenBackbone`
-  encoders (their ``forward_cls_attention``);
+  encoders (as their ``forward_cls_attention`` gives them);
 * the extraction matrix ``A`` of every CBSA layer (encoder blocks, CBT decode
   head layers, and subclasses such as ``AgentAttention``).
 
@@ -18,12 +18,11 @@ initial representatives ``Q_0`` (m x p):
     A = \mathrm{softmax}_N(Q_0 W^\top / \sqrt{p}) \quad (m \times N)
 
 Row j of ``A`` says from which tokens representative j extracts its content;
-restricted to the h x w patch tokens it is an "extraction map". ``A`` is
-recomputed in a forward pre-hook from the layer's input with the layer's own
-public methods (``proj``, ``init_representatives``, ``extract``), so it is
-exactly the matrix the forward pass uses.
+restricted to the h x w patch tokens it is an "extraction map". Everything
+is read through the family's attention hooks
+(:meth:`~mmseg_cbsa.models.attentions.BaseAttention.register_attention_hook`):
+the maps are the very tensors the forward pass computes.
 """
-import inspect
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,8 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .models.attentions import CBSA
-from .models.attentions.base import pool_patch_tokens, split_heads
+from ..models.attentions import CBSA, AttentionMaps
+from ..models.attentions.representatives import representative_cells
 
 
 @dataclass
@@ -88,36 +87,6 @@ class CBSAExtraction:
         return extraction_centroids(self.maps)
 
 
-def representative_cells(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tensor:
-    """The patch cells each representative's initial guess averages.
-
-    CBSA pools the (h, w) patch grid to (rh, rw) (adaptive average pooling);
-    representative ``j = i * rw + l`` starts as the mean of the patches in row
-    bin i and column bin l. The bins are read off the layer's own pooling
-    (:func:`pool_patch_tokens` applied to one-hot tokens, one axis at a time),
-    so they match it exactly, overlaps included when rh (rw) does not divide
-    h (w).
-
-    Returns:
-        (m, 4) long tensor of ``(y0, x0, y1, x1)`` in patch units, end-exclusive,
-        row-major over the (rh, rw) grid.
-    """
-    (h, w), (rh, rw) = hw_shape, rep_grid
-
-    def bins(size: int, out: int) -> Tensor:
-        # token t of a (size x 1) grid is the one-hot e_t, so pooled row i
-        # holds the weights bin i gives to each position
-        weights = pool_patch_tokens(torch.eye(size)[None], (size, 1), 0, (out, 1))[0] > 0
-        idx = torch.arange(size)
-        first = torch.where(weights, idx, size).amin(1)
-        last = torch.where(weights, idx, -1).amax(1)
-        return torch.stack((first, last + 1), 1)
-
-    r = bins(h, rh)[:, None].expand(rh, rw, 2)
-    c = bins(w, rw)[None].expand(rh, rw, 2)
-    return torch.stack((r[..., 0], c[..., 0], r[..., 1], c[..., 1]), -1).reshape(rh * rw, 4)
-
-
 def extraction_centroids(maps: Tensor, eps: float = 1e-12) -> Tensor:
     """Centre of mass of each extraction map on its patch grid.
 
@@ -142,13 +111,10 @@ def extraction_centroids(maps: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.stack((y, x), -1)
 
 
-def _cbsa_extraction(module: CBSA, x: Tensor, hw_shape: Sequence[int],
+def split_extraction(attn: Tensor, hw_shape: Sequence[int],
                      patch_start: int) -> Tuple[Tensor, Tensor]:
-    """``A`` of ``module`` on its input: (B, K, m, h, w) patch maps and (B, K, m)
-    mass elsewhere."""
-    w = module.proj(x)
-    q0 = module.init_representatives(w, hw_shape, patch_start)
-    _, attn = module.extract(q0, split_heads(w, module.num_heads))
+    """(B, K, m, N) extraction matrix -> (B, K, m, h, w) patch maps and (B, K, m)
+    mass on the other tokens."""
     h, w_ = hw_shape
     end = patch_start + h * w_
     patches = attn[..., patch_start:end]
@@ -159,8 +125,8 @@ def _cbsa_extraction(module: CBSA, x: Tensor, hw_shape: Sequence[int],
 class AttentionRecorder:
     """Record the network input, [CLS] attention and CBSA extraction maps.
 
-    Use as a context manager around one forward of ``model``; hooks are
-    removed and the backbone's ``forward`` is restored on exit, also on error::
+    Use as a context manager around one forward of ``model``; the hooks are
+    removed on exit, also on error::
 
         with AttentionRecorder(model, cls_layers=None) as rec:
             inference_model(model, 'demo.png')
@@ -173,8 +139,10 @@ class AttentionRecorder:
             are wanted; the input and [CLS] maps then stay empty).
         cls_layers: encoder blocks whose [CLS] attention is recorded
             (negative from the end; None = all). [CLS] maps need a backbone
-            with ``forward_cls_attention`` (every encoder of this package);
-            for others ``cls_maps`` stays None and ``cls_skip_reason`` says why.
+            with a [CLS] token (``forward_cls_attention``: every encoder of
+            this package); for others ``cls_maps`` stays None and
+            ``cls_skip_reason`` says why. Under sliding-window inference the
+            first window's maps are kept.
         record_cls: record [CLS] maps at all.
         cbsa: record CBSA extraction maps.
     """
@@ -215,10 +183,12 @@ class AttentionRecorder:
             self._handles.append(self.backbone.register_forward_pre_hook(self._keep_input))
             if self.record_cls:
                 if hasattr(self.backbone, 'forward_cls_attention'):
-                    # The backbone's own forward would drop the maps: route its
-                    # calls through forward_cls_attention, which returns the
-                    # same outputs plus the maps, so the model runs only once.
-                    self.backbone.forward = self._forward_with_cls_maps
+                    num = self.backbone.num_layers
+                    wanted = range(num) if self.cls_layers is None else \
+                        sorted({i % num for i in self.cls_layers})
+                    for i in wanted:
+                        self._handles.append(self.backbone.blocks[i].attn.register_attention_hook(
+                            self._make_cls_hook(i)))
                 else:
                     self.cls_skip_reason = (
                         f'{type(self.backbone).__name__} has no [CLS] token '
@@ -226,39 +196,37 @@ class AttentionRecorder:
         if self.record_cbsa:
             for name, module in self.model.named_modules():
                 if isinstance(module, CBSA):
-                    self._handles.append(module.register_forward_pre_hook(
-                        self._make_cbsa_hook(name), with_kwargs=True))
+                    self._handles.append(module.register_attention_hook(
+                        self._make_cbsa_hook(name)))
 
     def _remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        if self.backbone is not None and 'forward' in vars(self.backbone):
-            del self.backbone.forward
 
     def _keep_input(self, module: nn.Module, args: tuple) -> None:
         if args and isinstance(args[0], Tensor) and self.inputs is None:
             self.inputs = args[0].detach()
 
-    def _forward_with_cls_maps(self, img: Tensor, *args, **kwargs):
-        outs, maps = self.backbone.forward_cls_attention(img, self.cls_layers)
-        if self.cls_maps is None:  # keep the first call (whole-image inference)
-            self.cls_maps = {i: m.detach() for i, m in maps.items()}
-        return outs
+    def _make_cls_hook(self, index: int):
+        def hook(module: nn.Module, maps: AttentionMaps) -> None:
+            if self.cls_maps is None:
+                self.cls_maps = {}
+            if index not in self.cls_maps:  # the first call: whole-image inference
+                self.cls_maps[index] = self.backbone.cls_rows(
+                    maps.tokens, maps.hw_shape).detach()
+        return hook
 
     def _make_cbsa_hook(self, name: str):
-        def hook(module: CBSA, args: tuple, kwargs: dict) -> None:
-            bound = inspect.signature(module.forward).bind(*args, **kwargs)
-            bound.apply_defaults()
-            x, hw, start = (bound.arguments[k] for k in ('x', 'hw_shape', 'patch_start'))
-            with torch.no_grad():
-                maps, other = _cbsa_extraction(module, x, hw, start)
+        def hook(module: CBSA, maps: AttentionMaps) -> None:
+            patches, other = split_extraction(maps.extraction.detach(), maps.hw_shape,
+                                              maps.patch_start)
             call = self._calls.get(name, 0)
             self._calls[name] = call + 1
             self.extractions.append(CBSAExtraction(
-                name=name, type=type(module).__name__, maps=maps, other_mass=other,
-                rep_grid=tuple(module.rep_grid), hw_shape=tuple(int(s) for s in hw),
-                patch_start=int(start), call=call))
+                name=name, type=type(module).__name__, maps=patches, other_mass=other,
+                rep_grid=tuple(module.rep_grid), hw_shape=maps.hw_shape,
+                patch_start=maps.patch_start, call=call))
         return hook
 
     def input_images(self) -> List[np.ndarray]:

@@ -1,9 +1,10 @@
 """Latency, memory and achieved FLOP rate of models, heads and attention layers.
 
 Each measurement runs in a fresh subprocess (``python -m
-mmseg_cbsa.utils.benchmark CASE_JSON``) so that peak memory and allocator
-state of one case do not leak into the next. Used by
-``tools/analysis_tools/benchmark.py``.
+mmseg_cbsa.analysis.benchmark CASE_JSON``) so that peak memory and allocator
+state of one case do not leak into the next. The suite of
+``tools/analysis_tools/benchmark.py`` (cases x sizes x modes x rounds, and
+the report) is :mod:`mmseg_cbsa.analysis.benchmark_suite`.
 """
 import json
 import resource
@@ -74,15 +75,6 @@ class TensorMemoryTracker(TorchDispatchMode):
         return out
 
 
-class _HeadCall(nn.Module):
-    def __init__(self, head: nn.Module) -> None:
-        super().__init__()
-        self.head = head
-
-    def forward(self, feat):
-        return self.head([feat])
-
-
 class _SegmentorCall(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -133,21 +125,17 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     size, batch = case['size'], case.get('batch', 1)
     side = size // 16
     if case['kind'] == 'config':
-        from mmengine.config import Config
-        from mmengine.registry import init_default_scope
-        from mmseg.registry import MODELS
-        import mmseg_cbsa  # noqa: F401
-        init_default_scope('mmseg')
-        cfg = Config.fromfile(case['config'])
-        cfg.model.backbone.pop('init_cfg', None)
-        model = MODELS.build(cfg.model)
+        from .complexity import HeadCall
+        from .loading import build_model
+
+        # the caller seeds; parameter values do not change the timings
+        model = build_model(case['config'], seed=None, init_weights=False).model
         if case.get('part', 'head') == 'head':
             dims = model.backbone.embed_dims
-            return _HeadCall(model.decode_head), (encoder_features(batch, dims, side),), side ** 2
+            return HeadCall(model.decode_head), (encoder_features(batch, dims, side),), side ** 2
         return _SegmentorCall(model), (torch.randn(batch, 3, size, size),), side ** 2
     if case['kind'] == 'layer':
         from mmseg.registry import MODELS
-        import mmseg_cbsa  # noqa: F401,F811
         kwargs = dict(case['layer'])
         extra = kwargs.pop('extra_tokens', 0)
         layer = MODELS.build(kwargs)
@@ -205,7 +193,7 @@ def measure(case: Dict) -> Dict:
         step()
         _sync(device)
         times.append(time.perf_counter() - t)
-    from .flops import count_flops
+    from .complexity import count_flops
     macs = count_flops(module.eval(), *inputs)
     latency = statistics.median(times)
     flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
@@ -241,7 +229,7 @@ def run_isolated(case: Dict, python: str = sys.executable,
     env = dict(os.environ)
     if keep_freed_memory:
         env['GLIBC_TUNABLES'] = KEEP_FREED_MEMORY
-    res = subprocess.run([python, '-m', 'mmseg_cbsa.utils.benchmark', json.dumps(case)],
+    res = subprocess.run([python, '-m', 'mmseg_cbsa.analysis.benchmark', json.dumps(case)],
                          capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f'benchmark case {case} failed:\n{res.stderr[-3000:]}')

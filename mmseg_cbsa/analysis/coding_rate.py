@@ -1,5 +1,5 @@
-r"""Coding rates of token sets: the paper's compactness measurements (section 6 of
-the spec, Figs. 4 and 5).
+r"""Coding rates of token sets: the paper's compactness measurement (section 6 of
+the spec, Fig. 5).
 
 Tokens are rows: ``Z`` is (N, d). The lossy coding rate at precision ε is
 
@@ -21,31 +21,32 @@ Pieces:
 
 * :func:`coding_rate`, :func:`head_coding_rates`, :func:`compression_term`:
   the formulas above, batched;
-* :func:`subspace_bases`: the ``U_k`` of any layer of the attention family;
+* :func:`subspace_bases`: the ``U_k`` any layer of the attention family
+  states (``layer.subspace_bases()``);
 * :class:`CodingRateRecorder`: forward pre-hooks that measure, during an
   ordinary forward pass, the compression term of the tokens every attention
-  layer receives; :func:`summarize_layers` averages the records over images;
-* :func:`synthetic_subspace_mixture` and :func:`linear_compression_step`: the
-  synthetic experiment of Fig. 4 (the linear variant iterated per class).
+  layer receives; :func:`summarize_layers` averages the records over images.
+
+The measurement of ``tools/analysis_tools/coding_rate.py`` (a config's model
+on image files) is :mod:`mmseg_cbsa.analysis.model_coding_rate`.
+
+The synthetic experiment of Fig. 4 is in :mod:`mmseg_cbsa.analysis.synthetic`.
 """
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.attentions import ATTENTION_CLASSES, attention_type
+from ..models.attentions import ATTENTION_TYPES, BaseAttention
 
 __all__ = ['coding_rate', 'head_coding_rates', 'compression_term', 'normalized_compression_term',
-           'subspace_bases', 'SUBSPACE_BASES', 'LayerCodingRate',
-           'CodingRateRecorder', 'summarize_layers', 'synthetic_subspace_mixture',
-           'linear_compression_step', 'class_coding_rates', 'compress_per_class',
-           'principal_share']
+           'subspace_bases', 'LayerCodingRate', 'CodingRateRecorder', 'summarize_layers']
 
 
-def _check_eps(eps: float) -> None:
+def check_eps(eps: float) -> None:
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
         raise ValueError(f'the coding-rate precision eps must be a finite number > 0, got {eps!r}')
 
@@ -68,7 +69,7 @@ def coding_rate(z: Tensor, eps: float = 0.5) -> Tensor:
     Returns:
         (...) coding rates in nats, in ``z``'s dtype (float32 for half inputs).
     """
-    _check_eps(eps)
+    check_eps(eps)
     if z.ndim < 2:
         raise ValueError(f'expected tokens of shape (..., N, d), got {tuple(z.shape)}')
     n, d = z.shape[-2:]
@@ -126,85 +127,17 @@ def normalized_compression_term(z: Tensor, bases: Tensor, eps: float = 0.5) -> T
     return compression_term(z, bases, eps, normalize=True)
 
 
-# --------------------------------------------------------------------------
-# Subspace bases of the attention family
-# --------------------------------------------------------------------------
-
-def _stacked_rows(weight: Tensor, num_heads: int) -> Tensor:
-    """(K*p, d) projection ``W = x P^T`` -> (K, d, p): ``U_k`` = rows of head k, transposed."""
-    kp, d = weight.shape
-    return weight.detach().reshape(num_heads, kp // num_heads, d).transpose(1, 2)
-
-
-def _proj_linear(module: nn.Module) -> Tensor:
-    """CBSA, AgentAttention, LinearAttention: bias-free ``proj`` (d -> K*p)."""
-    return _stacked_rows(module.proj.weight, module.num_heads)
-
-
-def _qkv_linear(module: nn.Module) -> Tensor:
-    """MSSA, TSSA: one bias-free ``qkv`` (d -> K*p), q = k = v."""
-    return _stacked_rows(module.qkv.weight, module.num_heads)
-
-
-def _tied_proj(module: nn.Module) -> Tensor:
-    """TiedMSSA (DEPICT): the parameter ``proj`` (K*p x d) projects and maps back."""
-    return _stacked_rows(module.proj, module.num_heads)
-
-
-def _gated_full_space(module: nn.Module) -> Tensor:
-    """DMSA: one projection ``qkv`` (d -> D) shared by all heads, head k keeps
-    the channels its gate opens: ``U_k = qkv.weight^T diag(sigmoid(G_k))``
-    (d x D), exactly the ``W_k`` the layer computes."""
-    full = module.qkv.weight.detach().t()                      # (d, D)
-    return full[None] * torch.sigmoid(module.gates.detach())[:, None, :]
-
-
-def _mhsa_values(module: nn.Module) -> Tensor:
-    """MHSA (ViT) has no subspace model: q, k and v are separate maps with a
-    bias. We take each head's *value* projection (the third block of ``qkv``)
-    as its basis, the map whose outputs the attention mixes and that plays
-    the role of MSSA's shared q = k = v; the bias is left out since a
-    coding rate measures the spread of the tokens around the origin of the
-    subspace, not a fixed offset."""
-    inner = module.num_heads * module.head_dims
-    return _stacked_rows(module.qkv.weight[2 * inner:3 * inner], module.num_heads)
-
-
-#: registered attention type -> function giving its (K, d, p) bases; a
-#: subclass (e.g. AgentAttention of CBSA) uses its parent's entry.
-SUBSPACE_BASES: Dict[str, Callable[[nn.Module], Tensor]] = {
-    'CBSA': _proj_linear,
-    'LinearAttention': _proj_linear,
-    'MSSA': _qkv_linear,
-    'TSSA': _qkv_linear,
-    'TiedMSSA': _tied_proj,
-    'DMSA': _gated_full_space,
-    'MHSA': _mhsa_values,
-}
-
-
-def _bases_function(module: nn.Module) -> Callable[[nn.Module], Tensor]:
-    for cls in type(module).__mro__:
-        fn = SUBSPACE_BASES.get(cls.__name__)
-        if fn is not None and ATTENTION_CLASSES.get(cls.__name__) is cls:
-            return fn
-    raise TypeError(f'{type(module).__name__} is not a layer of the attention family with known '
-                    f'subspace bases (known: {", ".join(SUBSPACE_BASES)} and their subclasses)')
-
-
 def subspace_bases(module: nn.Module) -> Tensor:
-    """The subspace bases ``U_k`` of an attention layer, (K, d, p), detached.
-
-    ``W_k = Z U_k`` is what head k of the layer works on: for the white-box
-    layers the rows of head k of their bias-free projection, transposed
-    (``proj`` for CBSA / Agent / Linear / TiedMSSA, ``qkv`` for MSSA / TSSA);
-    for DMSA the gated full-space projection; for MHSA the per-head value
-    projection without its bias (see :func:`_mhsa_values`).
+    """The subspace bases ``U_k`` of an attention layer, (K, d, p), detached:
+    what the layer says of itself (:meth:`BaseAttention.subspace_bases`).
 
     Raises:
-        TypeError: ``module`` is not a layer of the family.
+        TypeError: ``module`` is not a layer of the attention family.
     """
-    return _bases_function(module)(module)
+    if not isinstance(module, BaseAttention):
+        raise TypeError(f'{type(module).__name__} is not a layer of the attention family '
+                        f'(a BaseAttention: {", ".join(ATTENTION_TYPES)} or a subclass)')
+    return module.subspace_bases()
 
 
 # --------------------------------------------------------------------------
@@ -273,19 +206,18 @@ class CodingRateRecorder:
     """
 
     def __init__(self, model: nn.Module, eps: float = 0.5) -> None:
-        _check_eps(eps)
+        check_eps(eps)
         self.model = model
         self.eps = eps
         self.records: List[LayerCodingRate] = []
         self._handles = []
 
     def __enter__(self) -> 'CodingRateRecorder':
-        layers = [(n, m) for n, m in self.model.named_modules() if attention_type(m)]
+        layers = [(n, m) for n, m in self.model.named_modules() if isinstance(m, BaseAttention)]
         if not layers:
             raise ValueError(f'{type(self.model).__name__} holds no attention layer of the family '
-                             f'({", ".join(ATTENTION_CLASSES)})')
+                             f'({", ".join(ATTENTION_TYPES)})')
         for name, module in layers:
-            _bases_function(module)    # fail before the forward, not inside a hook
             self._handles.append(
                 module.register_forward_pre_hook(self._make_hook(name), with_kwargs=True))
         return self
@@ -338,117 +270,3 @@ def summarize_layers(records: Sequence[LayerCodingRate]) -> List[dict]:
             Rc_per_head=rates.mean(0).tolist(), Rc_normalized_per_head=normed.mean(0).tolist(),
             Rc=rc.tolist(), Rc_normalized=rcn.tolist()))
     return out
-
-
-# --------------------------------------------------------------------------
-# The synthetic experiment (Fig. 4)
-# --------------------------------------------------------------------------
-
-def synthetic_subspace_mixture(num_points: int = 600, num_subspaces: int = 3,
-                               stds: Sequence[float] = (1.0, 0.6, 0.1), seed: int = 0
-                               ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Points around the origin from K anisotropic Gaussians in R^d.
-
-    Component k is ``g diag(stds) Q_k^T`` with ``g ~ N(0, I)`` and a random
-    rotation ``Q_k`` (QR of a Gaussian matrix): a flat, noisy sample of a
-    low-dimensional subspace whose principal direction ``Q_k[:, 0]`` differs
-    per component. Points are split evenly over the components (the first
-    ``num_points % K`` get one more).
-
-    Args:
-        num_points: total number of points.
-        num_subspaces: K.
-        stds: standard deviation along each principal axis, decreasing; its
-            length is the ambient dimension d (3 for the paper's figure).
-        seed: seed of the generator (the data are a function of the arguments).
-
-    Returns:
-        points (num_points, d) float64, labels (num_points,) long in [0, K),
-        and the rotations (K, d, d).
-    """
-    stds = torch.as_tensor(stds, dtype=torch.float64)
-    if num_subspaces < 1 or num_points < 2 * num_subspaces:
-        raise ValueError(f'need at least 2 points per subspace: {num_points} points for '
-                         f'{num_subspaces} subspaces')
-    if stds.ndim != 1 or len(stds) < 2 or not bool((stds > 0).all()):
-        raise ValueError(f'stds must hold at least two positive values, got {stds.tolist()}')
-    gen = torch.Generator().manual_seed(seed)
-    d = len(stds)
-    rotations, _ = torch.linalg.qr(torch.randn(num_subspaces, d, d, generator=gen,
-                                               dtype=torch.float64))
-    counts = [num_points // num_subspaces + (k < num_points % num_subspaces)
-              for k in range(num_subspaces)]
-    points, labels = [], []
-    for k, n in enumerate(counts):
-        g = torch.randn(n, d, generator=gen, dtype=torch.float64)
-        points.append((g * stds) @ rotations[k].T)
-        labels.append(torch.full((n,), k, dtype=torch.long))
-    return torch.cat(points), torch.cat(labels), rotations
-
-
-def linear_compression_step(z: Tensor, eps: float = 0.5, step: float = 0.5) -> Tensor:
-    r"""One gradient-descent step on ``R(Z)`` through the linear variant.
-
-    The gradient of the coding rate is the linear attention update (paper
-    eq. 12, :func:`~mmseg_cbsa.models.attentions.linear.coding_rate_shrinkage`):
-
-    .. math::
-        \nabla_Z R(Z) = c\, Z (I + c Z^\top Z)^{-1} = c\, Z g(Z^\top Z),
-        \qquad c = \frac{d}{N\varepsilon^2}
-
-    so descending with learning rate ``step / c`` gives
-
-    .. math::
-        Z \leftarrow Z - \tau\, Z g(Z^\top Z)
-          = Z V \operatorname{diag}\Big(1 - \frac{\tau}{1 + c\lambda_i}\Big) V^\top
-
-    with ``Z^T Z = V diag(λ) V^T`` and τ = ``step``. The eigenvectors are kept
-    and each eigenvalue becomes ``λ_i (1 - τ/(1 + cλ_i))^2 < λ_i``: for
-    0 < τ < 1 every factor is in (0, 1), so ``R`` strictly decreases, and
-    directions of vanishing variance shrink by nearly ``1 - τ`` per step
-    while those of large variance (cλ >> 1) barely move: the tokens
-    collapse onto their principal direction.
-
-    Args:
-        z: (..., N, d) tokens.
-        eps: precision ε (sets c).
-        step: τ in (0, 1).
-
-    Returns:
-        The updated tokens, same shape.
-    """
-    from ..models.attentions.linear import coding_rate_shrinkage
-    _check_eps(eps)
-    if not 0 < step < 1:
-        raise ValueError(f'step must be in (0, 1) so that every direction shrinks without '
-                         f'flipping, got {step}')
-    v, g, coeff = coding_rate_shrinkage(z, eps)
-    return z - step * ((coeff * g.unsqueeze(-2)) @ v.transpose(-1, -2))
-
-
-def class_coding_rates(z: Tensor, labels: Tensor, eps: float = 0.5) -> Tensor:
-    """``R(Z_k)`` of the points of each class k (rows with label k), (K,).
-
-    Their sum is the compression term with class memberships and identity
-    bases (the ambient space), which the synthetic experiment lowers."""
-    num = int(labels.max()) + 1
-    return torch.stack([coding_rate(z[labels == k], eps) for k in range(num)])
-
-
-def compress_per_class(z: Tensor, labels: Tensor, eps: float = 0.5, step: float = 0.5
-                       ) -> Tensor:
-    """:func:`linear_compression_step` applied to each class's points on its own
-    (memberships known, bases = the identity: the paper's parameter-free
-    setting for Fig. 4)."""
-    out = z.clone()
-    for k in labels.unique():
-        mask = labels == k
-        out[mask] = linear_compression_step(z[mask], eps, step)
-    return out
-
-
-def principal_share(z: Tensor) -> float:
-    """Share of the second moment along the principal direction,
-    ``λ_max / sum λ`` of ``Z^T Z``: 1 for points on a line through 0."""
-    lam = torch.linalg.eigvalsh(z.transpose(-1, -2) @ z)
-    return float(lam[-1] / lam.sum().clamp_min(torch.finfo(lam.dtype).tiny))

@@ -1,17 +1,23 @@
-"""FLOP counting with mmengine's analyzer, completed for fused attention.
+"""FLOP counting with mmengine's analyzer, completed for fused attention,
+and the complexity report of ``tools/analysis_tools/get_flops.py``.
 
 mmengine counts one multiply-add as one FLOP and has no handle for
 ``aten::scaled_dot_product_attention`` or ``aten::baddbmm``, and its matmul
 handle ignores the batch of a broadcast second operand, so fused attention
 and some GEMMs would count as free or too cheap; the handles here fix that.
 """
+import os.path as osp
 from math import prod
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
+
+from ..models.attentions import BaseAttention
+from .loading import build_model
+from .report import markdown_table
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
@@ -75,7 +81,7 @@ def count_similarities(model: nn.Module, *inputs: Any) -> int:
             tokens if query is None else query.shape[1], tokens)
 
     handles = [m.register_forward_hook(hook, with_kwargs=True) for m in model.modules()
-               if hasattr(m, 'num_similarities')]
+               if isinstance(m, BaseAttention)]
     try:
         with torch.no_grad():
             model(*inputs)
@@ -83,3 +89,82 @@ def count_similarities(model: nn.Module, *inputs: Any) -> int:
         for h in handles:
             h.remove()
     return total
+
+
+class HeadCall(nn.Module):
+    """A decode head as a module of its feature maps: ``HeadCall(head)(*feats)``
+    is ``head(list(feats))``, so that FLOP counters and timers, which call
+    modules on positional tensors, can run a head alone."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, *feats: torch.Tensor) -> Any:
+        """(B, C, h, w) feature maps, one per head input -> the head's output."""
+        return self.head(list(feats))
+
+
+def _params(m: nn.Module) -> float:
+    """Millions of parameters."""
+    return sum(p.numel() for p in m.parameters()) / 1e6
+
+
+def _similarities(model: nn.Module, *inputs: Any) -> float:
+    """Millions of similarities, or NaN when no layer of the family ran
+    (e.g. mmseg's own heads), printed as n/a."""
+    if not any(hasattr(m, 'num_similarities') for m in model.modules()):
+        return float('nan')
+    return count_similarities(model, *inputs) / 1e6
+
+
+def config_complexity(path: str, shape: Tuple[int, int] = (512, 512)) -> List:
+    """One row of the report for a segmentor config, at input ``shape`` (H, W):
+    name, encoder and decoder types, their parameters (M), GFLOPs, and the
+    decoder's similarities (M). The decoder runs on the encoder's features
+    of one random image."""
+    model = build_model(path, seed=None, init_weights=False).model
+    img = torch.randn(1, 3, *shape)
+    with torch.no_grad():
+        feats = model.backbone(img)
+    head = HeadCall(model.decode_head).eval()
+    return [osp.splitext(osp.basename(path))[0], type(model.backbone).__name__,
+            type(model.decode_head).__name__, _params(model.backbone), _params(model.decode_head),
+            count_flops(model.backbone, img) / 1e9, count_flops(head, *feats) / 1e9,
+            _similarities(head, *feats)]
+
+
+def backbone_complexity(spec: str, shape: Tuple[int, int] = (224, 224)) -> List:
+    """One row of the report for a registered encoder ``TYPE:ARCH`` (e.g.
+    ``CBT:t``; ARCH defaults to ``s``) built for ``shape`` (H, W)."""
+    from mmseg.registry import MODELS
+    name, _, arch = spec.partition(':')
+    model = MODELS.get(name)(arch=arch or 's', img_size=shape).eval()
+    img = torch.randn(1, 3, *shape)
+    return [spec, name, '-', _params(model), 0.0, count_flops(model, img) / 1e9, 0.0,
+            _similarities(model, img)]
+
+
+COMPLEXITY_HEADER = ['model', 'encoder', 'decoder', 'enc params (M)', 'dec params (M)',
+                     'enc GFLOPs', 'dec GFLOPs', 'similarities (M)']
+
+
+def report_complexity(configs: Sequence[str] = (), backbones: Sequence[str] = (),
+                      shape: Optional[Tuple[int, int]] = None) -> List[List]:
+    """Print the complexity table of configs and encoders (``get_flops.py``).
+
+    Args:
+        configs: segmentor config files (input 512x512 unless ``shape``).
+        backbones: registered encoders as ``TYPE:ARCH`` (224x224 unless ``shape``).
+        shape: input (H, W) for all rows.
+
+    Returns:
+        the rows, values unrounded (similarities NaN where no attention layer
+        of the family runs).
+    """
+    rows = [config_complexity(c, tuple(shape or (512, 512))) for c in configs]
+    rows += [backbone_complexity(b, tuple(shape or (224, 224))) for b in backbones]
+    cells = [r[:3] + ['n/a' if v != v else f'{v:.2f}' if i < 2 else f'{v:.3f}'
+                      for i, v in enumerate(r[3:])] for r in rows]
+    print(markdown_table(COMPLEXITY_HEADER, cells, align=True))
+    return rows

@@ -10,11 +10,11 @@ ours (see :func:`perturb_`).
 Which weights count as attention projections is decided by module type, not
 by model:
 
-* every ``nn.Linear`` weight inside a layer of this package's attention
-  family (:data:`mmseg_cbsa.models.attentions.ATTENTION_TYPES`), e.g. CBSA's
-  ``proj`` (the stacked subspace bases U_k) and ``to_out``, MHSA's ``qkv``
-  and ``proj``; plus the bare projection matrix of layers that keep it as a
-  parameter instead of a ``Linear`` (DEPICT's ``TiedMSSA.proj``);
+* what every layer of this package's attention family names as its
+  projections (:meth:`~mmseg_cbsa.models.attentions.BaseAttention.projection_weights`):
+  its ``nn.Linear`` weights, e.g. CBSA's ``proj`` (the stacked subspace
+  bases U_k) and ``to_out``, MHSA's ``qkv`` and ``proj``, and DEPICT's tied
+  ``TiedMSSA.proj`` parameter;
 * ``torch.nn.MultiheadAttention``'s input projection (``in_proj_weight``, or
   ``q/k/v_proj_weight`` when key and value widths differ) and
   ``out_proj.weight``; this is what mmcv's ``MultiheadAttention`` wraps and
@@ -22,19 +22,24 @@ by model:
 
 Biases, step sizes, temperatures, gates, LayerNorms, class embeddings and the
 FFN / mask projections outside attention are never touched.
+
+:func:`measure_noise_robustness` is the whole experiment of
+``tools/analysis_tools/perturbation.py``: test loops of mmengine's Runner
+under noise, for several models, and the report.
 """
 import math
+import os
+import os.path as osp
+import re
 from collections import OrderedDict
-from typing import Callable, Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..models.attentions import attention_type
-
-#: Attention-family layers whose projection is a bare ``nn.Parameter``
-#: rather than an ``nn.Linear`` (registered type name -> parameter names).
-BARE_PROJECTIONS: Dict[str, Sequence[str]] = {'TiedMSSA': ('proj',)}
+from ..models.attentions import BaseAttention
+from ..visualization.plots import plot_noise_robustness
+from .report import markdown_table, write_csv, write_json
 
 NOISE_MODES = ('relative', 'absolute')
 
@@ -70,14 +75,9 @@ def attention_projection_weights(model: nn.Module,
                 add(base + pname, getattr(module, pname, None))
             add(base + 'out_proj.weight', module.out_proj.weight)
             continue
-        type_name = attention_type(module)
-        if type_name is None:
-            continue
-        for sub_name, sub in module.named_modules(prefix=mod_name):
-            if isinstance(sub, nn.Linear):
-                add(sub_name + '.weight', sub.weight)
-        for pname in BARE_PROJECTIONS.get(type_name, ()):
-            add(base + pname, getattr(module, pname))
+        if isinstance(module, BaseAttention):
+            for pname, param in module.projection_weights().items():
+                add(base + pname, param)
     return found
 
 
@@ -182,3 +182,158 @@ def noise_sweep(params: Mapping[str, Tensor],
     finally:
         restore_(params, clean)
     return results
+
+
+# --------------------------------------------------------------------------
+# The experiment of tools/analysis_tools/perturbation.py
+# --------------------------------------------------------------------------
+
+#: the files :func:`measure_noise_robustness` writes into its ``out_dir``
+OUTPUTS = ('perturbation.json', 'perturbation.csv', 'perturbation.png')
+
+
+def model_labels(configs: Sequence[str], labels: Optional[Sequence[str]] = None) -> List[str]:
+    """The given labels, or config names; duplicates get ``-2``, ``-3``..."""
+    labels = list(labels or [osp.splitext(osp.basename(c))[0] for c in configs])
+    out = []
+    for label in labels:
+        unique, i = label, 2
+        while unique in out:
+            unique, i = f'{label}-{i}', i + 1
+        out.append(unique)
+    return out
+
+
+def sweep_model(config: str, checkpoint: str, label: str, out_dir: str,
+                noise: Sequence[float], scope: str = 'head', mode: str = 'relative',
+                repeats: int = 1, seed: int = 0, metric: str = 'mIoU',
+                cfg_options: Optional[dict] = None, launcher: str = 'none') -> dict:
+    """One model under noise: its test loop at every level (:func:`noise_sweep`).
+
+    The Runner is built as ``tools/test.py`` builds it (work dir
+    ``out_dir/runs/<label>``) and loads ``checkpoint`` once. The config's
+    :class:`~mmseg_cbsa.engine.hooks.OverlayHook` writes the first draw of
+    each level to ``overlays/noise_<sigma>/`` in that work dir.
+
+    Args:
+        scope: ``'head'`` perturbs ``model.decode_head`` only, ``'all'`` the model.
+        mode, repeats, seed: see :func:`noise_sweep`.
+        metric: must be among the test evaluator's results.
+
+    Returns:
+        ``label``, ``config``, ``checkpoint``, ``weights`` (perturbed name ->
+        shape), ``num_perturbed`` (entries) and ``results`` (:func:`noise_sweep`).
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+
+    from ..engine.hooks import OverlayHook
+    from ..utils import prepare_config
+
+    work_dir = osp.join(out_dir, 'runs', re.sub(r'[^\w.-]+', '_', label))
+    cfg = prepare_config(config, cfg_options, work_dir, launcher)
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()     # once; runner.test() then skips loading
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if scope == 'head':
+        if not hasattr(model, 'decode_head'):
+            raise AttributeError(f'{config}: --scope head needs a model with a decode_head, '
+                                 f'got {type(model).__name__}; use --scope all')
+        params = attention_projection_weights(model.decode_head, prefix='decode_head.')
+    else:
+        params = attention_projection_weights(model)
+    if not params:
+        where = 'model.decode_head' if scope == 'head' else 'the model'
+        raise ValueError(f'{config}: no attention projection weights found in {where} '
+                         '(attention-family layers of mmseg_cbsa or nn.MultiheadAttention)')
+
+    # prediction overlays of the config's OverlayHook, one folder per level
+    # (first draw only) instead of each level overwriting the previous one
+    overlays = [(h, h.draw) for h in runner.hooks if isinstance(h, OverlayHook)]
+
+    def evaluate(sigma: float, repeat: int) -> dict:
+        for hook, draw in overlays:
+            hook.out_dir = osp.join('overlays', f'noise_{sigma:g}')
+            hook.draw = draw and repeat == 0
+        metrics = runner.test()
+        if metric not in metrics:
+            raise KeyError(f'{config}: the test evaluator returned no {metric!r}; '
+                           f'it returned {sorted(metrics)} (see --metric)')
+        # IoUMetric rounds to 2 decimals in float32: its shortest decimal form is
+        # the number the log prints (10.44, not 10.4399995803833)
+        return {k: float(str(v)) for k, v in metrics.items()}
+
+    results = noise_sweep(params, evaluate, noise, repeats, seed, mode)
+    return dict(label=label, config=config, checkpoint=checkpoint,
+                weights={k: list(v.shape) for k, v in params.items()},
+                num_perturbed=sum(v.numel() for v in params.values()), results=results)
+
+
+def format_noise_table(models: Sequence[dict], metric: str) -> str:
+    """Markdown table, rows noise levels, columns models: mean (± std when
+    a level was drawn more than once)."""
+    rows = []
+    for i, entry in enumerate(models[0]['results']):
+        cells = [f"{entry['noise']:g}"]
+        for m in models:
+            r = m['results'][i][metric]
+            runs = len(m['results'][i]['values'])
+            cells.append(f"{r['mean']:.2f}" + (f" ± {r['std']:.2f}" if runs > 1 else ''))
+        rows.append(cells)
+    return markdown_table(['noise'] + [m['label'] for m in models], rows)
+
+
+def write_noise_csv(path: str, models: Sequence[dict], metric: str) -> None:
+    """One CSV row per model and level: runs, mean, std and every value of ``metric``."""
+    write_csv(path, ['model', 'noise', 'runs', f'{metric}_mean', f'{metric}_std', 'values'],
+              [[m['label'], r['noise'], len(r['values']), r[metric]['mean'], r[metric]['std'],
+                ' '.join(str(v[metric]) for v in r['values'])]
+               for m in models for r in m['results']])
+
+
+def measure_noise_robustness(configs: Sequence[str], checkpoints: Sequence[str], out_dir: str,
+                             labels: Optional[Sequence[str]] = None,
+                             noise: Sequence[float] = (0, 0.01, 0.03, 0.1, 0.3, 1.0),
+                             scope: str = 'head', mode: str = 'relative', repeats: int = 1,
+                             seed: int = 0, metric: str = 'mIoU',
+                             cfg_options: Optional[dict] = None,
+                             launcher: str = 'none') -> List[dict]:
+    """Segmentors under Gaussian noise on their attention projections (Fig. 8).
+
+    Every (config, checkpoint) pair is swept by :func:`sweep_model`; then
+    the main process writes :data:`OUTPUTS` to ``out_dir``:
+    ``perturbation.json`` (settings and every evaluation),
+    ``perturbation.csv`` (one row per model and level) and
+    ``perturbation.png`` (metric against noise), and prints the table.
+
+    Args:
+        labels: model names (default: config names; made unique).
+        launcher: mmengine launcher; ``'pytorch'`` without CUDA uses gloo.
+        Others: see :func:`sweep_model`.
+
+    Returns:
+        one :func:`sweep_model` entry per model.
+    """
+    from mmengine.dist import is_main_process
+
+    from ..utils import close_distributed, init_cpu_distributed
+
+    init_cpu_distributed(launcher)
+    names = model_labels(configs, labels)
+    models = [sweep_model(cfg, ckpt, label, out_dir, noise, scope, mode, repeats, seed, metric,
+                          cfg_options, launcher)
+              for cfg, ckpt, label in zip(configs, checkpoints, names)]
+    if is_main_process():
+        os.makedirs(out_dir, exist_ok=True)
+        json_path, csv_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)
+        settings = dict(noise=noise, scope=scope, mode=mode, repeats=repeats, seed=seed,
+                        metric=metric, cfg_options=cfg_options)
+        write_json(json_path, dict(settings=settings, models=models))
+        write_noise_csv(csv_path, models, metric)
+        plot_noise_robustness(png_path, models, metric, noise, mode, scope, repeats > 1)
+        print(f'\n{metric} under noise on the attention projections (scope {scope}, {mode}):')
+        print(format_noise_table(models, metric))
+        print(f'wrote perturbation.json, perturbation.csv and perturbation.png to {out_dir}')
+    close_distributed()
+    return models

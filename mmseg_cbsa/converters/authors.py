@@ -15,12 +15,11 @@ from typing import Callable, Dict, List, Tuple
 
 from torch import Tensor
 
+from ..models.backbones.arch import heads_for_width
 from .timm_vit import convert_timm_vit
 
 #: the authors' decoder code hard-wires these widths (not stored in weights)
 DEPICT_HEAD_DIMS, DEPICT_CROSS_HEAD_DIMS, CBT_DECODER_REP_GRID = 100, 50, 10
-#: standard heads per width (MSSA layers store no per-head tensor)
-HEADS_BY_WIDTH = {192: 3, 384: 6, 576: 12, 768: 12, 1024: 16}
 
 
 class _Mapper:
@@ -204,7 +203,8 @@ def convert_classifier(state: Dict[str, Tensor], src: str = '<checkpoint>'
     elif 'TSSA' in kinds:
         heads = body['blocks.0.attn.temp'].shape[0]
     else:
-        heads = HEADS_BY_WIDTH.get(d)
+        # MSSA layers store no per-head tensor
+        heads = heads_for_width(d)
         if heads is None:
             raise KeyError(f'{src}: cannot tell the number of heads of width {d}')
     half = depth // 2

@@ -4,7 +4,7 @@ from typing import Dict, Tuple
 
 from torch import Tensor
 
-from ..models.backbones.base import ARCH_SETTINGS
+from ..models.backbones.arch import heads_for_width, known_widths
 
 _BLOCK_KEY = re.compile(
     r'^blocks\.\d+\.(norm1|norm2)\.(weight|bias)$|'
@@ -43,10 +43,10 @@ def convert_timm_vit(state: Dict[str, Tensor], src: str = '<timm state dict>'
         raise KeyError(f'{src}: missing ViT keys {missing}')
     depth = 1 + max(int(k.split('.')[1]) for k in out if k.startswith('blocks.'))
     dims = out['cls_token'].shape[-1]
-    heads = {d: h for d, _, h in ARCH_SETTINGS.values()}.get(dims)
+    heads = heads_for_width(dims)
     if heads is None:
         raise KeyError(f'{src}: embed_dims={dims} is not a standard ViT width; '
-                       f'expected one of {sorted(d for d, _, _ in ARCH_SETTINGS.values())}')
+                       f'expected one of {list(known_widths())}')
     patch = out['patch_embed.proj.weight'].shape[-1]
     grid = round((out['pos_embed'].shape[1] - 1) ** 0.5)
     cfg = dict(type='ViT', arch=(dims, depth, heads), img_size=grid * patch, patch_size=patch)

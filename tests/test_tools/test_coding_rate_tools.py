@@ -87,8 +87,8 @@ def test_cli_random_init_writes_table_json_csv_png(images, tmp_path):
 def test_checkpoint_weights_are_measured(coding_rate_tool, images, tmp_path):
     """A checkpoint whose decoder bases are zero gives that layer Rc = 0 exactly."""
     from mmengine.config import Config
-    model, _, _ = coding_rate_tool.build_model(Config.fromfile(os.path.join(REPO, TINY_CBT)),
-                                               None, 'cpu', seed=3)
+    from mmseg_cbsa.analysis.loading import build_model
+    model, _, _ = build_model(Config.fromfile(os.path.join(REPO, TINY_CBT)), None, 'cpu', seed=3)
     state = model.state_dict()
     state['decode_head.layers.0.attn.proj.weight'].zero_()
     ckpt = tmp_path / 'zeroed.pth'

@@ -12,7 +12,7 @@ tools/test.py does, loads the checkpoint once (weights-only; the file is only
 read), keeps the clean attention projection weights and, for every noise
 level sigma, restores them, adds ``sigma * rms(W) * N(0, 1)`` to each of them
 (``--mode absolute``: ``sigma * N(0, 1)``) and runs the test loop. Which
-weights are perturbed: mmseg_cbsa/utils/perturbation.py; ``--scope head``
+weights are perturbed: mmseg_cbsa/analysis/perturbation.py; ``--scope head``
 (default, as the paper) only inside ``model.decode_head``, ``all`` in the whole
 model. With ``--repeats R`` each sigma > 0 is evaluated with R noise draws
 (seeds seed..seed+R-1, the same draws at every sigma), reported as mean and
@@ -25,26 +25,15 @@ R > 1) and the runners' logs in ``runs/<label>/`` (with the config's
 OverlayHook, prediction overlays of the first draw at each level in
 ``runs/<label>/overlays/noise_<sigma>/``); prints a table (rows:
 noise, columns: models). ``--cfg-options`` apply to every config, e.g.
-``test_dataloader.dataset.data_root=...``.
+``test_dataloader.dataset.data_root=...``. The experiment is
+mmseg_cbsa.analysis.perturbation.measure_noise_robustness.
 """
 import argparse
-import csv
-import json
 import math
-import os
 import os.path as osp
-import re
-from typing import List, Optional
 
-from mmengine.dist import is_main_process
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
-
-import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.engine.hooks import OverlayHook
-from mmseg_cbsa.utils import (add_runner_args, close_distributed, init_cpu_distributed,
-                              parse_runner_args, prepare_config)
-from mmseg_cbsa.utils.perturbation import NOISE_MODES, attention_projection_weights, noise_sweep
+from mmseg_cbsa.analysis.perturbation import NOISE_MODES, measure_noise_robustness
+from mmseg_cbsa.utils import add_runner_args, parse_runner_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,130 +71,11 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def model_labels(configs: List[str], labels: Optional[List[str]] = None) -> List[str]:
-    """The given labels, or config names; duplicates get ``-2``, ``-3``..."""
-    labels = list(labels or [osp.splitext(osp.basename(c))[0] for c in configs])
-    out = []
-    for label in labels:
-        unique, i = label, 2
-        while unique in out:
-            unique, i = f'{label}-{i}', i + 1
-        out.append(unique)
-    return out
-
-
-def evaluate_model(args: argparse.Namespace, config: str, checkpoint: str, label: str) -> dict:
-    """Build the runner, load ``checkpoint`` once and sweep the noise levels."""
-    work_dir = osp.join(args.out_dir, 'runs', re.sub(r'[^\w.-]+', '_', label))
-    cfg = prepare_config(config, args.cfg_options, work_dir, args.launcher)
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
-    runner.load_or_resume()     # once; runner.test() then skips loading
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    if args.scope == 'head':
-        if not hasattr(model, 'decode_head'):
-            raise AttributeError(f'{config}: --scope head needs a model with a decode_head, '
-                                 f'got {type(model).__name__}; use --scope all')
-        params = attention_projection_weights(model.decode_head, prefix='decode_head.')
-    else:
-        params = attention_projection_weights(model)
-    if not params:
-        where = 'model.decode_head' if args.scope == 'head' else 'the model'
-        raise ValueError(f'{config}: no attention projection weights found in {where} '
-                         '(attention-family layers of mmseg_cbsa or nn.MultiheadAttention)')
-
-    # prediction overlays of the config's OverlayHook, one folder per level
-    # (first draw only) instead of each level overwriting the previous one
-    overlays = [(h, h.draw) for h in runner.hooks if isinstance(h, OverlayHook)]
-
-    def evaluate(sigma: float, repeat: int) -> dict:
-        for hook, draw in overlays:
-            hook.out_dir = osp.join('overlays', f'noise_{sigma:g}')
-            hook.draw = draw and repeat == 0
-        metrics = runner.test()
-        if args.metric not in metrics:
-            raise KeyError(f'{config}: the test evaluator returned no {args.metric!r}; '
-                           f'it returned {sorted(metrics)} (see --metric)')
-        # IoUMetric rounds to 2 decimals in float32: its shortest decimal form is
-        # the number the log prints (10.44, not 10.4399995803833)
-        return {k: float(str(v)) for k, v in metrics.items()}
-
-    results = noise_sweep(params, evaluate, args.noise, args.repeats, args.seed, args.mode)
-    return dict(label=label, config=config, checkpoint=checkpoint,
-                weights={k: list(v.shape) for k, v in params.items()},
-                num_perturbed=sum(v.numel() for v in params.values()), results=results)
-
-
-def format_table(models: List[dict], metric: str) -> str:
-    """Markdown table, rows noise levels, columns models: mean (± std)."""
-    lines = ['| noise | ' + ' | '.join(m['label'] for m in models) + ' |',
-             '|---' * (len(models) + 1) + '|']
-    for i, entry in enumerate(models[0]['results']):
-        cells = []
-        for m in models:
-            r = m['results'][i][metric]
-            runs = len(m['results'][i]['values'])
-            cells.append(f"{r['mean']:.2f}" + (f" ± {r['std']:.2f}" if runs > 1 else ''))
-        lines.append(f"| {entry['noise']:g} | " + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
-
-
-def write_csv(path: str, models: List[dict], metric: str) -> None:
-    with open(path, 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow(['model', 'noise', 'runs', f'{metric}_mean', f'{metric}_std', 'values'])
-        for m in models:
-            for r in m['results']:
-                w.writerow([m['label'], r['noise'], len(r['values']), r[metric]['mean'],
-                            r[metric]['std'], ' '.join(str(v[metric]) for v in r['values'])])
-
-
-def plot(path: str, models: List[dict], args: argparse.Namespace) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for m in models:
-        x = [r['noise'] for r in m['results']]
-        y = [r[args.metric]['mean'] for r in m['results']]
-        err = [r[args.metric]['std'] for r in m['results']]
-        ax.errorbar(x, y, yerr=err if args.repeats > 1 else None, fmt='o-', capsize=3,
-                    label=m['label'])
-    positive = [s for s in args.noise if s > 0]
-    # the paper's axis is logarithmic; symlog keeps sigma = 0 on it
-    if positive and max(positive) / min(positive) >= 100:
-        ax.set_xscale('symlog', linthresh=min(positive))
-    unit = 'x rms(W)' if args.mode == 'relative' else 'absolute'
-    ax.set_xlabel(f'noise level sigma ({unit})')
-    ax.set_ylabel(args.metric)
-    ax.set_title(f'noise on attention projections ({args.scope})', fontsize=9)
-    ax.grid(alpha=.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main() -> None:
     args = parse_args()
-    init_cpu_distributed(args.launcher)
-    labels = model_labels(args.configs, args.labels)
-    models = [evaluate_model(args, cfg, ckpt, label)
-              for cfg, ckpt, label in zip(args.configs, args.checkpoints, labels)]
-    if is_main_process():
-        os.makedirs(args.out_dir, exist_ok=True)
-        settings = dict(noise=args.noise, scope=args.scope, mode=args.mode,
-                        repeats=args.repeats, seed=args.seed, metric=args.metric,
-                        cfg_options=args.cfg_options)
-        with open(osp.join(args.out_dir, 'perturbation.json'), 'w') as f:
-            json.dump(dict(settings=settings, models=models), f, indent=1)
-        write_csv(osp.join(args.out_dir, 'perturbation.csv'), models, args.metric)
-        plot(osp.join(args.out_dir, 'perturbation.png'), models, args)
-        print(f'\n{args.metric} under noise on the attention projections '
-              f'(scope {args.scope}, {args.mode}):')
-        print(format_table(models, args.metric))
-        print(f'wrote perturbation.json, perturbation.csv and perturbation.png to {args.out_dir}')
-    close_distributed()
+    measure_noise_robustness(args.configs, args.checkpoints, args.out_dir, args.labels,
+                             args.noise, args.scope, args.mode, args.repeats, args.seed,
+                             args.metric, args.cfg_options, args.launcher)
 
 
 if __name__ == '__main__':

@@ -38,22 +38,14 @@ Writes to --out-dir ``synthetic_compression.json`` (settings; per iteration
 Rc, the per-class rates and R of all tokens; per class the share of the
 second moment on the principal direction, before and after) and
 ``synthetic_compression.png`` (3-D scatter before / after, coloured by
-component, and Rc against the iteration); prints Rc per iteration.
+component, and Rc against the iteration); prints Rc per iteration. The
+experiment is mmseg_cbsa.analysis.synthetic.run_synthetic_compression.
 """
 import argparse
-import json
 import math
-import os
-import os.path as osp
 from typing import Optional, Sequence
 
-import torch
-
-from mmseg_cbsa.evaluation.coding_rate import (class_coding_rates, coding_rate,
-                                               compress_per_class, principal_share,
-                                               synthetic_subspace_mixture)
-
-OUTPUTS = ('synthetic_compression.json', 'synthetic_compression.png')
+from mmseg_cbsa.analysis.synthetic import run_synthetic_compression
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -83,76 +75,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def plot(path: str, before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor,
-         rc: Sequence[float], title: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=(14, 4.6))
-    panels = ((before, 'before'), (after, f'after {len(rc) - 1} iterations'))
-    for i, (pts, name) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1, projection='3d')
-        for k in labels.unique().tolist():
-            sel = pts[labels == k].numpy()
-            ax.scatter(sel[:, 0], sel[:, 1], sel[:, 2], s=4, color=f'C{k}', label=f'component {k}')
-        # equal axes so that lines look like lines; each panel at its own scale
-        # since the operator also shrinks the principal directions, only slower
-        half = float(pts.abs().max())
-        for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
-            setter(-half, half)
-        ax.set_box_aspect((1, 1, 1))
-        ax.set_title(name)
-        if i == 0:
-            ax.legend(fontsize=7, loc='upper left')
-    ax = fig.add_subplot(1, 3, 3)
-    ax.plot(range(len(rc)), rc, 'o-', ms=3)
-    ax.set_xlabel('iteration')
-    ax.set_ylabel(r'$R^c = \sum_k R(Z_k)$')
-    ax.grid(alpha=.3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    z, labels, rotations = synthetic_subspace_mixture(args.num_points, args.num_subspaces,
-                                                      args.stds, args.seed)
-    start = z
-    per_class, total = [class_coding_rates(z, labels, args.eps)], [coding_rate(z, args.eps)]
-    for _ in range(args.iters):
-        z = compress_per_class(z, labels, args.eps, args.step)
-        per_class.append(class_coding_rates(z, labels, args.eps))
-        total.append(coding_rate(z, args.eps))
-    rc = [float(r.sum()) for r in per_class]
-
-    share = {when: [principal_share(pts[labels == k]) for k in range(args.num_subspaces)]
-             for when, pts in (('before', start), ('after', z))}
-    result = dict(
-        settings=dict(num_points=args.num_points, num_subspaces=args.num_subspaces,
-                      iters=args.iters, eps=args.eps, step=args.step, stds=args.stds,
-                      seed=args.seed),
-        update='per class k: Z_k <- Z_k - step * Z_k (I + c Z_k^T Z_k)^-1, c = d/(N_k eps^2)',
-        Rc=rc, R_per_class=[r.tolist() for r in per_class], R_all=[float(r) for r in total],
-        principal_share=share, initial_axes=rotations[:, :, 0].tolist())
-
-    os.makedirs(args.out_dir, exist_ok=True)
-    json_path, png_path = (osp.join(args.out_dir, f) for f in OUTPUTS)
-    with open(json_path, 'w') as f:
-        json.dump(result, f, indent=1)
-    plot(png_path, start, z, labels, rc,
-         f'linear variant per component: K={args.num_subspaces}, N={args.num_points}, '
-         f'eps={args.eps:g}, step={args.step:g}, seed={args.seed}')
-
-    print('iteration | Rc = sum_k R(Z_k) | R(Z)')
-    for i, (a, b) in enumerate(zip(rc, result['R_all'])):
-        print(f'{i:9d} | {a:17.4f} | {b:.4f}')
-    print('share of the second moment on the principal direction per component: '
-          f"before {[round(s, 3) for s in share['before']]}, "
-          f"after {[round(s, 3) for s in share['after']]}")
-    print(f'wrote {json_path} and {png_path}')
-    return result
+    return run_synthetic_compression(args.out_dir, args.num_points, args.num_subspaces,
+                                     args.iters, args.eps, args.step, args.stds, args.seed)
 
 
 if __name__ == '__main__':

@@ -3,41 +3,56 @@ import os.path as osp
 from typing import Sequence
 
 import mmcv
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 from mmseg.engine.hooks import SegVisualizationHook
 from mmseg.registry import HOOKS
 from mmseg.structures import SegDataSample
+
+from ...visualization.overlay import draw_segmentation
 
 
 @HOOKS.register_module()
 class OverlayHook(SegVisualizationHook):
     """Write ``<work_dir>/<out_dir>/<image>.png`` for the first ``num_images``
     images of every validation and test run: the ground truth and the
-    prediction painted over the image side by side, by mmseg's visualizer.
+    prediction painted over the image side by side, by the package's overlay
+    renderer (:func:`~mmseg_cbsa.visualization.draw_segmentation`, which
+    paints with the runner's mmseg visualizer).
 
     Unlike :class:`SegVisualizationHook` the files land at a fixed path (the
     latest validation overwrites the previous one), so scripts and READMEs can
     point at them.
+
+    Args:
+        num_images: how many images of each run to draw.
+        out_dir: folder relative to the work dir.
+        legend: append a legend of the classes present (off by default, so
+            that every overlay of a run has the image's size whatever it shows).
+        **kwargs: :class:`SegVisualizationHook`'s (``draw`` defaults to True).
     """
 
-    def __init__(self, num_images: int = 4, out_dir: str = 'overlays', **kwargs) -> None:
+    def __init__(self, num_images: int = 4, out_dir: str = 'overlays', legend: bool = False,
+                 **kwargs) -> None:
         kwargs.setdefault('draw', True)
         super().__init__(**kwargs)
         self.num_images = num_images
         self.out_dir = out_dir
+        self.legend = legend
 
     def _save(self, runner: Runner, batch_idx: int, outputs: Sequence[SegDataSample]) -> None:
-        if not self.draw:
+        # rank 0 only, as mmseg's visualizer draws (add_datasample is master-only)
+        if not self.draw or not is_main_process():
             return
         for i, output in enumerate(outputs):
             if batch_idx * len(outputs) + i >= self.num_images:
                 return
             img = mmcv.imread(output.img_path, channel_order='rgb')
             name = osp.splitext(osp.basename(output.img_path))[0] + '.png'
-            self._visualizer.add_datasample(
-                name, img, data_sample=output, draw_gt=True, draw_pred=True,
-                show=self.show, wait_time=self.wait_time,
-                out_file=osp.join(runner.work_dir, self.out_dir, name))
+            canvas = draw_segmentation(self._visualizer, img, output, legend=self.legend)
+            if self.show:
+                self._visualizer.show(canvas, win_name=name, wait_time=self.wait_time)
+            mmcv.imwrite(mmcv.rgb2bgr(canvas), osp.join(runner.work_dir, self.out_dir, name))
 
     def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[SegDataSample]) -> None:

@@ -6,11 +6,12 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads, pool_patch_tokens, split_heads
+from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
+from .representatives import pool_patch_tokens
 
 
 @MODELS.register_module()
-class CBSA(nn.Module):
+class CBSA(BaseAttention):
     r"""Contract-and-Broadcast Self-Attention, the authors' default form (eq. 8).
 
     Tokens are rows. With ``Z`` (B, N, d), K heads of width p and m = rh*rw
@@ -31,6 +32,11 @@ class CBSA(nn.Module):
     Only the H*W patch tokens are pooled into Q_0; every other token (class
     embeddings, [CLS]) takes part in extraction and broadcast.
 
+    Parameter names: ``proj`` is the *input* projection (the stacked subspace
+    bases P_k), ``to_out`` the output map; ``step_extract`` / ``step_broadcast``
+    are a_k / b_k. Its attention maps carry the extraction matrix ``A`` and,
+    as token-to-token attention, the ``A^T A`` the layer implies.
+
     Args:
         embed_dims: token width d.
         num_heads: number of heads K.
@@ -46,11 +52,8 @@ class CBSA(nn.Module):
                  head_dims: Optional[int] = None,
                  rep_grid: Union[int, Sequence[int]] = 8,
                  detach_init: bool = False) -> None:
-        super().__init__()
-        head_dims = head_dims or embed_dims // num_heads
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = head_dims
+        super().__init__(embed_dims, num_heads, head_dims)
+        head_dims = self.head_dims
         self.rep_grid: Tuple[int, int] = ((rep_grid, rep_grid) if isinstance(rep_grid, int)
                                           else tuple(rep_grid))
         self.detach_init = detach_init
@@ -144,23 +147,17 @@ class CBSA(nn.Module):
         m = self.num_representatives
         return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
 
-    def forward(self,
-                x: Tensor,
-                hw_shape: Sequence[int],
-                patch_start: int = 0,
-                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        """Args:
-            x: (B, N, d) tokens (already normalised by the caller).
-            hw_shape: (H, W) patch grid; the patches are
-                ``x[:, patch_start:patch_start + H*W]``.
-            patch_start: index of the first patch token (0 when class
-                embeddings are appended, 1 after a leading [CLS]).
-            return_attn: also return the token-to-token attention ``A^T A``
-                (B, K, N, N) that the layer implies.
+    def attend(self, x: Tensor, hw_shape: Sequence[int], patch_start: int,
+               need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
+        """(B, N, d) tokens (already normalised by the caller) -> (B, N, d).
 
-        Returns:
-            (B, N, d) update, and the (B, K, N, N) attention if requested.
+        ``hw_shape`` (H, W) is the patch grid; the patches are
+        ``x[:, patch_start:patch_start + H*W]`` (0 when class embeddings are
+        appended, 1 after a leading [CLS]).
         """
+        if hw_shape is None:
+            raise ValueError(f'{type(self).__name__} pools the patch grid into its '
+                             'representatives: call it with hw_shape=(H, W)')
         w = self.proj(x)
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
@@ -173,10 +170,16 @@ class CBSA(nn.Module):
             out = self.broadcast_out(e, c)
         else:
             out = self.to_out(merge_heads(self.broadcast(e, c)))
-        if return_attn:
+        maps = None
+        if need_maps:
             attn = e * r
-            return out, attn.transpose(-1, -2) @ attn
-        return out
+            maps = AttentionMaps(lambda: attn.transpose(-1, -2) @ attn, hw_shape, patch_start,
+                                 extraction=attn)
+        return out, maps
+
+    def subspace_bases(self) -> Tensor:
+        """The rows of head k of the bias-free input projection ``proj``, transposed."""
+        return stacked_bases(self.proj.weight, self.num_heads)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '

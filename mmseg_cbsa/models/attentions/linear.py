@@ -1,11 +1,11 @@
 """The linear member of the CBSA family: principal directions as representatives."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads, split_heads
+from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
 
 
 def coding_rate_shrinkage(w: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor]:
@@ -25,7 +25,7 @@ def coding_rate_shrinkage(w: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor
 
 
 @MODELS.register_module()
-class LinearAttention(nn.Module):
+class LinearAttention(BaseAttention):
     r"""Representatives = the principal directions of each head's tokens.
 
     Extraction: coefficients ``A = W V`` on the eigenvectors ``V`` of
@@ -39,9 +39,7 @@ class LinearAttention(nn.Module):
 
     def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
                  eps: float = 1.0) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.head_dims = head_dims or embed_dims // num_heads
+        super().__init__(embed_dims, num_heads, head_dims)
         self.eps = eps
         inner = num_heads * self.head_dims
         self.proj = nn.Linear(embed_dims, inner, bias=False)
@@ -52,17 +50,23 @@ class LinearAttention(nn.Module):
         """N*p per head: each token's coefficient on each principal direction."""
         return self.num_heads * num_tokens * self.head_dims
 
-    def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
-                patch_start: int = 0,
-                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        """(B, N, d) -> (B, N, d); with ``return_attn`` also the implied
-        token-to-token operator ``A diag(g) A^T`` (B, K, N, N)."""
+    def attend(self, x: Tensor, hw_shape: Optional[Sequence[int]], patch_start: int,
+               need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
+        """Its attention map is the implied token-to-token operator
+        ``A diag(g) A^T`` (B, K, N, N)."""
         w = split_heads(self.proj(x), self.num_heads)
         # half precision has no eigensolver: upcast those only
         wf = w if w.dtype in (torch.float32, torch.float64) else w.float()
         v, g, coeff = coding_rate_shrinkage(wf, self.eps)
         delta = ((coeff * g.unsqueeze(-2)) @ v.transpose(-1, -2)).to(w.dtype)
         out = self.to_out(merge_heads(self.step * delta))
-        if return_attn:
-            return out, ((coeff * g.unsqueeze(-2)) @ coeff.transpose(-1, -2)).to(w.dtype)
-        return out
+        maps = None
+        if need_maps:
+            maps = AttentionMaps(
+                lambda: ((coeff * g.unsqueeze(-2)) @ coeff.transpose(-1, -2)).to(w.dtype),
+                hw_shape, patch_start)
+        return out, maps
+
+    def subspace_bases(self) -> Tensor:
+        """The rows of head k of the bias-free ``proj``, transposed."""
+        return stacked_bases(self.proj.weight, self.num_heads)

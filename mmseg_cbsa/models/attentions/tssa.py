@@ -1,12 +1,12 @@
 """Token Statistics Self-Attention (ToST, Wu et al. ICLR 2025)."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import merge_heads, split_heads
+from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
 
 
 def token_statistics_update(w: Tensor, membership: Tensor) -> Tensor:
@@ -28,7 +28,7 @@ def token_statistics_update(w: Tensor, membership: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class TSSA(nn.Module):
+class TSSA(BaseAttention):
     r"""ToST's attention, the channel member of the CBSA family.
 
     ``W = x U^T`` (bias-free ``qkv``); membership
@@ -38,14 +38,12 @@ class TSSA(nn.Module):
     :func:`token_statistics_update`; merged and mapped by ``to_out``.
     Linear in N.
 
-    ``return_attn`` gives the authors' attention map, the head-softmax of
-    ``W W^T`` (B, K, N, N).
+    Its attention map (:class:`AttentionMaps`) is the authors' one, the
+    head-softmax of ``W W^T`` (B, K, N, N).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.head_dims = head_dims or embed_dims // num_heads
+        super().__init__(embed_dims, num_heads, head_dims)
         inner = num_heads * self.head_dims
         self.qkv = nn.Linear(embed_dims, inner, bias=False)
         self.temp = nn.Parameter(torch.ones(num_heads, 1))
@@ -60,12 +58,16 @@ class TSSA(nn.Module):
         energy = F.normalize(w, dim=-2).square().sum(-1)
         return torch.softmax(energy * self.temp, dim=1)
 
-    def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
-                patch_start: int = 0,
-                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        """(B, N, d) -> (B, N, d); with ``return_attn`` also (B, K, N, N)."""
+    def attend(self, x: Tensor, hw_shape: Optional[Sequence[int]], patch_start: int,
+               need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
         w = split_heads(self.qkv(x), self.num_heads)
         out = self.to_out(merge_heads(token_statistics_update(w, self.membership(w))))
-        if return_attn:
-            return out, torch.softmax(w @ w.transpose(-1, -2), dim=1)
-        return out
+        maps = None
+        if need_maps:
+            maps = AttentionMaps(lambda: torch.softmax(w @ w.transpose(-1, -2), dim=1),
+                                 hw_shape, patch_start)
+        return out, maps
+
+    def subspace_bases(self) -> Tensor:
+        """The rows of head k of the bias-free ``qkv`` (one map), transposed."""
+        return stacked_bases(self.qkv.weight, self.num_heads)

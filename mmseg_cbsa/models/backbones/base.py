@@ -8,24 +8,8 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones.vit import VisionTransformer as MMSegViT
 from torch import Tensor, nn
 
-#: (embed_dims, num_layers, num_heads) of the standard sizes.
-ARCH_SETTINGS: Dict[str, Tuple[int, int, int]] = {
-    't': (192, 12, 3),
-    's': (384, 12, 6),
-    'b': (768, 12, 12),
-    'l': (1024, 24, 16),
-}
-
-
-def arch_settings(arch: Union[str, Sequence[int]]) -> Tuple[int, int, int]:
-    """(embed_dims, num_layers, num_heads) for ``'t'|'s'|'b'|'l'`` or a triple."""
-    if isinstance(arch, str):
-        if arch.lower() not in ('t', 's', 'b', 'l', 'tiny', 'small', 'base', 'large'):
-            raise ValueError(f"unknown arch '{arch}': expected one of tiny/small/base/large "
-                             '(or t/s/b/l), or (embed_dims, num_layers, num_heads)')
-        return ARCH_SETTINGS[arch.lower()[:1]]
-    embed_dims, num_layers, num_heads = arch
-    return int(embed_dims), int(num_layers), int(num_heads)
+from ..attentions import AttentionMaps
+from .arch import arch_settings
 
 
 class TokenBackbone(BaseModule):
@@ -131,46 +115,58 @@ class TokenBackbone(BaseModule):
         b, _, d = x.shape
         return x[:, self.num_prefix_tokens:].transpose(1, 2).reshape(b, d, *hw_shape)
 
-    def _cls_rows(self, attn: Tensor, hw_shape: Sequence[int]) -> Tensor:
-        """(B, K, N, N) token attention -> (B, K, h, w) [CLS]-to-patch maps."""
+    def cls_rows(self, tokens: Tensor, hw_shape: Sequence[int]) -> Tensor:
+        """(B, K, N, N) token attention of a block -> (B, K, h, w) [CLS]-to-patch
+        maps. The patches follow the prefix tokens whatever grid the
+        attention layers are told (``legacy_cls_pooling``)."""
         start = self.num_prefix_tokens
-        rows = attn[:, :, 0, start:start + hw_shape[0] * hw_shape[1]]
+        rows = tokens[:, :, 0, start:start + hw_shape[0] * hw_shape[1]]
         return rows.reshape(*rows.shape[:2], *hw_shape)
 
     def forward_cls_attention(self, img: Tensor, layers: Optional[Sequence[int]] = None
                               ) -> Tuple[Tuple[Tensor, ...], Dict[int, Tensor]]:
         """Forward pass that also hands out [CLS] attention maps.
 
+        A thin use of the family's attention hooks
+        (:meth:`~mmseg_cbsa.models.attentions.BaseAttention.register_attention_hook`):
+        one ordinary forward, outputs unchanged.
+
         Args:
             img: (B, C, H, W).
             layers: block indices (negative from the end); all blocks if None.
 
         Returns:
-            The outputs of :meth:`forward` (unchanged) and, per requested
-            layer, the [CLS]-to-patch attention of every head as (B, K, h, w):
-            the [CLS] row of the softmax attention (MHSA, MSSA), of ``A^T A``
-            (CBSA, agent, linear) or of the layer's own map (TSSA, DMSA).
+            The outputs of :meth:`forward` and, per requested layer, the
+            [CLS]-to-patch attention of every head as (B, K, h, w): the [CLS]
+            row of the softmax attention (MHSA, MSSA), of ``A^T A`` (CBSA,
+            agent), or of the layer's own token map (linear, TSSA, DMSA).
         """
-        wanted = set(range(self.num_layers)) if layers is None else \
-            {i % self.num_layers for i in layers}
-        return self._run(img, wanted)
+        wanted = range(self.num_layers) if layers is None else \
+            sorted({i % self.num_layers for i in layers})
+        maps: Dict[int, Tensor] = {}
 
-    def _run(self, img: Tensor, attn_layers=frozenset()):
-        x, hw_shape = self.embed(img)
-        outs, maps = [], {}
-        for i, block in enumerate(self.blocks):
-            if i in attn_layers:
-                x, attn = block(x, hw_shape, self.patch_start, return_attn=True)
-                maps[i] = self._cls_rows(attn, hw_shape)
-            else:
-                x = block(x, hw_shape, self.patch_start)
-            if i == self.num_layers - 1 and self.final_norm:
-                x = self.norm(x)
-            if i in self.out_indices:
-                outs.append(self.to_map(x, hw_shape) if self.out_type == 'featmap' else x[:, 0])
-        return tuple(outs), maps
+        def keep(index: int):
+            def hook(layer: nn.Module, attn: AttentionMaps) -> None:
+                maps[index] = self.cls_rows(attn.tokens, attn.hw_shape)
+            return hook
+
+        handles = [self.blocks[i].attn.register_attention_hook(keep(i)) for i in wanted]
+        try:
+            outs = self(img)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return outs, dict(sorted(maps.items()))
 
     def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
         """(B, C, H, W) -> one (B, d, h, w) map (or (B, d) [CLS] feature) per
         ``out_indices``."""
-        return self._run(img)[0]
+        x, hw_shape = self.embed(img)
+        outs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, hw_shape, self.patch_start)
+            if i == self.num_layers - 1 and self.final_norm:
+                x = self.norm(x)
+            if i in self.out_indices:
+                outs.append(self.to_map(x, hw_shape) if self.out_type == 'featmap' else x[:, 0])
+        return tuple(outs)

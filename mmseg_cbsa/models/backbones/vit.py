@@ -5,8 +5,8 @@ import torch
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..layers import EncoderBlock, PatchEmbed
-from .base import ARCH_SETTINGS, TokenBackbone, arch_settings  # noqa: F401  (re-exported)
+from ..layers import EncoderBlock, PatchEmbed, attention_cfg
+from .base import TokenBackbone
 
 
 @MODELS.register_module()
@@ -24,8 +24,10 @@ class ViT(TokenBackbone):
         patch_size: patch size of the linear patch embedding.
         mlp_ratio: hidden width of the MLP relative to the token width.
         qkv_bias: bias on the fused qkv projection.
-        attn_cfg: attention layer of every block (default ``MHSA``); any
-            member of the attention family can be swapped in.
+        attn_cfg: attention layer of every block (default ``MHSA`` with
+            ``qkv_bias``); any registered member of the family, e.g.
+            ``dict(type='CBSA', rep_grid=8)``; ``num_heads`` defaults to the
+            arch's.
         drop_path_rate: stochastic depth, linearly increasing over blocks.
         norm_eps: LayerNorm epsilon: 1e-6 as in timm, 1e-5 as in Segmenter.
         interpolate_mode: position-embedding resize, 'bicubic' (timm) or
@@ -53,8 +55,8 @@ class ViT(TokenBackbone):
         super().__init__(arch, img_size, patch_size, norm_eps, interpolate_mode, **kwargs)
         d = self.embed_dims
         self.patch_embed = PatchEmbed(in_channels, d, patch_size)
-        attn_cfg = dict(attn_cfg or dict(type='MHSA', qkv_bias=qkv_bias))
-        attn_cfg.setdefault('num_heads', self.num_heads)
+        attn_cfg = attention_cfg(attn_cfg, dict(type='MHSA', qkv_bias=qkv_bias),
+                                 num_heads=self.num_heads)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.blocks = nn.ModuleList(
             EncoderBlock(d, attn_cfg, dict(type='Mlp', ratio=mlp_ratio), residual_ffn=True,

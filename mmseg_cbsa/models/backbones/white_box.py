@@ -1,11 +1,12 @@
 """White-box encoders: attention from the CBSA family + ISTA blocks."""
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..layers import ConvPatchEmbed, EncoderBlock, LinearPatchEmbed
+from ..layers import ConvPatchEmbed, EncoderBlock, LinearPatchEmbed, attention_cfg
+from .arch import arch_settings
 from .base import TokenBackbone
 
 
@@ -18,8 +19,9 @@ class WhiteBoxViT(TokenBackbone):
 
     Args:
         arch: 't', 's', 'b', 'l' or (embed_dims, num_layers, num_heads).
-        attn_cfgs: one attention config per layer (``num_heads`` and
-            ``embed_dims`` are filled in), or a single config for all.
+        attn_cfg: the attention layer of every block (any registered member
+            of the family), or a list with one config per block;
+            ``num_heads`` defaults to the arch's.
         stem: 'conv' (the CBT classifiers' convolutional stem) or 'linear'
             (CRATE's LN-Linear-LN on flattened patches).
         stem_norm_cfg: normalisation of the conv stem (the authors use
@@ -30,7 +32,7 @@ class WhiteBoxViT(TokenBackbone):
 
     def __init__(self,
                  arch: Union[str, Sequence[int]],
-                 attn_cfgs: Union[dict, List[dict]],
+                 attn_cfg: Union[dict, List[dict]],
                  img_size: Union[int, Sequence[int]] = 224,
                  patch_size: int = 16,
                  in_channels: int = 3,
@@ -47,14 +49,13 @@ class WhiteBoxViT(TokenBackbone):
             self.patch_embed = LinearPatchEmbed(in_channels, d, patch_size)
         else:
             raise ValueError(f"stem must be 'conv' or 'linear', got '{stem}'")
-        if isinstance(attn_cfgs, dict):
-            attn_cfgs = [attn_cfgs] * self.num_layers
-        if len(attn_cfgs) != self.num_layers:
-            raise ValueError(f'{len(attn_cfgs)} attention configs for {self.num_layers} layers')
+        cfgs = [attn_cfg] * self.num_layers if isinstance(attn_cfg, dict) else list(attn_cfg)
+        if len(cfgs) != self.num_layers:
+            raise ValueError(f'{len(cfgs)} attention configs for {self.num_layers} layers')
         self.blocks = nn.ModuleList(
-            EncoderBlock(d, dict(dict(num_heads=self.num_heads), **cfg), dict(type='ISTA'),
+            EncoderBlock(d, attention_cfg(cfg, {}, num_heads=self.num_heads), dict(type='ISTA'),
                          residual_ffn=False, norm_eps=norm_eps)
-            for cfg in attn_cfgs)
+            for cfg in cfgs)
 
 
 def _register(cls):
@@ -65,40 +66,46 @@ def _register(cls):
 
 @_register
 class CRATE(WhiteBoxViT):
-    """CRATE (Yu et al. 2023): MSSA + ISTA, linear patch embedding by default."""
+    """CRATE (Yu et al. 2023): MSSA + ISTA, linear patch embedding by default.
+    ``attn_cfg`` swaps MSSA for another member of the family."""
 
-    def __init__(self, arch='s', stem: str = 'linear', **kwargs) -> None:
-        super().__init__(arch, dict(type='MSSA'), stem=stem, **kwargs)
+    def __init__(self, arch='s', stem: str = 'linear', attn_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(arch, attn_cfg or dict(type='MSSA'), stem=stem, **kwargs)
 
 
 @_register
 class CBT(WhiteBoxViT):
     """Contract-and-Broadcast Transformer: CBSA (8x8 representatives) + ISTA,
-    convolutional stem."""
+    convolutional stem. ``attn_cfg`` swaps CBSA for another member of the
+    family (``rep_grid`` and ``detach_init`` apply to the default CBSA)."""
 
     def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
-                 detach_init: bool = False, **kwargs) -> None:
-        super().__init__(arch, dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init),
-                         **kwargs)
+                 detach_init: bool = False, attn_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(
+            arch, attn_cfg or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init),
+            **kwargs)
 
 
 @_register
 class ToST(WhiteBoxViT):
-    """Token Statistics Transformer (Wu et al. 2025): TSSA + ISTA, conv stem."""
+    """Token Statistics Transformer (Wu et al. 2025): TSSA + ISTA, conv stem.
+    ``attn_cfg`` swaps TSSA for another member of the family."""
 
-    def __init__(self, arch='s', **kwargs) -> None:
-        super().__init__(arch, dict(type='TSSA'), **kwargs)
+    def __init__(self, arch='s', attn_cfg: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(arch, attn_cfg or dict(type='TSSA'), **kwargs)
 
 
 @_register
 class CRATECBT(WhiteBoxViT):
     """The hybrid CRATE+CBT: MSSA in the first half of the layers, CBSA in the
-    second half; conv stem."""
+    second half; conv stem. ``attn_cfg`` (a list, one config per block)
+    replaces the whole schedule."""
 
     def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
-                 **kwargs) -> None:
-        from .base import arch_settings
+                 attn_cfg: Optional[List[dict]] = None, **kwargs) -> None:
         depth = arch_settings(arch)[1]
-        cfgs = [dict(type='MSSA')] * (depth // 2) + \
+        cfgs = attn_cfg or [dict(type='MSSA')] * (depth // 2) + \
             [dict(type='CBSA', rep_grid=rep_grid)] * (depth - depth // 2)
         super().__init__(arch, cfgs, **kwargs)

@@ -3,6 +3,7 @@ from typing import Optional, Sequence, Union
 
 from mmseg.registry import MODELS
 
+from ..layers import attention_cfg
 from .class_embedding_head import ClassEmbeddingHead
 
 
@@ -23,7 +24,11 @@ class CBTHead(ClassEmbeddingHead):
         head_dims: p.
         rep_grid: representative grid (int for square, or (rh, rw)).
         detach_init: stop-gradient on the pooled initial representatives.
-        attn_cfg: override the attention layer entirely (e.g. ``type='Agent'``).
+        attn_cfg: another attention layer in place of CBSA, any registered
+            member of the family, e.g. ``dict(type='AgentAttention',
+            rep_grid=10)`` or ``dict(type='MSSA')``; ``num_heads`` and
+            ``head_dims`` default to the head's, ``rep_grid`` and
+            ``detach_init`` apply to the default CBSA only.
 
     Shapes:
         inputs[in_index] (B, d, h, w) -> logits (B, num_classes, h, w).
@@ -38,6 +43,7 @@ class CBTHead(ClassEmbeddingHead):
                  detach_init: bool = False,
                  attn_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        attn_cfg = attn_cfg or dict(type='CBSA', num_heads=num_heads, head_dims=head_dims,
-                                    rep_grid=rep_grid, detach_init=detach_init)
+        attn_cfg = attention_cfg(
+            attn_cfg, dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init),
+            num_heads=num_heads, head_dims=head_dims)
         super().__init__(in_channels, num_layers, attn_cfg, **kwargs)

@@ -1,5 +1,5 @@
 """The mask-transformer skeleton shared by the white-box decoders."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor, nn
 
-from ..layers import AttentionLayer
+from ..layers import ResidualAttention
 
 
 class ClassEmbeddingHead(BaseDecodeHead):
@@ -29,7 +29,8 @@ class ClassEmbeddingHead(BaseDecodeHead):
     Args:
         in_channels: encoder token width d.
         num_layers: number of attention layers L.
-        attn_cfg: the attention layer; its ``embed_dims`` is filled in.
+        attn_cfg: the attention layer (any member of the family); its
+            ``embed_dims`` is filled in.
         norm_eps: LayerNorm epsilon (PyTorch's default, as the authors').
         **kwargs: :class:`BaseDecodeHead` arguments (``num_classes``,
             ``loss_decode``, ``align_corners``, ...).
@@ -50,7 +51,7 @@ class ClassEmbeddingHead(BaseDecodeHead):
         d, n_cls = in_channels, self.out_channels
         self.cls_emb = nn.Parameter(torch.randn(1, n_cls, d))
         self.layers = nn.ModuleList(
-            AttentionLayer(d, attn_cfg, norm_eps) for _ in range(num_layers))
+            ResidualAttention(d, attn_cfg, norm_eps) for _ in range(num_layers))
         self.decoder_norm = nn.LayerNorm(d, eps=norm_eps)
         self.mask_norm = nn.LayerNorm(n_cls, eps=norm_eps)
 
@@ -69,17 +70,12 @@ class ClassEmbeddingHead(BaseDecodeHead):
                 nn.init.zeros_(m.bias)
         trunc_normal_(self.cls_emb, std=.02)
 
-    def refine(self, tokens: Tensor, hw_shape: Sequence[int],
-               return_attn: bool = False) -> Tuple[Tensor, List[Tensor]]:
-        """Run the layers on [patches; classes] (B, h*w + n_cls, d)."""
-        attns = []
+    def refine(self, tokens: Tensor, hw_shape: Sequence[int]) -> Tensor:
+        """Run the layers on [patches; classes] (B, h*w + n_cls, d), then the
+        decoder norm."""
         for layer in self.layers:
-            out = layer(tokens, hw_shape, 0, return_attn=return_attn)
-            if return_attn:
-                out, attn = out
-                attns.append(attn)
-            tokens = out
-        return self.decoder_norm(tokens), attns
+            tokens = layer(tokens, hw_shape, 0)
+        return self.decoder_norm(tokens)
 
     def masks(self, patches: Tensor, classes: Tensor, hw_shape: Sequence[int]) -> Tensor:
         """(B, h*w, d), (B, n_cls, d) -> (B, n_cls, h, w) mask logits."""
@@ -95,5 +91,5 @@ class ClassEmbeddingHead(BaseDecodeHead):
         b, _, h, w = x.shape
         patches = x.flatten(2).transpose(1, 2)
         tokens = torch.cat((patches, self.cls_emb.expand(b, -1, -1)), dim=1)
-        tokens, _ = self.refine(tokens, (h, w))
+        tokens = self.refine(tokens, (h, w))
         return self.masks(tokens[:, :h * w], tokens[:, h * w:], (h, w))

@@ -1,5 +1,5 @@
 """Pre-norm residual layers shared by every backbone and decode head."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence
 
 from mmcv.cnn.bricks.drop import DropPath
 from torch import Tensor, nn
@@ -7,8 +7,8 @@ from torch import Tensor, nn
 from .builder import build_layer
 
 
-class AttentionLayer(nn.Module):
-    """``x + attn(LN(x))``: one attention step without FFN (decoders).
+class ResidualAttention(nn.Module):
+    """``x + attn(LN(x))``: one pre-norm attention step without FFN (decoders).
 
     Args:
         embed_dims: token width d.
@@ -21,18 +21,14 @@ class AttentionLayer(nn.Module):
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.attn = build_layer(attn_cfg, embed_dims=embed_dims)
 
-    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 0,
-                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        """(B, N, d) -> (B, N, d) (and the layer's attention if asked)."""
-        out = self.attn(self.norm(x), hw_shape, patch_start, return_attn=return_attn)
+    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 0) -> Tensor:
+        """(B, N, d) -> (B, N, d)."""
         # The update is a fresh tensor: adding the residual into it saves an
         # (N, d) buffer per layer (autograd refuses if its maker needed it).
-        if return_attn:
-            return out[0].add_(x), out[1]
-        return out.add_(x)
+        return self.attn(self.norm(x), hw_shape, patch_start).add_(x)
 
 
-class CrossAttentionLayer(nn.Module):
+class ResidualCrossAttention(nn.Module):
     """``q + attn(LN(x), query=q)``: queries (class embeddings) read the tokens.
 
     The queries are not normalised, the tokens are (as in DEPICT-CA).
@@ -71,14 +67,8 @@ class EncoderBlock(nn.Module):
         self.residual_ffn = residual_ffn
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 1,
-                return_attn: bool = False) -> Union[Tensor, Tuple[Tensor, Optional[Tensor]]]:
-        """(B, N, d) -> (B, N, d) (and the attention of this block if asked)."""
-        out = self.attn(self.norm1(x), hw_shape, patch_start, return_attn=return_attn)
-        attn = None
-        if return_attn:
-            out, attn = out
-        x = x + self.drop_path(out)
+    def forward(self, x: Tensor, hw_shape: Sequence[int], patch_start: int = 1) -> Tensor:
+        """(B, N, d) -> (B, N, d)."""
+        x = x + self.drop_path(self.attn(self.norm1(x), hw_shape, patch_start))
         y = self.mlp(self.norm2(x))
-        x = x + self.drop_path(y) if self.residual_ffn else y
-        return (x, attn) if return_attn else x
+        return x + self.drop_path(y) if self.residual_ffn else y

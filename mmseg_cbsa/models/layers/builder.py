@@ -1,4 +1,7 @@
-"""Scope-independent construction of the family's layers."""
+"""Scope-independent construction of the family's layers, and the one rule by
+which backbones and heads take an ``attn_cfg``."""
+from typing import Optional
+
 from mmseg.registry import MODELS
 from torch import nn
 
@@ -17,3 +20,21 @@ def build_layer(cfg: dict, **defaults) -> nn.Module:
         raise KeyError(f"layer type '{layer_type}' is not registered in mmseg's MODELS "
                        "(is mmseg_cbsa imported?)")
     return cls(**cfg)
+
+
+def attention_cfg(attn_cfg: Optional[dict], default: dict, **host) -> dict:
+    """The attention config a backbone or head builds its layers from.
+
+    ``attn_cfg`` (any member of the family) replaces the host's ``default``
+    as a whole; ``host`` (e.g. ``num_heads``, ``head_dims``: arguments of
+    the host that every member accepts) fills the keys the config leaves
+    out. ``embed_dims`` is always the host's token width, set when the layer
+    is built.
+    """
+    cfg = dict(default if attn_cfg is None else attn_cfg)
+    if 'type' not in cfg:
+        raise KeyError(f'attn_cfg needs a registered attention type, got {cfg}')
+    for key, value in host.items():
+        if value is not None:
+            cfg.setdefault(key, value)
+    return cfg

@@ -22,7 +22,12 @@ def test_every_member_shares_the_signature(t):
     layer = _build(t)
     x = torch.randn(2, 1 + 4 * 6, 32, requires_grad=True)
     out = layer(x, (4, 6), 1)
-    out2, attn = layer(x, (4, 6), 1, return_attn=True)
+    seen = []
+    handle = layer.register_attention_hook(lambda m, maps: seen.append(maps))
+    out2 = layer(x, (4, 6), 1)
+    handle.remove()
+    attn = seen[0].tokens
+    assert (seen[0].hw_shape, seen[0].patch_start) == ((4, 6), 1)
     assert out.shape == x.shape and attn.shape == (2, 2, 25, 25)
     torch.testing.assert_close(out, out2)
     out.square().sum().backward()
@@ -91,7 +96,7 @@ def test_tssa_membership_is_a_distribution_over_heads():
 
 
 def test_dmsa_is_linear_in_tokens():
-    from mmseg_cbsa.utils.flops import count_flops
+    from mmseg_cbsa.analysis.complexity import count_flops
 
     class Call(torch.nn.Module):
         def __init__(self, layer):

@@ -112,7 +112,14 @@ def test_detach_init_stops_gradient_through_initial_guess():
 def test_token_to_token_attention_is_AtA():
     layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=(2, 3))
     x = torch.randn(2, 6 * 4 + 2, 16)
-    out, attn = layer(x, (6, 4), return_attn=True)
+    seen = []
+    handle = layer.register_attention_hook(lambda m, maps: seen.append(maps))
+    out = layer(x, (6, 4))
+    handle.remove()
+    attn = seen[0].tokens
+    a = seen[0].extraction
+    assert a.shape == (2, 2, 6, 26)
+    torch.testing.assert_close(attn, a.transpose(-1, -2) @ a)
     torch.testing.assert_close(out, layer(x, (6, 4)))
     assert attn.shape == (2, 2, 26, 26)
     torch.testing.assert_close(attn, attn.transpose(-1, -2))
@@ -121,7 +128,7 @@ def test_token_to_token_attention_is_AtA():
 
 
 def _flops(module, *inputs):
-    from mmseg_cbsa.utils.flops import count_flops
+    from mmseg_cbsa.analysis.complexity import count_flops
     return count_flops(module, *inputs)
 
 
@@ -149,7 +156,7 @@ def test_cost_is_linear_in_tokens_for_a_fixed_grid():
 
 def test_fused_attention_is_counted():
     from mmseg_cbsa.models.attentions import MHSA
-    from mmseg_cbsa.utils.flops import count_flops
+    from mmseg_cbsa.analysis.complexity import count_flops
     n, d = 64, 32
     mhsa = _Call(MHSA(d, num_heads=2), None)
     # qkv + proj linears: n*d*3d + n*d*d; attention: n*n*(p + p) per head
@@ -172,7 +179,7 @@ def test_flop_count_is_the_fused_algorithm():
 
 
 def test_broadcast_matmul_is_counted_with_its_batch():
-    from mmseg_cbsa.utils.flops import count_flops
+    from mmseg_cbsa.analysis.complexity import count_flops
 
     class MM(torch.nn.Module):
         def forward(self, a, b):

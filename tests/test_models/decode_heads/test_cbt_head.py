@@ -41,7 +41,7 @@ def test_masks_are_layernormed_cosine_similarities():
     head = _head()
     feat = torch.randn(1, 32, 4, 4)
     tokens = torch.cat((feat.flatten(2).transpose(1, 2), head.cls_emb), 1)
-    tokens, _ = head.refine(tokens, (4, 4))
+    tokens = head.refine(tokens, (4, 4))
     p = torch.nn.functional.normalize(tokens[:, :16], dim=-1)
     c = torch.nn.functional.normalize(tokens[:, 16:], dim=-1)
     cos = p @ c.transpose(1, 2)
@@ -90,7 +90,7 @@ def test_activation_memory_is_linear_in_tokens(train):
     """Regression check on memory (not time): the live tensors of a forward
     (and of a training step, saved tensors included) grow linearly with the
     tokens and no (N x N) tensor is ever made."""
-    from mmseg_cbsa.utils.benchmark import TensorMemoryTracker
+    from mmseg_cbsa.analysis.benchmark import TensorMemoryTracker
     head = _head(num_classes=5).train(train)
     peaks = []
     for side in (16, 32):
@@ -109,7 +109,7 @@ def test_segmenter_head_memory_is_quadratic_for_contrast():
     """The same tracker sees the quadratic attention of mmseg's Segmenter head,
     so the check above could fail."""
     from mmseg.models.decode_heads import SegmenterMaskTransformerHead
-    from mmseg_cbsa.utils.benchmark import TensorMemoryTracker
+    from mmseg_cbsa.analysis.benchmark import TensorMemoryTracker
     head = SegmenterMaskTransformerHead(in_channels=32, channels=32, num_classes=5, num_layers=1,
                                         num_heads=2, embed_dims=32).eval()
     peaks = []

@@ -1,0 +1,140 @@
+"""The benchmark of ``tools/analysis_tools/benchmark.py``: every case at
+every image size and mode, over several rounds, with the table, CSV and
+plot. One measurement is :func:`mmseg_cbsa.analysis.benchmark.measure`, run
+in a fresh interpreter by :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
+"""
+import os
+import os.path as osp
+import statistics
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..visualization.plots import plot_latency
+from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
+from .report import dict_rows, markdown_table, write_csv
+
+#: columns of ``results.csv``
+CSV_COLUMNS = ['case', 'mode', 'size', 'tokens', 'latency_ms', 'throughput', 'peak_mem_mb',
+               'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul', 'rounds']
+
+
+def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
+                    layers: Sequence[str] = (), dims: int = 384, heads: int = 3,
+                    head_dims: int = 100, rep_grid: int = 10, extra_tokens: int = 150,
+                    authors_root: Optional[str] = None) -> List[Tuple[str, Dict]]:
+    """``(name, case)`` pairs for :func:`~mmseg_cbsa.analysis.benchmark.build_case`
+    (without size and mode).
+
+    Args:
+        configs: mmseg configs, each timed as ``part`` ('head' or 'model').
+        layers: attention types of the family, one layer each, of width
+            ``dims`` with ``heads`` heads of ``head_dims`` (ignored where the
+            type has no such argument), ``rep_grid`` representatives (CBSA,
+            AgentAttention) and ``extra_tokens`` tokens besides the patches.
+        authors_root: the authors' ``CBSA_semantic_segmentation`` folder, to
+            add their CBT decoder.
+    """
+    out = []
+    for cfg in configs:
+        name = osp.splitext(osp.basename(cfg))[0] + ('' if part == 'model' else ' [head]')
+        out.append((name, dict(kind='config', config=cfg, part=part)))
+    for t in layers:
+        layer = dict(type=t, embed_dims=dims, num_heads=heads, extra_tokens=extra_tokens)
+        if t not in ('MHSA',):
+            layer['head_dims'] = head_dims
+        if t in ('CBSA', 'AgentAttention'):
+            layer['rep_grid'] = rep_grid
+        if t == 'DMSA':
+            layer.pop('head_dims')
+        out.append((f'{t} layer', dict(kind='layer', layer=layer)))
+    if authors_root:
+        out.append(("authors' CBT decoder", dict(kind='authors', root=authors_root, dims=dims)))
+    return out
+
+
+def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
+                  sizes: Sequence[int] = (512, 1024, 2048), modes: Sequence[str] = ('infer',),
+                  batch: int = 1, repeats: int = 5, rounds: int = 1, warmup: int = 2,
+                  device: str = 'cpu', isolate: bool = True,
+                  keep_freed_memory: bool = False) -> List[Dict]:
+    """Time every case at every image size and mode; print, plot and save.
+
+    ``rounds`` visit all cases in turn, so that slow drifts of a shared
+    machine hit all cases alike; each figure is the median (latency) or the
+    maximum (memory) over rounds, and the FLOP rate is compared with the
+    median matrix-multiply rate of the rounds.
+
+    Args:
+        cases: ``(name, case)`` pairs, e.g. from :func:`benchmark_cases`.
+        out_dir: created if needed; receives ``results.csv`` (one row per
+            case, mode and size: :data:`CSV_COLUMNS`) and ``latency.png``
+            (latency against tokens, log-log).
+        sizes: square image sizes in px (tokens = (size // 16)^2).
+        modes: 'infer' and/or 'train' (forward + backward).
+        batch, repeats, warmup, device: see :func:`~mmseg_cbsa.analysis.benchmark.measure`.
+        isolate: run each case in a fresh interpreter
+            (:func:`~mmseg_cbsa.analysis.benchmark.run_isolated`).
+        keep_freed_memory: see :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
+
+    Returns:
+        the rows of ``results.csv`` as dicts. Also prints per-case progress,
+        the table and the scaling exponents of latency over tokens.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    specs = [(name, mode, size, dict(case, size=size, mode=mode, batch=batch, repeats=repeats,
+                                     warmup=warmup, device=device))
+             for name, case in cases for mode in modes for size in sizes]
+    rates, runs = [], defaultdict(list)
+    for r in range(rounds):
+        rates.append(matmul_rate(device))
+        print(f'round {r + 1}/{rounds}: matrix-multiply rate {rates[-1]:.1f} GFLOP/s',
+              flush=True)
+        for name, mode, size, spec in specs:
+            res = (run_isolated(spec, keep_freed_memory=keep_freed_memory) if isolate
+                   else measure(spec))
+            runs[(name, mode, size)].append(res)
+            print(f"  {name:55s} {mode:5s} {size:5d}px {res['tokens']:6d} tok "
+                  f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors",
+                  flush=True)
+    rate = statistics.median(rates)
+    print(f'device {device}, {torch.get_num_threads()} threads; measured float32 '
+          f'matrix-multiply rate: {rate:.1f} GFLOP/s (median of {len(rates)})')
+    rows = []
+    for (name, mode, size), results in runs.items():
+        res = dict(results[0])
+        res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
+        for key in ('peak_mem_mb', 'peak_tensor_mb'):
+            res[key] = max(r[key] for r in results)
+        res['throughput'] = batch * 1e3 / res['latency_ms']
+        res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
+        res.update(case=name, mode=mode, size=size, rounds=len(results),
+                   pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
+        rows.append(res)
+
+    header = ['case', 'mode', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
+              'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
+    table = [[r['case'], r['mode'], r['size'], r['tokens'], f"{r['latency_ms']:.1f}",
+              f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
+              f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
+              f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}"] for r in rows]
+    print()
+    print(markdown_table(header, table, align=True))
+
+    series = defaultdict(list)
+    for r in rows:
+        series[(r['case'], r['mode'])].append(r)
+    print('\nscaling exponent of latency over tokens (1 = linear, 2 = quadratic)')
+    for (name, mode), rs in series.items():
+        if len(rs) > 1:
+            t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]
+            print(f'  {name} [{mode}]: all sizes {fit_exponent(t, v):.2f}, '
+                  f'{t[-2]}->{t[-1]} tokens {fit_exponent(t[-2:], v[-2:]):.2f}')
+
+    csv_path, png_path = osp.join(out_dir, 'results.csv'), osp.join(out_dir, 'latency.png')
+    write_csv(csv_path, CSV_COLUMNS, dict_rows(rows, CSV_COLUMNS))
+    plot_latency(png_path, {f'{name} [{mode}]': rs for (name, mode), rs in series.items()},
+                 f'{device}, matmul rate {rate:.0f} GFLOP/s')
+    print(f'\nwrote {csv_path} and {png_path}')
+    return rows

@@ -1,0 +1,159 @@
+"""What the demos do: run a model on image files and write pictures.
+
+* :func:`segment_images` (``demo/image_demo.py``): prediction overlays
+  with a class legend, for any mmseg model;
+* :func:`draw_attention_maps` (``demo/attention_demo.py``): [CLS] attention
+  grids and CBSA extraction maps.
+"""
+import os
+import os.path as osp
+from typing import List, Optional, Sequence
+
+from ..utils import collect_images
+from .attention_maps import AttentionRecorder, CBSAExtraction
+
+
+def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
+                   device: str = 'cpu', opacity: float = 0.5) -> List[str]:
+    """Segment images with mmseg's ``MMSegInferencer`` and save overlays.
+
+    Each prediction is painted by the package's one renderer
+    (:func:`~mmseg_cbsa.visualization.draw_segmentation`, with the
+    inferencer's visualizer and a legend of the classes present).
+
+    Args:
+        config, checkpoint: any mmseg config and its weights.
+        images: image files and/or folders.
+        out_dir: created if needed; receives ``<image name>.png`` per image.
+        opacity: weight of the class colours over the image.
+
+    Returns:
+        the written paths, also printed one per line.
+    """
+    import mmcv
+    from mmseg.apis import MMSegInferencer
+
+    from ..visualization import draw_segmentation
+
+    images = collect_images(images)
+    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
+    meta = inferencer.model.dataset_meta
+    visualizer = inferencer.visualizer
+    # the inferencer sets its visualizer's classes only when it draws itself
+    visualizer.dataset_meta = dict(classes=meta['classes'], palette=meta['palette'])
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for path in images:
+        sample = inferencer(path, return_datasamples=True)
+        image = mmcv.imread(path, channel_order='rgb')
+        canvas = draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
+                                   legend=True, opacity=opacity)
+        out = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.png')
+        mmcv.imwrite(mmcv.rgb2bgr(canvas), out)
+        print(out)
+        written.append(out)
+    return written
+
+
+def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
+    """``cbsa_<where>_layer<i>[_call<j>].png``; ``index`` stands in for a
+    layer number the module name does not carry."""
+    layer = ext.layer if ext.layer is not None else index
+    return f'cbsa_{ext.where}_layer{layer}' + (f'_call{ext.call}' if ext.call else '') + '.png'
+
+
+def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
+                        layers: Optional[Sequence[int]] = None, tile: int = 96,
+                        map_size: int = 32, device: str = 'cpu') -> List[str]:
+    """Draw a model's [CLS] attention and CBSA extraction maps for images.
+
+    Each image goes once through mmseg's test pipeline and the model
+    (``mmseg.apis.inference_model``; a sliding-window test config runs on
+    the whole image, so that every map covers it) while an
+    :class:`~mmseg_cbsa.analysis.attention_maps.AttentionRecorder` records.
+
+    Args:
+        config, checkpoint: the model.
+        images: image files and/or folders; their names must differ.
+        out_dir: for one image the pictures go here, for several into
+            ``out_dir/<image name>/``: ``cls_attention.png`` (rows = encoder
+            blocks, columns = heads; skipped with a message for encoders
+            without [CLS]) and one ``cbsa_<where>_layer<i>.png`` per CBSA
+            layer (:func:`~mmseg_cbsa.visualization.cbsa_extraction_figure`).
+        layers: encoder blocks for both pictures (negative from the end;
+            default all); the decode head's layers are always drawn.
+        tile: long side of a [CLS] map, px.
+        map_size: long side of one extraction map, px.
+
+    Returns:
+        the written paths, also printed one per line.
+
+    Raises:
+        ValueError: two images share a name, or ``layers`` names blocks the
+            encoder does not have (before anything is written).
+    """
+    import mmcv
+    from mmengine.config import Config
+    from mmseg.apis import inference_model, init_model
+
+    from ..visualization import cbsa_extraction_figure, cls_attention_grid
+
+    images = collect_images(images)
+    stems = [osp.splitext(osp.basename(p))[0] for p in images]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f'two images share a name, their outputs would collide: {stems}')
+    cfg = Config.fromfile(config)
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if test_cfg.get('mode') == 'slide':
+        print('note: running the whole image instead of sliding windows')
+        cfg.model.test_cfg = dict(mode='whole')
+    model = init_model(cfg, checkpoint, device=device)
+    num_blocks = getattr(model.backbone, 'num_layers', None)
+    wanted = None
+    if layers is not None:
+        if isinstance(num_blocks, int):
+            bad = [i for i in layers if not -num_blocks <= i < num_blocks]
+            if bad:
+                raise ValueError(f'--layers {bad}: {type(model.backbone).__name__} has '
+                                 f'{num_blocks} blocks (0..{num_blocks - 1}, or negative)')
+            wanted = {i % num_blocks for i in layers}
+        else:
+            wanted = set(layers)
+
+    written = []
+
+    def save(canvas, folder: str, name: str) -> None:
+        out = osp.join(folder, name)
+        mmcv.imwrite(mmcv.rgb2bgr(canvas), out)
+        print(out)
+        written.append(out)
+
+    for path, stem in zip(images, stems):
+        folder = out_dir if len(images) == 1 else osp.join(out_dir, stem)
+        os.makedirs(folder, exist_ok=True)
+        with AttentionRecorder(model, cls_layers=layers) as rec:
+            inference_model(model, path)
+        image = rec.input_images()[0]
+
+        if rec.cls_maps is None:
+            print(f'skipping cls_attention.png: {rec.cls_skip_reason}')
+        else:
+            maps = {i: m[0].float().cpu().numpy() for i, m in rec.cls_maps.items()}
+            save(cls_attention_grid(image, maps, tile, rec.patch_size), folder,
+                 'cls_attention.png')
+
+        extractions = [e for e in rec.extractions
+                       if wanted is None or e.where != 'backbone' or e.layer in wanted]
+        if not rec.extractions:
+            print(f'no CBSA layers in {type(model).__name__}: no extraction maps')
+        for index, ext in enumerate(extractions):
+            patch_mass = 1 - ext.other_mass[0]
+            title = (f'{ext.name} ({ext.type}): {ext.hw_shape[0]}x{ext.hw_shape[1]} patches, '
+                     f'{ext.rep_grid[0]}x{ext.rep_grid[1]} representatives, mass on patches '
+                     f'{patch_mass.min():.2f}-{patch_mass.max():.2f}')
+            canvas = cbsa_extraction_figure(
+                image, ext.maps[0].float().cpu().numpy(), ext.cells().numpy(),
+                ext.centroids()[0].float().cpu().numpy(), ext.rep_grid,
+                rec.patch_size, map_size, title)
+            save(canvas, folder, extraction_file_name(ext, index))
+    return written

@@ -1,0 +1,185 @@
+"""Building models from configs and loading their weights: the plumbing every
+analysis tool shares.
+
+* :func:`build_model`: a config's model without the weights the config
+  points at (``Pretrained`` init_cfgs, ``pretrained`` paths), optionally
+  with a checkpoint loaded or the ``init_weights`` pass run;
+* :func:`load_weights`: a checkpoint (whole model or bare encoder) into a
+  built model, weights-only, every weight of the model required;
+* :func:`pretrained_backbone`: the same checkpoint as an ``init_cfg`` for
+  runs that build their model through mmengine's Runner;
+* :func:`image_pipeline`: a config's test pipeline for image files.
+
+Whether a checkpoint holds a whole model (``backbone.*`` keys) or a bare
+encoder is decided in one place, :func:`is_bare_backbone_state`.
+"""
+import logging
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from torch import nn
+
+from ..utils import extract_state_dict, load_checkpoint_file
+
+#: the attribute, and state-dict prefix, of the encoder in mmseg segmentors,
+#: CLSAttentionProbe and mmpretrain classifiers
+BACKBONE_PREFIX = 'backbone.'
+
+
+class LoadedModel(NamedTuple):
+    """What :func:`build_model` returns (unpacks as a 3-tuple).
+
+    Attributes:
+        model: the built model, in eval mode, on the requested device.
+        source: one line saying where the weights come from.
+        ignored_keys: checkpoint tensors the model has no place for (e.g. a
+            classifier's ``head.fc.*`` when only its encoder is used).
+    """
+
+    model: nn.Module
+    source: str
+    ignored_keys: List[str]
+
+
+def drop_pretrained(node: Any) -> Any:
+    """Remove ``Pretrained`` init_cfgs and ``pretrained`` paths from a model
+    config, in place (nested dicts and lists too), and return it.
+
+    The weights then come from the caller's checkpoint, or nowhere, never
+    from files the config names (which are often not on this machine)."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        inits = init if isinstance(init, list) else [init]
+        if any(isinstance(i, dict) and i.get('type') == 'Pretrained' for i in inits):
+            kept = [i for i in inits if not (isinstance(i, dict) and i.get('type') == 'Pretrained')]
+            node['init_cfg'] = kept or None
+        if 'pretrained' in node:
+            node['pretrained'] = None
+        for value in node.values():
+            drop_pretrained(value)
+    elif isinstance(node, list):
+        for value in node:
+            drop_pretrained(value)
+    return node
+
+
+def is_bare_backbone_state(state: Mapping[str, Any]) -> bool:
+    """Whether a state dict holds an encoder alone (keys relative to
+    ``model.backbone``, e.g. a converted classifier's backbone) rather than
+    a whole model, whose encoder keys start with ``backbone.``.
+
+    The one place where the plugin guesses this: tools loading into a built
+    model (:func:`load_weights`) and tools loading through an init_cfg
+    (:func:`pretrained_backbone`) must agree on the same file."""
+    return not any(k.startswith(BACKBONE_PREFIX) for k in state)
+
+
+def pretrained_backbone(checkpoint: str) -> dict:
+    """An init_cfg that loads ``checkpoint`` into ``model.backbone``.
+
+    The file is read (weights-only) to decide the prefix: ``backbone.`` for
+    a whole model's checkpoint, none for a bare encoder state dict.
+
+    Returns:
+        ``dict(type='Pretrained', checkpoint=checkpoint, prefix=...)``.
+    """
+    state = extract_state_dict(load_checkpoint_file(checkpoint), checkpoint)
+    prefix = None if is_bare_backbone_state(state) else BACKBONE_PREFIX
+    return dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix)
+
+
+def load_weights(model: nn.Module, path: str) -> List[str]:
+    """Load a checkpoint (weights-only; the file is only read) into ``model``.
+
+    A bare encoder state dict is loaded into ``model.backbone``.
+
+    Returns:
+        the checkpoint keys the model has no place for.
+
+    Raises:
+        KeyError: the checkpoint lacks weights of the model.
+        ValueError: a tensor has the wrong shape.
+    """
+    state = extract_state_dict(load_checkpoint_file(path), path)
+    if hasattr(model, 'backbone') and is_bare_backbone_state(state):
+        state = {BACKBONE_PREFIX + k: v for k, v in state.items()}
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise ValueError(f'{path}: tensors do not fit the model built from the config: {e}') from e
+    if result.missing_keys:
+        miss = result.missing_keys
+        raise KeyError(f'{path}: the checkpoint lacks {len(miss)} weights of the model built from '
+                       f'the config, e.g. {miss[:6]}; is it the checkpoint of this config?')
+    return list(result.unexpected_keys)
+
+
+def build_model(cfg: Union[str, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
+                seed: Optional[int] = 0, init_weights: bool = True) -> LoadedModel:
+    """Build ``cfg.model`` without pretrained weights, then load ``checkpoint``.
+
+    Args:
+        cfg: a config or its path.
+        checkpoint: an mmengine checkpoint or a bare state dict (see
+            :func:`load_weights`); None keeps a random initialisation.
+        device: where the model goes.
+        seed: seeds torch before building, since some parameters are drawn
+            when modules are built (conv stems, CBSA step sizes), not by the
+            init pass; None leaves the generator alone.
+        init_weights: without a checkpoint, run the model's ``init_weights``
+            pass (quietly: it logs every parameter); False keeps the
+            constructors' parameters, enough to count FLOPs or time a model.
+
+    Returns:
+        :class:`LoadedModel`: the model in eval mode, where its weights come
+        from, the ignored checkpoint keys.
+    """
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    # not mmseg's init_model: it adds keys (pretrained, train_cfg) that models
+    # other than segmentors (CLSAttentionProbe) refuse
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = MODELS.build(drop_pretrained(cfg.model))
+    ignored: List[str] = []
+    if checkpoint is not None:
+        ignored = load_weights(model, checkpoint)
+        source = f'checkpoint {checkpoint}'
+    elif init_weights:
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
+        source = f'random initialisation (init_weights, seed {seed}): no checkpoint'
+    else:
+        source = f'random initialisation (constructors, seed {seed}): no checkpoint'
+    return LoadedModel(model.to(device).eval(), source, ignored)
+
+
+def image_pipeline(cfg: Config) -> Callable[[dict], dict]:
+    """The test dataloader's pipeline (else ``test_pipeline``) without its
+    annotation-loading steps, for image files: ``pipeline(dict(img_path=p))``
+    gives ``inputs`` (3, H, W) and ``data_samples``.
+
+    Raises:
+        KeyError: the config has no test pipeline.
+        ValueError: the pipeline loads no image.
+    """
+    from mmcv.transforms import Compose
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    steps = dataset.get('pipeline') or cfg.get('test_pipeline')
+    if not steps:
+        raise KeyError('the config has no test_dataloader.dataset.pipeline nor test_pipeline')
+    steps = [dict(s) for s in steps if 'Annotation' not in s['type']]
+    if not any('LoadImage' in s['type'] for s in steps):
+        raise ValueError(f'the test pipeline loads no image: {[s["type"] for s in steps]}')
+    return Compose(steps)

@@ -1,0 +1,75 @@
+"""Representatives: the few tokens CBSA contracts instead of all N.
+
+The initial representatives ``Q_0`` are the patch tokens average-pooled to
+an (rh x rw) grid (paper eq. 8); extraction then refines them by one step of
+cross-attention over all tokens (:meth:`CBSA.extract`).
+"""
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
+                      grid: Tuple[int, int]) -> Tensor:
+    """Average-pool the patch tokens of ``w`` on their 2-D grid.
+
+    Args:
+        w: (B, N, C) projected tokens; the patches are
+            ``w[:, patch_start:patch_start + H*W]`` in row-major order and every
+            other token (class embeddings, [CLS]) is left out of the pooling.
+        hw_shape: (H, W), the patch grid.
+        patch_start: index of the first patch token.
+        grid: (rh, rw), the representative grid; m = rh * rw.
+
+    Returns:
+        (B, m, C) pooled tokens, row-major over the (rh, rw) grid:
+        ``F.adaptive_avg_pool2d`` of the (B, C, H, W) map (overlapping bins when
+        rh does not divide H). Each image's token-major patches already are a
+        channels-last map, which PyTorch pools in one pass without the
+        transpose to (C, H, W).
+    """
+    h, w_ = hw_shape
+    rh, rw = grid
+    if rh > h or rw > w_:
+        raise ValueError(
+            f'representative grid {rh}x{rw} is larger than the patch grid {h}x{w_}: '
+            f'use at most {h}x{w_} representatives or a larger input')
+    b, n, c = w.shape
+    if patch_start < 0 or patch_start + h * w_ > n:
+        raise ValueError(
+            f'{n} tokens cannot hold a {h}x{w_} patch grid starting at token {patch_start}')
+    # per image: with extra tokens the batch stride breaks channels-last
+    # contiguity of the whole batch, and the strided kernel is slow
+    maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_)).permute(0, 3, 1, 2)
+    pooled = torch.cat([F.adaptive_avg_pool2d(m[None], grid) for m in maps])
+    return pooled.flatten(2).transpose(1, 2)
+
+
+def representative_cells(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tensor:
+    """The patch cells each representative's initial guess averages.
+
+    Representative ``j = i * rw + l`` starts as the mean of the patches in row
+    bin i and column bin l. The bins are read off :func:`pool_patch_tokens`
+    itself (applied to one-hot tokens, one axis at a time), so they match it
+    exactly, overlaps included when rh (rw) does not divide h (w).
+
+    Returns:
+        (m, 4) long tensor of ``(y0, x0, y1, x1)`` in patch units, end-exclusive,
+        row-major over the (rh, rw) grid.
+    """
+    (h, w), (rh, rw) = hw_shape, rep_grid
+
+    def bins(size: int, out: int) -> Tensor:
+        # token t of a (size x 1) grid is the one-hot e_t, so pooled row i
+        # holds the weights bin i gives to each position
+        weights = pool_patch_tokens(torch.eye(size)[None], (size, 1), 0, (out, 1))[0] > 0
+        idx = torch.arange(size)
+        first = torch.where(weights, idx, size).amin(1)
+        last = torch.where(weights, idx, -1).amax(1)
+        return torch.stack((first, last + 1), 1)
+
+    r = bins(h, rh)[:, None].expand(rh, rw, 2)
+    c = bins(w, rw)[None].expand(rh, rw, 2)
+    return torch.stack((r[..., 0], c[..., 0], r[..., 1], c[..., 1]), -1).reshape(rh * rw, 4)

@@ -1,0 +1,149 @@
+"""Segmentation overlays: the one renderer behind ``demo/image_demo.py`` and
+:class:`~mmseg_cbsa.engine.hooks.OverlayHook`.
+
+:func:`draw_segmentation` paints label maps with mmseg's
+``SegLocalVisualizer`` (its colours, opacity and in-segment class names),
+ground truth and prediction side by side as ``add_datasample`` lays them
+out, and can append a legend of the classes present. It returns the
+picture instead of sending it to the visualizer's storage backends, so that
+callers choose the file (``add_datasample`` without ``out_file`` would also
+write it into the run's ``vis_data``).
+"""
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:   # mmseg is imported where it is used: this module stays light
+    from mmseg.structures import SegDataSample
+    from mmseg.visualization import SegLocalVisualizer
+
+_LEGEND_ROW_H = 18
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def present_classes(label: np.ndarray, num_classes: int) -> List[int]:
+    """The class ids in a label map, sorted; ids outside ``[0, num_classes)``
+    (e.g. 255, ignore) are not classes."""
+    ids = np.unique(np.asarray(label))
+    return [int(c) for c in ids if 0 <= c < num_classes]
+
+
+def append_legend(canvas: np.ndarray, present: Sequence[int], classes: Sequence[str],
+                  palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """Append below ``canvas`` one row per class id in ``present``: a swatch
+    of its colour and its name.
+
+    Args:
+        canvas: (H, W, 3) uint8 RGB.
+        present: class ids, in the order the rows appear.
+
+    Returns:
+        (H + 18 len(present) + 6, max(W, widest row), 3) uint8 RGB, white
+        where nothing is drawn.
+    """
+    h, w = canvas.shape[:2]
+    widths = [cv2.getTextSize(classes[c], _FONT, 0.45, 1)[0][0] + 30 for c in present]
+    legend_w = max([w] + widths)
+    legend = np.full((_LEGEND_ROW_H * len(present) + 6, legend_w, 3), 255, np.uint8)
+    for i, c in enumerate(present):
+        y = 3 + i * _LEGEND_ROW_H
+        cv2.rectangle(legend, (4, y + 2), (18, y + _LEGEND_ROW_H - 4),
+                      tuple(int(v) for v in palette[c]), -1)
+        cv2.putText(legend, classes[c], (24, y + _LEGEND_ROW_H - 5), _FONT, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    out = np.full((h + legend.shape[0], legend_w, 3), 255, np.uint8)
+    out[:h, :w] = canvas
+    out[h:] = legend
+    return out
+
+
+def draw_segmentation(visualizer: 'SegLocalVisualizer', image: np.ndarray,
+                      data_sample: 'SegDataSample', draw_gt: bool = True, draw_pred: bool = True,
+                      with_labels: bool = True, legend: bool = False,
+                      opacity: Optional[float] = None) -> np.ndarray:
+    """Paint a sample's label maps over its image.
+
+    Args:
+        visualizer: an mmseg ``SegLocalVisualizer``; its ``dataset_meta``
+            gives the class names and colours, its ``alpha`` the opacity.
+        image: (H, W, 3) uint8 RGB.
+        data_sample: a ``SegDataSample`` with ``gt_sem_seg`` and/or
+            ``pred_sem_seg`` ((1, H, W) label maps).
+        draw_gt, draw_pred: which maps to paint (those the sample has); with
+            both, ground truth left and prediction right.
+        with_labels: mmseg's class names written inside the segments.
+        legend: append a legend of the classes present in the painted maps
+            (:func:`append_legend`).
+        opacity: the colours' weight over the image for this call; None
+            keeps the visualizer's ``alpha``.
+
+    Returns:
+        (H [+ legend], W x panels [or the legend's width], 3) uint8 RGB.
+
+    Raises:
+        ValueError: the sample has none of the maps asked for.
+    """
+    classes = visualizer.dataset_meta['classes']
+    palette = visualizer.dataset_meta['palette']
+    alpha = visualizer.alpha
+    if opacity is not None:
+        visualizer.alpha = opacity
+    panels, present = [], set()
+    try:
+        for key, wanted in (('gt_sem_seg', draw_gt), ('pred_sem_seg', draw_pred)):
+            if wanted and key in data_sample:
+                sem_seg = data_sample.get(key)
+                # mmseg's own painting (private, but what add_datasample calls)
+                panels.append(visualizer._draw_sem_seg(image, sem_seg, classes, palette,
+                                                       with_labels))
+                present.update(present_classes(sem_seg.cpu().data.numpy(), len(classes)))
+    finally:
+        visualizer.alpha = alpha
+    if not panels:
+        raise ValueError('the data sample has none of the label maps asked for '
+                         f'(gt_sem_seg: {draw_gt}, pred_sem_seg: {draw_pred})')
+    canvas = np.concatenate(panels, axis=1)
+    return append_legend(canvas, sorted(present), classes, palette) if legend else canvas
+
+
+_STANDALONE = None
+
+
+def _standalone_visualizer() -> 'SegLocalVisualizer':
+    """A visualizer of this module's own, created on first use: not
+    registered as mmengine's current instance, so a runner's visualizer
+    is left alone."""
+    global _STANDALONE
+    if _STANDALONE is None:
+        from mmseg.visualization import SegLocalVisualizer
+        _STANDALONE = SegLocalVisualizer(name='mmseg_cbsa_overlay')
+    return _STANDALONE
+
+
+def overlay_with_legend(image: np.ndarray, label: np.ndarray, classes: Sequence[str],
+                        palette: Sequence[Sequence[int]], opacity: float = 0.5) -> np.ndarray:
+    """:func:`draw_segmentation` of one label map, with a legend and without
+    in-segment names: the picture ``demo/image_demo.py`` writes.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        label: (H, W) integer class map (values outside ``classes`` are not painted).
+        classes, palette: class names and their RGB colours.
+        opacity: weight of the colours over the image.
+
+    Returns:
+        (H + legend height, max(W, legend width), 3) uint8 RGB.
+    """
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    label = np.asarray(label).astype(np.int64)
+    # mmseg paints every id below len(classes), negative ones too
+    label = np.where(label < 0, len(classes), label)
+    sample = SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(label)[None]))
+    visualizer = _standalone_visualizer()
+    visualizer.dataset_meta = dict(classes=list(classes), palette=[list(c) for c in palette])
+    return draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
+                             legend=True, opacity=opacity)

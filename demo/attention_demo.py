@@ -18,13 +18,19 @@ Written per image (into DIR for one image, DIR/<image name>/ for several):
 
 ``--layers`` picks the encoder blocks for both pictures (default all); the
 decode head's layers are always drawn. Sliding-window test configs are run on
-the whole image, so that every map covers it. The drawing is
+the whole image, so that every map covers it. An image that cannot be read or
+run is reported by name and skipped, and the script exits with status 1 after
+the others are done; different images with the same name are refused before
+anything runs. On a patch grid smaller than a layer's representative grid (an
+elongated image) the maps show the representatives actually used, at most one
+per patch row and column. The drawing is
 mmseg_cbsa.analysis.demos.draw_attention_maps.
 """
 import argparse
+import sys
 from typing import List, Optional
 
-from mmseg_cbsa.analysis.demos import draw_attention_maps
+from mmseg_cbsa.analysis.demos import ImageFailures, draw_attention_maps
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,8 +50,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    draw_attention_maps(args.config, args.checkpoint, args.images, args.out, args.layers,
-                        args.tile, args.map_size, args.device)
+    try:
+        draw_attention_maps(args.config, args.checkpoint, args.images, args.out, args.layers,
+                            args.tile, args.map_size, args.device)
+    except ImageFailures as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -3,12 +3,16 @@
     python demo/image_demo.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
 
 Works for this plugin's configs and for any mmseg config (it runs mmseg's
-``MMSegInferencer``). One ``<name>.png`` is written per input image. The
-work is mmseg_cbsa.analysis.demos.segment_images.
+``MMSegInferencer``). One ``<name>.png`` is written per input image; two
+different inputs with the same name (a/x.jpg, b/x.jpg) are refused before
+anything runs. An image that cannot be read or segmented is reported by name
+and skipped, and the script exits with status 1 after the others are done.
+The work is mmseg_cbsa.analysis.demos.segment_images.
 """
 import argparse
+import sys
 
-from mmseg_cbsa.analysis.demos import segment_images
+from mmseg_cbsa.analysis.demos import ImageFailures, segment_images
 
 
 def main() -> None:
@@ -20,8 +24,11 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--opacity', type=float, default=0.5)
     args = parser.parse_args()
-    segment_images(args.config, args.checkpoint, args.images, args.out, args.device,
-                   args.opacity)
+    try:
+        segment_images(args.config, args.checkpoint, args.images, args.out, args.device,
+                       args.opacity)
+    except ImageFailures as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -2,13 +2,18 @@
 family for mmsegmentation.
 
 Importing the package (directly or through ``custom_imports`` in a config)
-registers its modules into mmseg's registries and allow-lists the types of
-mmengine's own checkpoints for torch's weights-only loader.
+registers its modules into mmseg's registries, allow-lists the types of
+mmengine's own checkpoints for torch's weights-only loader, and puts every
+checkpoint mmengine loads (test, load_from, resume, Pretrained, init_model,
+MMSegInferencer) through the project's weights-only loader and fit check
+(:mod:`mmseg_cbsa.engine.checkpoint_loading`).
 """
 from .utils.checkpoint import allow_mmengine_checkpoint_types
+from .engine.checkpoint_loading import install_checkpoint_loading
 from .version import __version__
 from . import datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
 
 allow_mmengine_checkpoint_types()
+install_checkpoint_loading()
 
 __all__ = ['__version__']

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed evaluation with torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py options]
+# Two launches at once on one machine need different PORTs (default 29500).
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

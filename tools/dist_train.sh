@@ -2,6 +2,7 @@
 # Distributed training on one or more nodes with torchrun.
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
 # NNODES, NODE_RANK, MASTER_ADDR and PORT configure multi-node runs.
+# Two launches at once on one machine need different PORTs (default 29500).
 set -euo pipefail
 CONFIG=$1
 NPROC=$2

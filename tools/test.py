@@ -2,15 +2,19 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
                          [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+
+The checkpoint is read weights-only and must fit the model built from the
+config (every weight present, nothing extra, every shape equal); otherwise
+the tool stops with an error naming the file and the offending keys, exit
+status 1, and reports no metric (mmseg_cbsa/engine/checkpoint_loading.py).
 """
 import argparse
 import os.path as osp
 
-from mmengine.runner import Runner
-
-import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import (add_runner_args, close_distributed, init_cpu_distributed,
-                              parse_runner_args, prepare_config)
+import mmseg_cbsa  # noqa: F401  (registers modules, weights-only checked checkpoint loading)
+from mmseg_cbsa.engine import UniqueLogRunner
+from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed,
+                              init_distributed, parse_runner_args, prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,7 +36,7 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    init_cpu_distributed(args.launcher)
+    init_distributed(args.launcher, cfg)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         vis = cfg.default_hooks.get('visualization')
@@ -53,7 +57,11 @@ def main() -> None:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    Runner.from_cfg(cfg).test()
+    try:
+        # its own log folder even beside a training run started in the same second
+        UniqueLogRunner.from_cfg(cfg).test()
+    except CheckpointError as e:  # unreadable, unsafe or not this model's checkpoint
+        raise SystemExit(f'error: {e}') from None
     # only after success: a barrier after a failed rank would hang the others
     close_distributed()
 

@@ -1,28 +1,41 @@
 """Train a segmentor (or classifier) with mmengine's Runner.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT] | --overwrite] [--amp]
                                  [--cfg-options k=v ...] [--launcher pytorch]
+
+The work dir is guarded (mmseg_cbsa/utils/work_dir.py): ``--resume`` without
+a file resumes from a checked checkpoint or stops with an error, never from
+scratch; a new run into a work dir holding checkpoints is refused unless
+``--overwrite``; one run per work dir at a time. Relative paths (work dir,
+data roots, checkpoints) resolve against the current directory.
 """
 import argparse
+import contextlib
 
 import torch
 
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.utils import (add_runner_args, close_distributed, init_cpu_distributed,
-                              parse_runner_args, prepare_config)
+from mmseg_cbsa.engine import UniqueLogRunner
+from mmseg_cbsa.utils import (CheckpointError, WorkDirError, add_runner_args, close_distributed,
+                              guard_work_dir, init_distributed, parse_runner_args,
+                              prepare_config, relative_path_notes)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from CKPT, or without a value from the latest checkpoint '
-        'in the work dir')
+        help='resume from CKPT, or without a value from the latest intact checkpoint '
+        'in the work dir (an error if there is none)')
+    start.add_argument(
+        '--overwrite', action='store_true',
+        help='start a new run in a work dir that holds an earlier run\'s checkpoints, '
+        'deleting them (without it such a run is refused)')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     add_runner_args(parser)
     return parse_runner_args(parser)
@@ -31,7 +44,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    init_cpu_distributed(args.launcher)
     if args.amp:
         if not torch.cuda.is_available():
             raise SystemExit('--amp: mmengine\'s AmpOptimWrapper trains on GPU/NPU/MLU/MUSA '
@@ -47,8 +59,22 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    # `resume = True` in the config without load_from is the same auto resume
+    init_distributed(args.launcher, cfg)
+    notes = relative_path_notes(cfg)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(guard_work_dir(cfg, overwrite=args.overwrite, notes=notes))
+        except WorkDirError as e:
+            raise SystemExit(f'error: {e}') from None
+        runner = (UniqueLogRunner.from_cfg(cfg) if 'runner_type' not in cfg
+                  else RUNNERS.build(cfg))
+        for note in notes:
+            runner.logger.info(note)
+        try:
+            runner.train()
+        except CheckpointError as e:  # load_from / resume: unreadable, unsafe or a misfit
+            raise SystemExit(f'error: {e}') from None
     # only after success: a barrier after a failed rank would hang the others
     close_distributed()
 

@@ -48,7 +48,10 @@ class CBSAExtraction:
         other_mass: (B, K, m) mass of each row on the tokens outside the patch
             grid ([CLS], class embeddings), so that
             ``maps.sum((-2, -1)) + other_mass == 1``.
-        rep_grid: (rh, rw), m = rh * rw.
+        rep_grid: (rh, rw), m = rh * rw: the grid this call pooled to, the
+            layer's configured grid or, on a patch grid smaller than it, at
+            most one representative per patch row / column
+            (:meth:`~mmseg_cbsa.models.attentions.CBSA.rep_grid_for`).
         hw_shape: (h, w) patch grid.
         patch_start: index of the first patch token in the layer's input.
         call: 0 for the first call of this module in the recording, 1 for the
@@ -225,7 +228,8 @@ class AttentionRecorder:
             self._calls[name] = call + 1
             self.extractions.append(CBSAExtraction(
                 name=name, type=type(module).__name__, maps=patches, other_mass=other,
-                rep_grid=tuple(module.rep_grid), hw_shape=maps.hw_shape,
+                rep_grid=tuple(getattr(maps, 'rep_grid', module.rep_grid)),
+                hw_shape=maps.hw_shape,
                 patch_start=maps.patch_start, call=call))
         return hook
 

@@ -12,8 +12,11 @@ of different classes on a smooth random background; each class has its own
 outline, texture and hue family, so the task is learnable but not trivial
 (colours are jittered, shapes overlap, backgrounds vary).
 """
+import contextlib
+import fcntl
 import inspect
 import json
+import logging
 import os
 import os.path as osp
 import shutil
@@ -22,6 +25,7 @@ from typing import Dict, Tuple
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
@@ -147,18 +151,75 @@ def generate_mini_ade20k(root: str, num_train: int = 400, num_val: int = 50,
     return root
 
 
+def _log(msg: str, level: int = logging.INFO) -> None:
+    print_log(msg, logger='current', level=level)
+
+
+def _repo_root() -> str:
+    """The checkout this package is imported from (for hints only)."""
+    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def describe_root(root: str) -> str:
+    """``root`` as an absolute path, saying how a relative one resolved."""
+    absolute = osp.abspath(root)
+    if osp.isabs(root):
+        return absolute
+    return (f'{absolute} (the relative data_root {root!r} resolves against the current '
+            f'directory {os.getcwd()})')
+
+
+@contextlib.contextmanager
+def _generation_lock(root: str):
+    """An exclusive ``flock`` on ``.<name>.lock`` beside ``root``, so that one
+    process generates and the others (ranks of a distributed run, parallel
+    jobs) wait for it."""
+    parent, name = osp.split(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    path = osp.join(parent, f'.{name}.lock')
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log(f'waiting for another process to finish generating {osp.abspath(root)} '
+                 f'(it holds {path})')
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # a file system without flock: the rename check remains
+            _log(f'cannot lock {path} ({e}); generating without the lock', logging.WARNING)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def ensure_mini_ade20k(root: str, **params) -> str:
     """Generate the dataset at ``root`` unless a complete one is there.
 
-    An existing folder that was not written by this generator, or with other
-    parameters, is left untouched and reported, never overwritten.
+    Safe to call from any number of processes at once: generation holds a
+    file lock beside ``root`` (:func:`_generation_lock`), so exactly one
+    process writes the dataset and the others wait, then use it. A relative
+    ``root`` resolves against the current directory; the log says where it
+    went. An existing folder that was not written by this generator, or with
+    other parameters, is left untouched and reported, never overwritten.
     """
     marker = osp.join(root, 'mini_ade20k.json')
-    if not osp.exists(root):
-        try:
-            return generate_mini_ade20k(root, **params)
-        except FileExistsError:  # another process won the race
-            pass
+    if not osp.exists(marker) and not osp.exists(root):
+        with _generation_lock(root):
+            if not osp.exists(root):  # not generated while this process waited
+                _log(f'generating the miniature ADE20K at {describe_root(root)}')
+                in_repo = osp.join(_repo_root(), root)
+                if (not osp.isabs(root) and osp.abspath(root) != osp.abspath(in_repo)
+                        and osp.isfile(osp.join(in_repo, 'mini_ade20k.json'))):
+                    _log(f'a generated dataset already exists at {in_repo}: run from '
+                         f'{_repo_root()} or give an absolute data_root to use it',
+                         logging.WARNING)
+                try:
+                    generate_mini_ade20k(root, **params)
+                except OSError:
+                    # only without a working lock: another process renamed
+                    # its complete copy into place first
+                    if not osp.exists(marker):
+                        raise
     if not osp.exists(marker):
         raise FileExistsError(
             f'{root} exists but has no mini_ade20k.json: not a generated miniature '
@@ -189,6 +250,7 @@ class MiniADE20KDataset(BaseSegDataset):
     def __init__(self, generate: bool = False, generator: dict = None, **kwargs) -> None:
         if generate:
             ensure_mini_ade20k(kwargs['data_root'], **(generator or {}))
+            _log(f'miniature ADE20K at {describe_root(kwargs["data_root"])}')
         kwargs.setdefault('img_suffix', '.jpg')
         kwargs.setdefault('seg_map_suffix', '.png')
         kwargs.setdefault('reduce_zero_label', True)

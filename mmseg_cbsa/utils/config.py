@@ -2,7 +2,7 @@
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -55,6 +55,21 @@ def prepare_config(config: str,
     return cfg
 
 
+def relative_path_notes(cfg: Config) -> List[str]:
+    """One line per relative path of ``cfg`` (work dir, ``load_from``, the
+    dataloaders' ``data_root``): relative paths resolve against the current
+    directory, not the config's folder or the repository, so running from
+    elsewhere reads and writes elsewhere."""
+    paths = [('work_dir', cfg.get('work_dir')), ('load_from', cfg.get('load_from'))]
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset') or {}
+        paths.append((f'{key}.dataset.data_root', dataset.get('data_root')))
+    cwd = os.getcwd()
+    return [f'{name} {path!r} is relative: it resolves against the current directory {cwd}: '
+            f'{osp.abspath(path)}' for name, path in paths
+            if isinstance(path, str) and path and '://' not in path and not osp.isabs(path)]
+
+
 def init_cpu_distributed(launcher: str) -> None:
     """Start a gloo process group for ``--launcher pytorch`` without CUDA.
 
@@ -65,6 +80,26 @@ def init_cpu_distributed(launcher: str) -> None:
     import torch.distributed as dist
     if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def init_distributed(launcher: str, cfg: Optional[Config] = None) -> None:
+    """Start the process group for a distributed run before the Runner does.
+
+    Without CUDA this is :func:`init_cpu_distributed`; with CUDA it is
+    mmengine's own ``init_dist`` with the config's ``env_cfg.dist_cfg``, the
+    call the Runner would make (it skips it when a group exists). The tools
+    need the group early so that rank 0 can check the work dir and share its
+    decision before anything is written.
+    """
+    import torch.distributed as dist
+    if launcher == 'none' or dist.is_initialized():
+        return
+    if not torch.cuda.is_available():
+        init_cpu_distributed(launcher)
+        return
+    from mmengine.dist import init_dist
+    dist_cfg = dict(((cfg or {}).get('env_cfg') or {}).get('dist_cfg') or {})
+    init_dist(launcher, **dist_cfg)
 
 
 def close_distributed() -> None:

@@ -1,11 +1,14 @@
 # The embedded miniature ADE20K (generated on first use, 6 classes, 128x128).
+# Label maps are loaded by LoadCheckedAnnotations (mmseg_cbsa.datasets.transforms):
+# a corrupt file, a label map of another size than its image, or values that
+# are not one of the num_classes classes or 255 are errors naming the file.
 dataset_type = 'MiniADE20KDataset'
 data_root = 'data/mini_ade20k'
 crop_size = (128, 128)
 generator = dict(num_train=400, num_val=50, size=128, seed=0)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=6),
     dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.9),
     dict(type='RandomFlip', prob=0.5),
@@ -15,7 +18,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=6),
     dict(type='PackSegInputs')
 ]
 dataset = dict(type=dataset_type, data_root=data_root, generate=True, generator=generator)

@@ -7,7 +7,23 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
-from .representatives import pool_patch_tokens
+from .representatives import effective_rep_grid, pool_patch_tokens
+
+
+class ExtractionMaps(AttentionMaps):
+    """:class:`AttentionMaps` of a layer that extracts representatives.
+
+    Attributes:
+        rep_grid: (rh, rw) grid the call actually pooled its m = rh * rw
+            representatives to: the layer's configured grid, or less on a
+            patch grid smaller than it (:func:`effective_rep_grid`). Rows of
+            ``extraction`` are row-major over this grid.
+    """
+
+    def __init__(self, tokens, hw_shape: Optional[Sequence[int]], patch_start: int,
+                 extraction: Tensor, rep_grid: Sequence[int]) -> None:
+        super().__init__(tokens, hw_shape, patch_start, extraction=extraction)
+        self.rep_grid: Tuple[int, int] = (int(rep_grid[0]), int(rep_grid[1]))
 
 
 @MODELS.register_module()
@@ -32,6 +48,13 @@ class CBSA(BaseAttention):
     Only the H*W patch tokens are pooled into Q_0; every other token (class
     embeddings, [CLS]) takes part in extraction and broadcast.
 
+    Small patch grids: on an H x W grid smaller than (rh, rw) on a side (an
+    elongated or tiny image), the tokens are pooled to
+    ``(min(rh, H), min(rw, W))`` representatives instead
+    (:meth:`rep_grid_for`), so that every input is attended; the grid a call
+    used is in its attention maps (:class:`ExtractionMaps`). Inputs whose grid
+    is at least (rh, rw) are computed exactly as before.
+
     Parameter names: ``proj`` is the *input* projection (the stacked subspace
     bases P_k), ``to_out`` the output map; ``step_extract`` / ``step_broadcast``
     are a_k / b_k. Its attention maps carry the extraction matrix ``A`` and,
@@ -41,7 +64,8 @@ class CBSA(BaseAttention):
         embed_dims: token width d.
         num_heads: number of heads K.
         head_dims: subspace width p of each head (default d / K).
-        rep_grid: (rh, rw) grid the patch tokens are pooled to (int for square).
+        rep_grid: (rh, rw) grid the patch tokens are pooled to (int for square);
+            at most the patch grid on each side is used, see above.
         detach_init: stop the gradient through the pooled initial guess Q_0,
             as in the paper's derivation (the authors' code does not).
     """
@@ -68,12 +92,21 @@ class CBSA(BaseAttention):
 
     @property
     def num_representatives(self) -> int:
+        """m of the configured grid, rh * rw (fewer on small patch grids,
+        see :meth:`rep_grid_for`)."""
         return self.rep_grid[0] * self.rep_grid[1]
+
+    def rep_grid_for(self, hw_shape: Sequence[int]) -> Tuple[int, int]:
+        """The representative grid used on an (H, W) patch grid:
+        ``(min(rh, H), min(rw, W))``, the configured grid unless the patch
+        grid is smaller on a side (:func:`effective_rep_grid`)."""
+        return effective_rep_grid(hw_shape, self.rep_grid)
 
     def init_representatives(self, w: Tensor, hw_shape: Sequence[int],
                              patch_start: int) -> Tensor:
-        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p) pooled patches."""
-        q0 = pool_patch_tokens(w, hw_shape, patch_start, self.rep_grid)
+        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p) pooled patches,
+        m from :meth:`rep_grid_for`."""
+        q0 = pool_patch_tokens(w, hw_shape, patch_start, self.rep_grid_for(hw_shape))
         q0 = split_heads(q0, self.num_heads)
         return q0.detach() if self.detach_init else q0
 
@@ -141,11 +174,22 @@ class CBSA(BaseAttention):
         bias = self.to_out.bias.expand(b, coeff.shape[1], self.embed_dims)
         return torch.baddbmm(bias, coeff, right.reshape(b, k * m, -1))
 
-    def num_similarities(self, num_queries: int, num_tokens: int) -> int:
+    def num_similarities(self, num_queries: int, num_tokens: int,
+                         hw_shape: Optional[Sequence[int]] = None) -> int:
         """Dot-product similarities per image: m*N (extraction) plus the
-        m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head."""
-        m = self.num_representatives
+        m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head.
+
+        m is the configured rh * rw, the count for every patch grid at least
+        (rh, rw); for a smaller one pass its ``hw_shape`` to count the
+        representatives actually used (:meth:`rep_grid_for`)."""
+        m = self._num_representatives_for(hw_shape)
         return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
+
+    def _num_representatives_for(self, hw_shape: Optional[Sequence[int]]) -> int:
+        if hw_shape is None:
+            return self.num_representatives
+        rh, rw = self.rep_grid_for(hw_shape)
+        return rh * rw
 
     def attend(self, x: Tensor, hw_shape: Sequence[int], patch_start: int,
                need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
@@ -173,8 +217,8 @@ class CBSA(BaseAttention):
         maps = None
         if need_maps:
             attn = e * r
-            maps = AttentionMaps(lambda: attn.transpose(-1, -2) @ attn, hw_shape, patch_start,
-                                 extraction=attn)
+            maps = ExtractionMaps(lambda: attn.transpose(-1, -2) @ attn, hw_shape, patch_start,
+                                  extraction=attn, rep_grid=self.rep_grid_for(hw_shape))
         return out, maps
 
     def subspace_bases(self) -> Tensor:

@@ -3,12 +3,30 @@
 The initial representatives ``Q_0`` are the patch tokens average-pooled to
 an (rh x rw) grid (paper eq. 8); extraction then refines them by one step of
 cross-attention over all tokens (:meth:`CBSA.extract`).
+
+A patch grid smaller than the representative grid on a side (an elongated
+or tiny input, e.g. 2x16 patches for an 8x8 grid) is pooled to
+:func:`effective_rep_grid`: at most one representative per patch row and
+column, ``(min(rh, h), min(rw, w))``. Every input therefore has
+representatives, and on grids at least (rh, rw) nothing changes.
 """
 from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def effective_rep_grid(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tuple[int, int]:
+    """The representative grid used on an (h, w) patch grid: ``(min(rh, h), min(rw, w))``.
+
+    The configured (rh, rw) grid wherever the patch grid is at least that
+    large (every input of normal size); on a smaller side, one representative
+    per patch row (column), so that m = min(rh, h) * min(rw, w) and each
+    starting cell still holds at least one patch.
+    """
+    (h, w), (rh, rw) = hw_shape, rep_grid
+    return min(int(rh), int(h)), min(int(rw), int(w))
 
 
 def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
@@ -21,7 +39,9 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
             other token (class embeddings, [CLS]) is left out of the pooling.
         hw_shape: (H, W), the patch grid.
         patch_start: index of the first patch token.
-        grid: (rh, rw), the representative grid; m = rh * rw.
+        grid: (rh, rw), the representative grid; m = rh * rw. It must fit the
+            patch grid: callers pass :func:`effective_rep_grid` (as
+            :class:`CBSA` does) to adapt a larger one.
 
     Returns:
         (B, m, C) pooled tokens, row-major over the (rh, rw) grid:
@@ -35,7 +55,8 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
     if rh > h or rw > w_:
         raise ValueError(
             f'representative grid {rh}x{rw} is larger than the patch grid {h}x{w_}: '
-            f'use at most {h}x{w_} representatives or a larger input')
+            f'use at most {h}x{w_} representatives (effective_rep_grid adapts a grid) '
+            'or a larger input')
     b, n, c = w.shape
     if patch_start < 0 or patch_start + h * w_ > n:
         raise ValueError(
@@ -54,6 +75,10 @@ def representative_cells(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Te
     bin i and column bin l. The bins are read off :func:`pool_patch_tokens`
     itself (applied to one-hot tokens, one axis at a time), so they match it
     exactly, overlaps included when rh (rw) does not divide h (w).
+
+    ``rep_grid`` is the grid the pooling used, i.e. the
+    :func:`effective_rep_grid` of the layer's configured grid (what
+    :class:`~mmseg_cbsa.analysis.attention_maps.CBSAExtraction` records).
 
     Returns:
         (m, 4) long tensor of ``(y0, x0, y1, x1)`` in patch units, end-exclusive,

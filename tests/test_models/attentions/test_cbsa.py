@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmseg_cbsa.models.attentions import CBSA
+from mmseg_cbsa.models.attentions.representatives import pool_patch_tokens
 
 
 def reference_cbsa(layer: CBSA, x, hw, patch_start):
@@ -83,10 +84,18 @@ def test_patch_start_selects_the_pooled_tokens():
     torch.testing.assert_close(shifted, w[0, :9].mean(0))
 
 
-def test_grid_larger_than_patch_grid_is_an_error_naming_the_numbers():
+def test_grid_larger_than_patch_grid_adapts_to_it():
+    # the layer pools to at most the patch grid on each side: 10x10 on 8x12
+    # patches is exactly a layer with an 8x10 grid and the same weights
     layer = CBSA(16, num_heads=2, rep_grid=(10, 10))
+    fitted = CBSA(16, num_heads=2, rep_grid=(8, 10))
+    fitted.load_state_dict(layer.state_dict())
+    x = torch.randn(1, 96, 16)
+    assert layer.rep_grid_for((8, 12)) == (8, 10)
+    torch.testing.assert_close(layer(x, (8, 12)), fitted(x, (8, 12)), rtol=0, atol=0)
+    # the pooling itself still refuses a grid it is not given room for
     with pytest.raises(ValueError, match=r'10x10 .* larger than the patch grid 8x12'):
-        layer(torch.randn(1, 96, 16), (8, 12))
+        pool_patch_tokens(layer.proj(x), (8, 12), 0, (10, 10))
 
 
 def test_token_count_must_hold_the_grid():

@@ -21,11 +21,11 @@ idempotent) takes both over:
   :func:`load_state_dict`, which loads through the modules' own
   ``_load_from_state_dict`` (so their adaptations, e.g. position-embedding
   resampling, count) and raises
-  :class:`~mmseg_cbsa.utils.checkpoint.CheckpointMismatchError` instead of
+  :class:`~mmseg_cbsa.utils.checkpoint_fit.CheckpointMismatchError` instead of
   logging. This is the one patch of mmengine: it has no hook between loading
   a state dict and judging the result. The ``strict=False`` its callers pass
   is not an opt-out; a partial load is declared with
-  :func:`~mmseg_cbsa.utils.checkpoint.partial_loading`, or in a config with
+  :func:`~mmseg_cbsa.utils.checkpoint_fit.partial_loading`, or in a config with
   :class:`Pretrained`'s ``allow_missing`` / ``allow_unexpected``.
 * ``Pretrained`` in mmengine's ``WEIGHT_INITIALIZERS`` is re-registered
   (``force=True``) as :class:`Pretrained`, mmengine's initializer with those
@@ -48,9 +48,9 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..utils.checkpoint import (Allowance, CheckpointError, CheckpointMismatchError,
-                                extract_state_dict, load_checkpoint_file, load_state_dict_checked,
-                                partial_loading)
+from ..utils.checkpoint import CheckpointError, extract_state_dict, load_checkpoint_file
+from ..utils.checkpoint_fit import (Allowance, CheckpointMismatchError, load_state_dict_checked,
+                                    partial_loading)
 
 # --- reading: one weights-only loader per scheme ---------------------------------------------
 # (named load_from_*: mmengine logs ``name[10:]`` as the backend's name)
@@ -155,9 +155,9 @@ def load_state_dict(module: torch.nn.Module, state_dict: Any, strict: bool = Fal
     """Stands in for ``mmengine.runner.checkpoint.load_state_dict``.
 
     Same signature, but a state dict that does not fit ``module`` raises
-    :class:`~mmseg_cbsa.utils.checkpoint.CheckpointMismatchError` (naming
+    :class:`~mmseg_cbsa.utils.checkpoint_fit.CheckpointMismatchError` (naming
     the file it was read from) instead of a logged warning; ``strict=False``
-    changes nothing, only :func:`~mmseg_cbsa.utils.checkpoint.partial_loading`
+    changes nothing, only :func:`~mmseg_cbsa.utils.checkpoint_fit.partial_loading`
     allows a partial load.
     """
     load_state_dict_checked(module, state_dict, strict=strict, logger=logger or 'current')

@@ -1,4 +1,4 @@
-"""Safe checkpoint loading and saving, and the check that a checkpoint fits.
+"""Safe checkpoint loading and saving.
 
 Checkpoints are untrusted input. torch >= 2.6 loads them weights-only, which
 mmengine 0.10.7's own checkpoints (numpy values in the message hub, history
@@ -8,23 +8,15 @@ exact types mmengine writes to torch's allow-list; everything else is still
 refused. :func:`load_checkpoint_file` passes ``weights_only=True``
 explicitly, which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot override.
 
-A checkpoint that does not fit the model is refused, not loaded halfway:
-:func:`load_state_dict_checked` loads and raises
-:class:`CheckpointMismatchError` (naming the file and the first missing,
-unexpected and mis-shaped keys) unless a partial load was declared with
-:func:`partial_loading` (shape mismatches are refused in any case).
+Whether a checkpoint fits a model is :mod:`mmseg_cbsa.utils.checkpoint_fit`;
 :mod:`mmseg_cbsa.engine.checkpoint_loading` puts both in mmengine's paths.
 """
-import contextlib
-import contextvars
 import io
 import os
 import os.path as osp
 import pickle
-import re
 import tempfile
-from typing import (Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -225,203 +217,3 @@ def save_checkpoint_file(state_dict: Mapping[str, torch.Tensor], dst: str,
         if osp.exists(tmp):
             os.remove(tmp)
         raise
-
-
-# --- does a checkpoint fit the model? ----------------------------------------------------
-
-#: how many keys of each kind an error message lists
-_SHOWN = 5
-_SIZE_MISMATCH = re.compile(r'size mismatch for (\S+): copying a param with shape '
-                            r'torch\.Size\((\[.*?\])\) from checkpoint, the shape in current '
-                            r'model is torch\.Size\((\[.*?\])\)')
-
-#: key prefixes (or True: all) a partial load may leave unset / ignore
-Allowance = Union[bool, Sequence[str]]
-
-
-class _Partial(NamedTuple):
-    missing: Allowance
-    unexpected: Allowance
-
-
-_PARTIAL: contextvars.ContextVar = contextvars.ContextVar('mmseg_cbsa_partial_loading',
-                                                          default=_Partial((), ()))
-
-
-@contextlib.contextmanager
-def partial_loading(allow_missing: Allowance = (), allow_unexpected: Allowance = ()
-                    ) -> Iterator[None]:
-    """Declare a partial load: the opt-out of the fit check, for this block.
-
-    Args:
-        allow_missing: model keys that may stay unset, as key prefixes
-            relative to the module loaded into (e.g. ``('decode_head.',)``),
-            or True for any.
-        allow_unexpected: checkpoint keys the model may ignore, likewise.
-
-    Shape mismatches are refused whatever is allowed. The keys a partial
-    load leaves out are logged as a warning. In configs, the same opt-out
-    is ``init_cfg=dict(type='Pretrained', ..., allow_missing=...,
-    allow_unexpected=...)``.
-    """
-    token = _PARTIAL.set(_Partial(_allowance(allow_missing), _allowance(allow_unexpected)))
-    try:
-        yield
-    finally:
-        _PARTIAL.reset(token)
-
-
-def _allowance(value: Allowance) -> Allowance:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return (value, )
-    return tuple(value)
-
-
-def _allowed(key: str, allowance: Allowance) -> bool:
-    if isinstance(allowance, bool):
-        return allowance
-    return any(key.startswith(p) for p in allowance)
-
-
-class FitReport(NamedTuple):
-    """How a state dict fitted a module (:func:`fit_state_dict`).
-
-    Attributes:
-        missing: module keys the state dict has no tensor for.
-        unexpected: state-dict keys the module has no place for.
-        mismatched: ``(key, checkpoint shape, model shape)`` per tensor of the
-            wrong shape, as the module's own loading (after its adaptations,
-            e.g. resampling a position embedding) reported it.
-        errors: other errors of the module's loading.
-    """
-
-    missing: List[str]
-    unexpected: List[str]
-    mismatched: List[Tuple[str, str, str]]
-    errors: List[str]
-
-
-class CheckpointMismatchError(CheckpointError):
-    """A checkpoint whose tensors leave model weights unset, have no place in
-    the model, or have the wrong shape. ``source`` and ``report`` say which."""
-
-    def __init__(self, message: str, source: str, report: FitReport) -> None:
-        super().__init__(message)
-        self.source = source
-        self.report = report
-
-
-def fit_state_dict(module: torch.nn.Module, state_dict: Mapping[str, Any]) -> FitReport:
-    """Load ``state_dict`` into ``module`` non-strictly and report the misfit.
-
-    mmengine's ``load_state_dict`` walk (model wrappers and TTA models are
-    entered, the modules' own ``_load_from_state_dict`` and post hooks run),
-    returning what it would only log. As there, ``num_batches_tracked``
-    buffers missing from old checkpoints are not counted.
-    """
-    from mmengine.model import BaseTTAModel, is_model_wrapper
-
-    missing: List[str] = []
-    unexpected: List[str] = []
-    errors: List[str] = []
-    metadata = getattr(state_dict, '_metadata', None)
-    state_dict = dict(state_dict)    # _load_from_state_dict may modify it
-
-    def load(mod: torch.nn.Module, local: Dict[str, Any], prefix: str = '') -> None:
-        if is_model_wrapper(mod) or isinstance(mod, BaseTTAModel):
-            mod = mod.module
-        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
-        mod._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected,
-                                  errors)
-        for name, child in mod._modules.items():
-            if child is not None:
-                child_prefix = f'{prefix}{name}.'
-                load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)},
-                     child_prefix)
-        incompatible = torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
-        for hook in mod._load_state_dict_post_hooks.values():
-            hook(mod, incompatible)
-
-    load(module, state_dict)
-    mismatched, other = [], []
-    for err in errors:
-        found = _SIZE_MISMATCH.search(err)
-        if found:
-            mismatched.append(found.groups())
-        else:
-            other.append(err.strip())
-    missing = [k for k in missing if 'num_batches_tracked' not in k]
-    return FitReport(missing, list(unexpected), mismatched, other)
-
-
-def _listing(keys: Sequence[str]) -> str:
-    more = f', ... ({len(keys) - _SHOWN} more)' if len(keys) > _SHOWN else ''
-    return ', '.join(keys[:_SHOWN]) + more
-
-
-def check_fit(report: FitReport, source: str, module: Optional[torch.nn.Module] = None,
-              allow_missing: Allowance = (), allow_unexpected: Allowance = ()) -> FitReport:
-    """Raise :class:`CheckpointMismatchError` unless ``report`` shows a fit.
-
-    Returns:
-        the report of what was allowed (keys left out by a partial load).
-    """
-    missing = [k for k in report.missing if not _allowed(k, allow_missing)]
-    unexpected = [k for k in report.unexpected if not _allowed(k, allow_unexpected)]
-    if missing or unexpected or report.mismatched or report.errors:
-        target = f' ({type(module).__name__})' if module is not None else ''
-        lines = [f'{source}: the checkpoint does not fit the model{target}; refused:']
-        if missing:
-            lines.append(f'  {len(missing)} model weights missing from the checkpoint (they would '
-                         f'stay unset): {_listing(missing)}')
-        if unexpected:
-            lines.append(f'  {len(unexpected)} checkpoint tensors the model has no place for: '
-                         f'{_listing(unexpected)}')
-        if report.mismatched:
-            shapes = [f'{k} (checkpoint {c}, model {m})' for k, c, m in report.mismatched]
-            lines.append(f'  {len(shapes)} tensors of the wrong shape: {_listing(shapes)}')
-        if report.errors:
-            lines.append(f'  {len(report.errors)} other errors: {_listing(report.errors)}')
-        lines.append('Is it the checkpoint of this config? A deliberately partial load is '
-                     "declared with Pretrained's allow_missing / allow_unexpected or "
-                     'mmseg_cbsa.utils.checkpoint.partial_loading (docs/reliability.md); '
-                     'shapes must match in any case.')
-        raise CheckpointMismatchError('\n'.join(lines), source, report)
-    return FitReport([k for k in report.missing if k not in missing],
-                     [k for k in report.unexpected if k not in unexpected], [], [])
-
-
-def load_state_dict_checked(module: torch.nn.Module, state_dict: Mapping[str, Any],
-                            source: Optional[str] = None, strict: bool = False,
-                            logger: Any = 'current') -> FitReport:
-    """Load ``state_dict`` into ``module``, refusing it unless it fits.
-
-    A fit leaves no weight of ``module`` unset, uses every tensor, and
-    matches every shape, except what the enclosing :func:`partial_loading`
-    allows (nothing with ``strict``).
-
-    Args:
-        source: how the error names the checkpoint; default: the file its
-            tensors were loaded from (:func:`checkpoint_source`).
-        logger: where a partial load logs the keys it left out.
-
-    Returns:
-        the keys a partial load left out (empty lists for a full fit).
-
-    Raises:
-        CheckpointMismatchError: naming the file and the first keys of each kind.
-    """
-    source = source or checkpoint_source(state_dict) or 'state dict (not read from a file)'
-    partial = _Partial((), ()) if strict else _PARTIAL.get()
-    left_out = check_fit(fit_state_dict(module, state_dict), source, module,
-                         partial.missing, partial.unexpected)
-    if left_out.missing or left_out.unexpected:
-        import logging
-        from mmengine.logging import print_log
-        print_log(f'{source}: partial load (declared): {len(left_out.missing)} weights left '
-                  f'unset ({_listing(left_out.missing)}); {len(left_out.unexpected)} checkpoint '
-                  f'tensors ignored ({_listing(left_out.unexpected)})',
-                  logger=logger, level=logging.WARNING)
-    return left_out

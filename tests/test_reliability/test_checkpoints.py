@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import mmseg_cbsa  # noqa: F401  (installs the checked, weights-only loading)
-from mmseg_cbsa.utils.checkpoint import (CheckpointError, CheckpointMismatchError,
-                                         load_checkpoint_file, partial_loading,
+from mmseg_cbsa.utils.checkpoint import (CheckpointError, load_checkpoint_file,
                                          save_checkpoint_file)
+from mmseg_cbsa.utils.checkpoint_fit import CheckpointMismatchError, partial_loading
 from tests.cli import data_root_options, run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -2,6 +2,7 @@
 
     python demo/attention_demo.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
                                   [--layers 0 3 -1] [--tile 96] [--map-size 32] [--device cpu]
+                                  [--bf16]
 
 The image goes once through mmseg's test pipeline and the model (as
 ``mmseg.apis.inference_model`` does); the maps are drawn on the network input.
@@ -23,7 +24,8 @@ run is reported by name and skipped, and the script exits with status 1 after
 the others are done; different images with the same name are refused before
 anything runs. On a patch grid smaller than a layer's representative grid (an
 elongated image) the maps show the representatives actually used, at most one
-per patch row and column. The drawing is
+per patch row and column. ``--bf16`` runs the model under bfloat16 autocast
+on its device (CPU or CUDA). The drawing is
 mmseg_cbsa.analysis.demos.draw_attention_maps.
 """
 import argparse
@@ -45,6 +47,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--map-size', type=int, default=32,
                    help='long side of one extraction map, px')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--bf16', action='store_true',
+                   help='run the model under bfloat16 autocast (CPU or CUDA)')
     return p.parse_args(argv)
 
 
@@ -52,7 +56,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
         draw_attention_maps(args.config, args.checkpoint, args.images, args.out, args.layers,
-                            args.tile, args.map_size, args.device)
+                            args.tile, args.map_size, args.device,
+                            precision='bf16' if args.bf16 else 'float32')
     except ImageFailures as e:
         sys.exit(f'error: {e}')
 

@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+from tests.cli import data_root_options, run_python
+
 # Keep the suite deterministic and within the machine's two cores.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -24,3 +26,18 @@ def mmseg_scope():
     import mmseg_cbsa  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='session')
+def tiny_cbt_trained(tmp_path_factory, repo_root) -> dict:
+    """tests/data/configs/tiny_cbt.py trained for 4 iterations through
+    tools/train.py on a generated miniature ADE20K (2 validation images of
+    32x32), once per session. Read-only for the tests: ``config``,
+    ``checkpoint`` (iter_4.pth), ``data`` (the dataset root), ``options``
+    (the ``--cfg-options`` that point a run at that data)."""
+    tmp = tmp_path_factory.mktemp('tiny_cbt_trained')
+    data, work = tmp / 'data', tmp / 'work'
+    options = data_root_options(data)
+    config = 'tests/data/configs/tiny_cbt.py'
+    run_python(repo_root, 'tools/train.py', config, '--work-dir', work, '--cfg-options', *options)
+    return dict(config=config, checkpoint=work / 'iter_4.pth', data=data, options=options)

@@ -58,7 +58,7 @@ EOF
 }
 
 tests_ok() {
-  (cd / && "$PYTHON" -c "import pytest, timm, xdist") 2>/dev/null
+  (cd / && "$PYTHON" -c "import pytest, timm, xdist, onnx, onnxruntime, onnxscript") 2>/dev/null
 }
 
 project_ok() {

@@ -1,7 +1,11 @@
 """Evaluate a checkpoint with mmengine's Runner.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
-                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--tta] [--bf16] [--cfg-options k=v ...]
+
+``--bf16`` runs the model under ``torch.autocast`` to bfloat16 on the
+device it is on, CPU or CUDA (mmseg_cbsa/engine/precision_loop.py); the
+metrics are computed on float32 predictions as usual.
 
 The checkpoint is read weights-only and must fit the model built from the
 config (every weight present, nothing extra, every shape equal); otherwise
@@ -27,6 +31,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
+    parser.add_argument('--bf16', action='store_true',
+                        help='run the model under bfloat16 autocast (CPU or CUDA)')
     add_runner_args(parser)
     return parse_runner_args(parser)
 
@@ -57,6 +63,11 @@ def main() -> None:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    if args.bf16:
+        test_cfg = dict(cfg.get('test_cfg') or {})
+        test_cfg.pop('fp16', None)
+        test_cfg.update(type='AutocastTestLoop', precision='bf16')
+        cfg.test_cfg = test_cfg
     try:
         # its own log folder even beside a training run started in the same second
         UniqueLogRunner.from_cfg(cfg).test()

@@ -25,10 +25,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 matrix-multiply rate in GFLOP/s (2 n^3 per product)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5,
+                precision: str = 'float32') -> float:
+    """Measured matrix-multiply rate in GFLOP/s (2 n^3 per product), of
+    float32 matrices or, for ``precision`` 'bf16' / 'fp16', of matrices of
+    that type (what autocast multiplies)."""
+    from ..utils.precision import precision_dtype
+    dtype = precision_dtype(precision) or torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     _sync(device)
@@ -154,8 +159,14 @@ def _rss_mb() -> float:
 
 def measure(case: Dict) -> Dict:
     """Run one case in this process: peak memory of the first call, then the
-    median of ``repeats`` timed calls after ``warmup`` untimed ones."""
+    median of ``repeats`` timed calls after ``warmup`` untimed ones.
+
+    ``case['precision']`` (default 'float32'): 'bf16' or 'fp16' runs the
+    forward pass under ``torch.autocast`` to that type (weights stay float32;
+    a training step's backward follows the forward's types)."""
+    from ..utils.precision import autocast
     device, mode = case.get('device', 'cpu'), case.get('mode', 'infer')
+    precision = case.get('precision', 'float32')
     torch.manual_seed(0)
     module, inputs, tokens = build_case(case)
     module = module.to(device).train(mode == 'train')
@@ -164,10 +175,11 @@ def measure(case: Dict) -> Dict:
 
     def step() -> None:
         if mode == 'train':
-            out = module(*inputs)
+            with autocast(device, precision):
+                out = module(*inputs)
             out.float().mean().backward()
         else:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, precision):
                 module(*inputs)
 
     tracker = TensorMemoryTracker()

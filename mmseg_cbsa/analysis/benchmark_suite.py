@@ -16,8 +16,9 @@ from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
 from .report import dict_rows, markdown_table, write_csv
 
 #: columns of ``results.csv``
-CSV_COLUMNS = ['case', 'mode', 'size', 'tokens', 'latency_ms', 'throughput', 'peak_mem_mb',
-               'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul', 'rounds']
+CSV_COLUMNS = ['case', 'mode', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
+               'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul',
+               'rounds']
 
 
 def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
@@ -58,13 +59,15 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
                   sizes: Sequence[int] = (512, 1024, 2048), modes: Sequence[str] = ('infer',),
                   batch: int = 1, repeats: int = 5, rounds: int = 1, warmup: int = 2,
                   device: str = 'cpu', isolate: bool = True,
-                  keep_freed_memory: bool = False) -> List[Dict]:
+                  keep_freed_memory: bool = False,
+                  precisions: Sequence[str] = ('float32',)) -> List[Dict]:
     """Time every case at every image size and mode; print, plot and save.
 
     ``rounds`` visit all cases in turn, so that slow drifts of a shared
     machine hit all cases alike; each figure is the median (latency) or the
     maximum (memory) over rounds, and the FLOP rate is compared with the
-    median matrix-multiply rate of the rounds.
+    median matrix-multiply rate of the rounds, measured per precision (a
+    bf16 case against the rate of bf16 matrices).
 
     Args:
         cases: ``(name, case)`` pairs, e.g. from :func:`benchmark_cases`.
@@ -77,46 +80,53 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
         isolate: run each case in a fresh interpreter
             (:func:`~mmseg_cbsa.analysis.benchmark.run_isolated`).
         keep_freed_memory: see :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
+        precisions: 'float32' and/or 'bf16', 'fp16' (the forward under
+            ``torch.autocast`` to that type); every case runs in each.
 
     Returns:
         the rows of ``results.csv`` as dicts. Also prints per-case progress,
         the table and the scaling exponents of latency over tokens.
     """
     os.makedirs(out_dir, exist_ok=True)
-    specs = [(name, mode, size, dict(case, size=size, mode=mode, batch=batch, repeats=repeats,
-                                     warmup=warmup, device=device))
-             for name, case in cases for mode in modes for size in sizes]
-    rates, runs = [], defaultdict(list)
+    specs = [(name, mode, prec, size,
+              dict(case, size=size, mode=mode, batch=batch, repeats=repeats, warmup=warmup,
+                   device=device, precision=prec))
+             for name, case in cases for mode in modes for prec in precisions
+             for size in sizes]
+    rates, runs = defaultdict(list), defaultdict(list)
     for r in range(rounds):
-        rates.append(matmul_rate(device))
-        print(f'round {r + 1}/{rounds}: matrix-multiply rate {rates[-1]:.1f} GFLOP/s',
+        for prec in precisions:
+            rates[prec].append(matmul_rate(device, precision=prec))
+        print(f'round {r + 1}/{rounds}: matrix-multiply rate '
+              + ', '.join(f'{p} {rates[p][-1]:.1f}' for p in precisions) + ' GFLOP/s',
               flush=True)
-        for name, mode, size, spec in specs:
+        for name, mode, prec, size, spec in specs:
             res = (run_isolated(spec, keep_freed_memory=keep_freed_memory) if isolate
                    else measure(spec))
-            runs[(name, mode, size)].append(res)
-            print(f"  {name:55s} {mode:5s} {size:5d}px {res['tokens']:6d} tok "
+            runs[(name, mode, prec, size)].append(res)
+            print(f"  {name:55s} {mode:5s} {prec:7s} {size:5d}px {res['tokens']:6d} tok "
                   f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors",
                   flush=True)
-    rate = statistics.median(rates)
-    print(f'device {device}, {torch.get_num_threads()} threads; measured float32 '
-          f'matrix-multiply rate: {rate:.1f} GFLOP/s (median of {len(rates)})')
+    rate = {p: statistics.median(v) for p, v in rates.items()}
+    print(f'device {device}, {torch.get_num_threads()} threads; measured matrix-multiply rate: '
+          + ', '.join(f'{p} {rate[p]:.1f} GFLOP/s' for p in precisions)
+          + f' (median of {rounds})')
     rows = []
-    for (name, mode, size), results in runs.items():
+    for (name, mode, prec, size), results in runs.items():
         res = dict(results[0])
         res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
         for key in ('peak_mem_mb', 'peak_tensor_mb'):
             res[key] = max(r[key] for r in results)
         res['throughput'] = batch * 1e3 / res['latency_ms']
         res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
-        res.update(case=name, mode=mode, size=size, rounds=len(results),
-                   pct_matmul=100 * res['achieved_gflops_per_s'] / rate)
+        res.update(case=name, mode=mode, precision=prec, size=size, rounds=len(results),
+                   pct_matmul=100 * res['achieved_gflops_per_s'] / rate[prec])
         rows.append(res)
 
-    header = ['case', 'mode', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
+    header = ['case', 'mode', 'precision', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
               'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
-    table = [[r['case'], r['mode'], r['size'], r['tokens'], f"{r['latency_ms']:.1f}",
-              f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
+    table = [[r['case'], r['mode'], r['precision'], r['size'], r['tokens'],
+              f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
               f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
               f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}"] for r in rows]
     print()
@@ -124,17 +134,28 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
 
     series = defaultdict(list)
     for r in rows:
-        series[(r['case'], r['mode'])].append(r)
+        label = r['mode'] if r['precision'] == 'float32' else f"{r['mode']}, {r['precision']}"
+        series[(r['case'], label)].append(r)
     print('\nscaling exponent of latency over tokens (1 = linear, 2 = quadratic)')
     for (name, mode), rs in series.items():
         if len(rs) > 1:
             t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]
             print(f'  {name} [{mode}]: all sizes {fit_exponent(t, v):.2f}, '
                   f'{t[-2]}->{t[-1]} tokens {fit_exponent(t[-2:], v[-2:]):.2f}')
+    if len(precisions) > 1:
+        print('\nspeed-up over float32 (float32 latency / latency; same case, mode and size)')
+        base = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in rows
+                if r['precision'] == 'float32'}
+        for r in rows:
+            ref = base.get((r['case'], r['mode'], r['size']))
+            if r['precision'] != 'float32' and ref:
+                print(f"  {r['case']} [{r['mode']}] {r['size']}px {r['precision']}: "
+                      f"{ref / r['latency_ms']:.2f}x")
 
     csv_path, png_path = osp.join(out_dir, 'results.csv'), osp.join(out_dir, 'latency.png')
     write_csv(csv_path, CSV_COLUMNS, dict_rows(rows, CSV_COLUMNS))
     plot_latency(png_path, {f'{name} [{mode}]': rs for (name, mode), rs in series.items()},
-                 f'{device}, matmul rate {rate:.0f} GFLOP/s')
+                 f'{device}, matmul rate '
+                 + ', '.join(f'{p} {rate[p]:.0f}' for p in precisions) + ' GFLOP/s')
     print(f'\nwrote {csv_path} and {png_path}')
     return rows

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils import collect_images
+from ..utils.precision import autocast, outputs_to_float32
 from .attention_maps import AttentionRecorder, CBSAExtraction
 
 
@@ -116,7 +117,8 @@ def _each_image(images: Sequence[str], process: Callable[[str, str], None],
 
 
 def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
-                   device: str = 'cpu', opacity: float = 0.5) -> List[str]:
+                   device: str = 'cpu', opacity: float = 0.5,
+                   precision: str = 'float32') -> List[str]:
     """Segment images with mmseg's ``MMSegInferencer`` and save overlays.
 
     Each prediction is painted by the package's one renderer
@@ -129,6 +131,9 @@ def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir:
             different names (stems), see :func:`unique_images`.
         out_dir: created if needed; receives ``<image name>.png`` per image.
         opacity: weight of the class colours over the image.
+        precision: 'float32', or 'bf16' / 'fp16' to run the model under
+            ``torch.autocast`` to that type
+            (:func:`~mmseg_cbsa.utils.precision.autocast`).
 
     Returns:
         the written paths, also printed one per line.
@@ -155,7 +160,9 @@ def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir:
 
     def segment(path: str, stem: str) -> None:
         image = read_image(path)
-        sample = inferencer(path, return_datasamples=True)
+        with autocast(inferencer.model, precision):
+            sample = inferencer(path, return_datasamples=True)
+        outputs_to_float32([sample])
         canvas = draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
                                    legend=True, opacity=opacity)
         out = osp.join(out_dir, stem + '.png')
@@ -176,7 +183,8 @@ def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
 
 def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
                         layers: Optional[Sequence[int]] = None, tile: int = 96,
-                        map_size: int = 32, device: str = 'cpu') -> List[str]:
+                        map_size: int = 32, device: str = 'cpu',
+                        precision: str = 'float32') -> List[str]:
     """Draw a model's [CLS] attention and CBSA extraction maps for images.
 
     Each image goes once through mmseg's test pipeline and the model
@@ -197,6 +205,8 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
             default all); the decode head's layers are always drawn.
         tile: long side of a [CLS] map, px.
         map_size: long side of one extraction map, px.
+        precision: 'float32', or 'bf16' / 'fp16' to run the model under
+            ``torch.autocast`` to that type (the maps are drawn in float32).
 
     Returns:
         the written paths, also printed one per line.
@@ -244,7 +254,7 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
     def draw(path: str, stem: str) -> None:
         read_image(path)       # an unreadable file is named, not a cv2 error
         folder = out_dir if len(images) == 1 else osp.join(out_dir, stem)
-        with AttentionRecorder(model, cls_layers=layers) as rec:
+        with AttentionRecorder(model, cls_layers=layers) as rec, autocast(model, precision):
             inference_model(model, path)
         os.makedirs(folder, exist_ok=True)
         image = rec.input_images()[0]

@@ -16,6 +16,9 @@ and the scaling exponent of latency over tokens (least squares over all
 sizes, and between the last two). Every case runs in its own subprocess.
 ``--rounds R`` visits all cases R times in turn and reports medians over the
 rounds, which is what makes ratios meaningful on a shared, noisy machine.
+``--precisions float32 bf16`` runs every case in both (bf16: the forward
+under ``torch.autocast`` to bfloat16), measures the matrix-multiply rate of
+each precision and prints each bf16 case's speed-up over float32.
 Writes ``results.csv`` and ``latency.png`` (log-log) to ``--out-dir``.
 
 ``--authors-root DIR`` adds the authors' CBT decoder from a local checkout of
@@ -48,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--authors-root', help="the authors' CBSA_semantic_segmentation folder")
     p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024, 2048])
     p.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer'])
+    p.add_argument('--precisions', nargs='+', choices=['float32', 'bf16', 'fp16'],
+                   default=['float32'],
+                   help='run every case in these precisions (bf16, fp16: autocast)')
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5, help='timed calls per case and round')
     p.add_argument('--rounds', type=int, default=1,
@@ -76,7 +82,7 @@ def main() -> None:
                                   args.authors_root),
                   args.out_dir, args.sizes, args.modes, args.batch, args.repeats, args.rounds,
                   args.warmup, args.device, isolate=not args.no_isolation,
-                  keep_freed_memory=args.keep_freed_memory)
+                  keep_freed_memory=args.keep_freed_memory, precisions=args.precisions)
 
 
 if __name__ == '__main__':

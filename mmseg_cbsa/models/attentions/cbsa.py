@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..tracing import is_exporting
 from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
 from .representatives import effective_rep_grid, pool_patch_tokens
 
@@ -124,10 +125,21 @@ class CBSA(BaseAttention):
             operands instead of normalising the (m x N) matrix. ``E`` is made in
             place in the logits buffer; the shift is detached because
             ``E r`` does not depend on it.
+
+        Half precision (autocast or a half model): a row sum of ``E`` over N
+        tokens reaches N (``E <= 1``), past float16's 65,504 at N > 65,504, and
+        so would ``E W``. The sum is taken in float32 for float16 and bfloat16;
+        in float16 ``E`` is returned normalised (``A`` itself, out of place)
+        with ``r = 1``, so that every product it enters is a weighted mean.
         """
         logits = (q0 * self.scale) @ w.transpose(-1, -2)
         e = logits.sub_(logits.amax(-1, keepdim=True).detach()).exp_()
-        return e, e.sum(-1, keepdim=True).reciprocal()
+        if e.dtype not in (torch.float16, torch.bfloat16):
+            return e, e.sum(-1, keepdim=True).reciprocal()
+        r = e.sum(-1, keepdim=True, dtype=torch.float32).reciprocal()
+        if e.dtype == torch.float16:
+            return (e * r).to(e.dtype), torch.ones_like(r, dtype=e.dtype)
+        return e, r.to(e.dtype)
 
     def _extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """``Q = Q_0 + a_k (E W) r``, and ``E``, ``r`` of :meth:`extraction_weights`."""
@@ -208,9 +220,10 @@ class CBSA(BaseAttention):
         q, e, r = self._extract(q0, w)
         # A^T C = E^T (r C): the row normalisation rides on the (m x p) side
         c = self.contract(q) * r
-        if x.shape[1] > self.embed_dims:
+        if is_exporting() or x.shape[1] > self.embed_dims:
             # many tokens (segmentation): folding to_out saves N*K*m*p
-            # multiply-adds for K*m*p*d extra ones
+            # multiply-adds for K*m*p*d extra ones; an exported graph takes
+            # this (equal) form for any N
             out = self.broadcast_out(e, c)
         else:
             out = self.to_out(merge_heads(self.broadcast(e, c)))

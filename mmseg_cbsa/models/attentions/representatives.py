@@ -9,12 +9,20 @@ or tiny input, e.g. 2x16 patches for an 8x8 grid) is pooled to
 :func:`effective_rep_grid`: at most one representative per patch row and
 column, ``(min(rh, h), min(rw, w))``. Every input therefore has
 representatives, and on grids at least (rh, rw) nothing changes.
+
+While the model is exported (:func:`~mmseg_cbsa.models.tracing.is_exporting`)
+the pooling is computed in its separable form (:func:`separable_avg_pool`):
+``adaptive_avg_pool2d`` to a grid that does not divide the input cannot be
+exported with a runtime input size; the two forms agree to float rounding
+(tests/test_deployment/test_export_forms.py).
 """
 from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..tracing import is_exporting
 
 
 def effective_rep_grid(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tuple[int, int]:
@@ -26,7 +34,42 @@ def effective_rep_grid(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tupl
     starting cell still holds at least one patch.
     """
     (h, w), (rh, rw) = hw_shape, rep_grid
+    if isinstance(h, torch.SymInt) or isinstance(w, torch.SymInt):
+        # traced with a symbolic input size: keep the size symbolic
+        return torch.sym_min(int(rh), h), torch.sym_min(int(rw), w)
     return min(int(rh), int(h)), min(int(rw), int(w))
+
+
+def pooling_matrix(size, out, dtype: torch.dtype = torch.float32,
+                   device=None) -> Tensor:
+    """(out, size) averaging matrix of 1-D adaptive average pooling.
+
+    Row i averages positions ``[floor(i * size / out), ceil((i + 1) * size / out))``,
+    the bins of ``adaptive_avg_pool1d`` (overlapping when out does not divide
+    size). Built from ``arange`` and comparisons, so ``size`` and ``out``
+    may be runtime (symbolic) sizes.
+    """
+    i = torch.arange(out, device=device)[:, None]
+    j = torch.arange(size, device=device)[None]
+    start = torch.div(i * size, out, rounding_mode='floor')
+    end = torch.div((i + 1) * size + out - 1, out, rounding_mode='floor')
+    cells = ((j >= start) & (j < end)).to(dtype)
+    return cells / cells.sum(1, keepdim=True)
+
+
+def separable_avg_pool(maps: Tensor, grid) -> Tensor:
+    """Adaptive average pooling of channels-last maps as two matrix products.
+
+    ``maps`` (B, H, W, C) -> (B, rh, rw, C) with ``Q_0 = P_h X P_w^T`` per
+    channel, ``P`` from :func:`pooling_matrix`: the same bins and weights as
+    ``F.adaptive_avg_pool2d`` (equal to float rounding), expressed in ops
+    that ONNX supports for any runtime (H, W).
+    """
+    rh, rw = grid
+    ph = pooling_matrix(maps.shape[1], rh, maps.dtype, maps.device)
+    pw = pooling_matrix(maps.shape[2], rw, maps.dtype, maps.device)
+    rows = torch.matmul(ph, maps.flatten(2)).unflatten(2, (maps.shape[2], -1))  # (B, rh, W, C)
+    return torch.matmul(pw, rows)                                             # (B, rh, rw, C)
 
 
 def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
@@ -48,10 +91,14 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
         ``F.adaptive_avg_pool2d`` of the (B, C, H, W) map (overlapping bins when
         rh does not divide H). Each image's token-major patches already are a
         channels-last map, which PyTorch pools in one pass without the
-        transpose to (C, H, W).
+        transpose to (C, H, W). While exporting, the same pooling in its
+        separable form (:func:`separable_avg_pool`).
     """
     h, w_ = hw_shape
     rh, rw = grid
+    if is_exporting():
+        maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_))
+        return separable_avg_pool(maps, grid).flatten(1, 2)
     if rh > h or rw > w_:
         raise ValueError(
             f'representative grid {rh}x{rw} is larger than the patch grid {h}x{w_}: '

@@ -9,6 +9,7 @@ from mmseg.models.backbones.vit import VisionTransformer as MMSegViT
 from torch import Tensor, nn
 
 from ..attentions import AttentionMaps
+from ..tracing import is_exporting
 from .arch import arch_settings
 
 
@@ -84,8 +85,11 @@ class TokenBackbone(BaseModule):
                     nn.init.zeros_(m.bias)
 
     def resized_pos_embed(self, hw_shape: Sequence[int]) -> Tensor:
-        """Position embedding for a (h, w) patch grid: (1, 1 + h*w, d)."""
-        if tuple(hw_shape) == self.pos_grid:
+        """Position embedding for a (h, w) patch grid: (1, 1 + h*w, d).
+
+        While exporting, always resized from the runtime grid: at the layout
+        grid the resize is an exact identity, so the graph serves every size."""
+        if not is_exporting() and tuple(hw_shape) == self.pos_grid:
             return self.pos_embed
         return MMSegViT.resize_pos_embed(self.pos_embed, tuple(hw_shape), self.pos_grid,
                                          self.interpolate_mode)

@@ -4,6 +4,8 @@ from typing import Tuple
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..tracing import is_exporting
+
 
 class PatchEmbed(nn.Module):
     """Non-overlapping ``patch_size`` patches to tokens via ``proj`` (a conv).
@@ -23,7 +25,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         ps = self.patch_size
         pad_h, pad_w = -x.shape[-2] % ps, -x.shape[-1] % ps
-        if pad_h or pad_w:
+        if pad_h or pad_w or is_exporting():
             x = F.pad(x, (0, pad_w, 0, pad_h))
         x = self.proj(x)
         return x.flatten(2).transpose(1, 2), (x.shape[-2], x.shape[-1])
@@ -47,7 +49,7 @@ class LinearPatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         ps = self.patch_size
         pad_h, pad_w = -x.shape[-2] % ps, -x.shape[-1] % ps
-        if pad_h or pad_w:
+        if pad_h or pad_w or is_exporting():
             x = F.pad(x, (0, pad_w, 0, pad_h))
         b, c, hh, ww = x.shape
         h, w = hh // ps, ww // ps

@@ -1,0 +1,288 @@
+"""ONNX export of the project's segmentors and inference with onnxruntime.
+
+* :class:`SegmentorLogits`: the exported function, a segmentor's whole-image
+  forward ``img (N, 3, H, W) -> seg_logits (N, C, H, W)``;
+* :func:`export_onnx`: a config (and checkpoint) to an ``.onnx`` file, with
+  runtime batch and image size when ``dynamic``, optionally verified;
+* :func:`verify_onnx`: onnxruntime against PyTorch on given input sizes;
+* :class:`OnnxSegmentor`: an exported file used like the segmentor: mmseg's
+  data preprocessor, whole or sliding-window inference and its
+  postprocessing (crop, resize to the original size, argmax), with the graph
+  in place of the PyTorch forward.
+
+What the graph takes and returns: ``img`` is the *preprocessed* batch, i.e.
+what the segmentor's ``data_preprocessor`` hands the model (BGR->RGB,
+normalised, padded as the config says); ``seg_logits`` are the decode head's
+logits bilinearly resized to the input size (``align_corners`` of the head),
+exactly ``EncoderDecoder.encode_decode`` on that batch. Sliding windows are
+not in the graph: :class:`OnnxSegmentor` runs the graph once per window.
+"""
+import os.path as osp
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config, ConfigDict
+from torch import Tensor, nn
+
+#: the exported graph's input and output names
+INPUT_NAME = 'img'
+OUTPUT_NAME = 'seg_logits'
+#: what --verify accepts: max abs logit difference in float32, identical argmax
+VERIFY_ATOL = 1e-4
+
+
+class SegmentorLogits(nn.Module):
+    """What is exported: ``encode_decode`` of an mmseg ``EncoderDecoder`` for
+    whole images, ``img`` (N, 3, H, W) preprocessed -> (N, C, H, W) logits
+    at the input size."""
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        if not (hasattr(segmentor, 'extract_feat') and hasattr(segmentor, 'decode_head')):
+            raise TypeError(f'ONNX export takes mmseg segmentors with a decode head '
+                            f'(EncoderDecoder), got {type(segmentor).__name__}')
+        self.segmentor = segmentor
+
+    def forward(self, img: Tensor) -> Tensor:
+        from mmseg.models.utils import resize
+        logits = self.segmentor.decode_head(self.segmentor.extract_feat(img))
+        return resize(logits, size=img.shape[2:], mode='bilinear',
+                      align_corners=self.segmentor.decode_head.align_corners)
+
+
+def default_shape(cfg: Config) -> Tuple[int, int]:
+    """Example input (H, W): the sliding window of slide-mode configs, else the
+    data preprocessor's ``size``, else 512 x 512."""
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if test_cfg.get('mode') == 'slide':
+        return tuple(test_cfg['crop_size'])
+    size = (cfg.model.get('data_preprocessor') or {}).get('size')
+    return tuple(size) if size else (512, 512)
+
+
+def verify_shapes(shape: Sequence[int], dynamic: bool) -> List[Tuple[int, int]]:
+    """Input sizes :func:`export_onnx` verifies: the export size and, for a
+    dynamic graph, a larger non-square one and an odd one (partial patches,
+    a patch grid the representative grid does not divide)."""
+    h, w = shape
+    sizes = [(h, w)]
+    if dynamic:
+        sizes += [(h * 3 // 4, w * 5 // 4), (h // 2 + 1, w + 3)]
+    return sizes
+
+
+class VerifyResult(NamedTuple):
+    """One :func:`verify_onnx` comparison.
+
+    ``argmax_agreement`` is the fraction of pixels with the same class;
+    ``near_ties`` counts the disagreeing pixels whose two best PyTorch logits
+    are within twice ``max_abs_diff`` of each other, i.e. where rounding at
+    the measured difference can flip the class (random models have a few
+    such pixels in a million). ``ok``: the difference is at most
+    :data:`VERIFY_ATOL` and every disagreement is such a tie.
+    """
+    shape: Tuple[int, ...]
+    max_abs_diff: float
+    argmax_agreement: float
+    near_ties: int = 0
+    disagreements: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= VERIFY_ATOL and self.disagreements == self.near_ties
+
+    def __str__(self) -> str:
+        ties = (f' ({self.disagreements} pixel(s) differ, {self.near_ties} of them at near-ties)'
+                if self.disagreements else '')
+        return (f'input {"x".join(map(str, self.shape))}: max |onnx - torch| logit '
+                f'{self.max_abs_diff:.3g}, argmax agreement {self.argmax_agreement:.6f}{ties} '
+                f'[{"ok" if self.ok else "MISMATCH"}]')
+
+
+def _session(onnx_file: str):
+    import onnxruntime as ort
+    return ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+
+
+def verify_onnx(model: nn.Module, onnx_file: str, shapes: Sequence[Sequence[int]],
+                seed: int = 0) -> List[VerifyResult]:
+    """Run the graph in onnxruntime and ``model`` (a segmentor or
+    :class:`SegmentorLogits`) in PyTorch on standard-normal inputs (what a
+    normalised image looks like) of each (H, W) or (N, 3, H, W) in ``shapes``."""
+    net = model if isinstance(model, SegmentorLogits) else SegmentorLogits(model)
+    net = net.eval()
+    session = _session(onnx_file)
+    gen = torch.Generator().manual_seed(seed)
+    results = []
+    for shape in shapes:
+        shape = tuple(shape) if len(shape) == 4 else (1, 3, *shape)
+        img = torch.randn(shape, generator=gen)
+        with torch.no_grad():
+            ref = net(img)
+        out = torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: img.numpy()})[0])
+        if out.shape != ref.shape:
+            raise RuntimeError(f'onnxruntime returned {tuple(out.shape)} for input {shape}, '
+                               f'PyTorch {tuple(ref.shape)}')
+        diff = (out - ref).abs().max().item()
+        same = out.argmax(1) == ref.argmax(1)
+        top2 = ref.topk(2, dim=1).values if ref.shape[1] > 1 else None
+        ties = 0
+        if top2 is not None:
+            tie = (top2[:, 0] - top2[:, 1]) <= 2 * diff
+            ties = int((~same & tie).sum())
+        results.append(VerifyResult(shape, diff, same.double().mean().item(), ties,
+                                    int((~same).sum())))
+    return results
+
+
+class ExportResult(NamedTuple):
+    """What :func:`export_onnx` did."""
+    path: str
+    shape: Tuple[int, int]
+    dynamic: bool
+    source: str
+    verified: List[VerifyResult]
+
+
+def export_onnx(config: Union[str, Config], out: str, checkpoint: Optional[str] = None,
+                dynamic: bool = False, shape: Optional[Sequence[int]] = None,
+                verify: bool = False, overwrite: bool = False,
+                cfg_options: Optional[dict] = None,
+                opset_version: Optional[int] = None) -> ExportResult:
+    """Export a config's segmentor to ONNX (torch.onnx's dynamo exporter).
+
+    Args:
+        config: an mmseg segmentation config (path or Config).
+        out: the ``.onnx`` file to write.
+        checkpoint: weights; None exports a random initialisation.
+        dynamic: batch, height and width as runtime sizes (any size the
+            PyTorch model accepts); else fixed to 1 x 3 x ``shape``.
+        shape: the example input (H, W), default :func:`default_shape`.
+        verify: compare onnxruntime with PyTorch (:func:`verify_onnx`) on
+            :func:`verify_shapes`; raises if a comparison fails.
+        overwrite: replace an existing ``out`` (refused otherwise).
+        cfg_options: overrides merged into the config.
+        opset_version: the ONNX opset (torch.onnx's default if None).
+    """
+    from ..analysis.loading import build_model
+
+    if osp.exists(out) and not overwrite:
+        raise FileExistsError(f'{out} exists: pass --overwrite (overwrite=True) to replace it')
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    shape = tuple(int(s) for s in (shape or default_shape(cfg)))
+    model, source, _ = build_model(cfg, checkpoint)
+    net = SegmentorLogits(model).eval()
+    kwargs = {}
+    if dynamic:
+        dim = torch.export.Dim.DYNAMIC
+        kwargs['dynamic_shapes'] = {INPUT_NAME: {0: dim, 2: dim, 3: dim}}
+        # an example batch of 1 would be specialised to 1: trace with 2
+        example = torch.randn(2, 3, *shape)
+    else:
+        example = torch.randn(1, 3, *shape)
+    if opset_version is not None:
+        kwargs['opset_version'] = opset_version
+    out_dir = osp.dirname(osp.abspath(out))
+    if not osp.isdir(out_dir):
+        raise FileNotFoundError(f'output folder {out_dir} does not exist')
+    with torch.no_grad():
+        torch.onnx.export(net, (example,), out, dynamo=True, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], verbose=False, **kwargs)
+    verified = []
+    if verify:
+        verified = verify_onnx(net, out, verify_shapes(shape, dynamic))
+    return ExportResult(out, shape, dynamic, source, verified)
+
+
+class OnnxSegmentor:
+    """An exported segmentor run by onnxruntime, as mmseg runs the PyTorch one.
+
+    ``predict`` is ``EncoderDecoder.predict`` with the graph as
+    ``encode_decode``: the config's ``test_cfg`` (whole or slide; the windows
+    are cut here, one graph run each) and mmseg's own postprocessing (padding
+    removed, bilinear resize to the original size, argmax). ``__call__``
+    adds the config's test pipeline and data preprocessor for image files or
+    arrays (BGR, as mmcv reads them).
+
+    Args:
+        onnx_file: the exported graph (a fixed-size graph serves only its size).
+        config: the config it was exported from.
+    """
+
+    def __init__(self, onnx_file: str, config: Union[str, Config]) -> None:
+        from mmengine.registry import init_default_scope
+        from mmseg.models.segmentors import EncoderDecoder
+        from mmseg.registry import MODELS
+        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
+        self.cfg = cfg
+        self.session = _session(onnx_file)
+        head = cfg.model.decode_head
+        head = head[-1] if isinstance(head, (list, tuple)) else head
+        self.align_corners = head.get('align_corners', False)
+        self.out_channels = head.get('out_channels') or head.num_classes
+        self.decode_head = type('Head', (), dict(threshold=head.get('threshold') or 0.3))
+        self.test_cfg = cfg.model.get('test_cfg') or ConfigDict(mode='whole')
+        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        # mmseg's own inference code, with encode_decode below
+        self._inference = EncoderDecoder.inference
+        self._slide_inference = EncoderDecoder.slide_inference
+        self._postprocess = EncoderDecoder.postprocess_result
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """The graph: preprocessed (N, 3, H, W) -> (N, C, H, W) logits."""
+        out = self.session.run([OUTPUT_NAME], {INPUT_NAME: inputs.float().cpu().numpy()})[0]
+        return torch.from_numpy(out)
+
+    def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        return self.encode_decode(inputs, batch_img_metas)
+
+    def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        return self._slide_inference(self, inputs, batch_img_metas)
+
+    def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        return self._inference(self, inputs, batch_img_metas)
+
+    def predict(self, inputs: Tensor, data_samples: list) -> list:
+        """``EncoderDecoder.predict``: preprocessed inputs and their data
+        samples -> the data samples with ``seg_logits`` and ``pred_sem_seg``."""
+        metas = [s.metainfo for s in data_samples]
+        return self._postprocess(self, self.inference(inputs, metas), data_samples)
+
+    def __call__(self, imgs: Union[str, np.ndarray, Sequence[Union[str, np.ndarray]]]) -> list:
+        """Image files or BGR arrays -> one ``SegDataSample`` per image
+        (``pred_sem_seg``: (1, H, W) class indices at the original size)."""
+        from ..analysis.loading import image_pipeline
+        from mmcv.transforms import Compose
+        single = isinstance(imgs, (str, np.ndarray))
+        imgs = [imgs] if single else list(imgs)
+        steps = list(image_pipeline(self.cfg).transforms)
+        results = []
+        for img in imgs:
+            if isinstance(img, np.ndarray):
+                from mmseg.datasets.transforms import LoadImageFromNDArray
+                pipe = Compose([LoadImageFromNDArray()] + steps[1:])
+                data = pipe(dict(img=img))
+            else:
+                data = Compose(steps)(dict(img_path=img))
+            batch = self.data_preprocessor(
+                dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
+            results += self.predict(batch['inputs'], batch['data_samples'])
+        return results[0] if single else results
+
+
+def export_summary(result: ExportResult) -> str:
+    """The lines the export tool prints."""
+    size = 'N x 3 x H x W (runtime sizes)' if result.dynamic else \
+        f'1 x 3 x {result.shape[0]} x {result.shape[1]} (fixed)'
+    lines = [f'wrote {result.path}: {INPUT_NAME} {size} -> {OUTPUT_NAME} (N, C, H, W); '
+             f'weights: {result.source}']
+    lines += [f'verify {r}' for r in result.verified]
+    return '\n'.join(lines)
+
+
+__all__ = ['SegmentorLogits', 'export_onnx', 'verify_onnx', 'OnnxSegmentor', 'ExportResult',
+           'VerifyResult', 'default_shape', 'verify_shapes', 'export_summary']

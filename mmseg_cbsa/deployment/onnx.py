@@ -45,10 +45,9 @@ class SegmentorLogits(nn.Module):
         self.segmentor = segmentor
 
     def forward(self, img: Tensor) -> Tensor:
-        from mmseg.models.utils import resize
-        logits = self.segmentor.decode_head(self.segmentor.extract_feat(img))
-        return resize(logits, size=img.shape[2:], mode='bilinear',
-                      align_corners=self.segmentor.decode_head.align_corners)
+        # mmseg's own whole-image path; a torch.Size img_shape makes the head
+        # resize to the (runtime) input size, as in its slide inference
+        return self.segmentor.encode_decode(img, [dict(img_shape=img.shape[2:])])
 
 
 def default_shape(cfg: Config) -> Tuple[int, int]:

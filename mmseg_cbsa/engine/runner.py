@@ -14,9 +14,11 @@ import os
 import os.path as osp
 from typing import Dict
 
-from mmengine.dist import broadcast_object_list, get_rank, get_world_size
+from mmengine.dist import get_rank
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from ..utils.config import from_rank0
 
 
 def claim_log_dir(work_dir: str, timestamp: str) -> str:
@@ -33,11 +35,7 @@ def claim_log_dir(work_dir: str, timestamp: str) -> str:
                 continue
             name = candidate
             break
-    if get_world_size() > 1:
-        box = [name]
-        broadcast_object_list(box, src=0)
-        name = box[0]
-    return name
+    return from_rank0(name)
 
 
 @RUNNERS.register_module()

@@ -2,7 +2,7 @@
 import argparse
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -100,6 +100,18 @@ def init_distributed(launcher: str, cfg: Optional[Config] = None) -> None:
     from mmengine.dist import init_dist
     dist_cfg = dict(((cfg or {}).get('env_cfg') or {}).get('dist_cfg') or {})
     init_dist(launcher, **dist_cfg)
+
+
+def from_rank0(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (``obj`` itself outside a process group):
+    how a decision taken once (a work dir's checkpoint, a log folder's name)
+    reaches the other ranks."""
+    from mmengine.dist import broadcast_object_list, get_world_size
+    if get_world_size() > 1:
+        box = [obj]
+        broadcast_object_list(box, src=0)
+        return box[0]
+    return obj
 
 
 def close_distributed() -> None:

@@ -31,6 +31,8 @@ import time
 from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from .config import from_rank0
+
 LAST_CHECKPOINT = 'last_checkpoint'
 LOCK_NAME = '.train.lock'
 _DEFAULT_TEMPLATES = ('iter_{}.pth', 'epoch_{}.pth')
@@ -276,27 +278,6 @@ class WorkDirLock:
 
 # ------------------------------------------------------------- the whole run
 
-def launcher_rank(launcher: str) -> int:
-    """This process's global rank, from the launcher's environment (usable
-    before the process group exists)."""
-    if launcher == 'none':
-        return 0
-    for var in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
-        if os.environ.get(var, '').isdigit():
-            return int(os.environ[var])
-    return 0
-
-
-def _share(obj):
-    """Rank 0's ``obj`` on every rank (identity outside a process group)."""
-    from mmengine.dist import broadcast_object_list, get_world_size, is_distributed
-    if is_distributed() and get_world_size() > 1:
-        box = [obj]
-        broadcast_object_list(box, src=0)
-        return box[0]
-    return obj
-
-
 @contextlib.contextmanager
 def guard_work_dir(cfg, overwrite: bool = False,
                    notes: Optional[List[str]] = None) -> Iterator[Optional[str]]:
@@ -311,7 +292,7 @@ def guard_work_dir(cfg, overwrite: bool = False,
     resumed from (None for a new run); messages meant for the log are
     appended to ``notes``.
     """
-    from mmengine.dist import is_distributed
+    from mmengine.dist import get_rank, is_distributed
     if cfg.get('launcher', 'none') != 'none' and not is_distributed():
         raise RuntimeError('guard_work_dir: start the process group first (init_distributed), '
                            'so that rank 0 can share its decision')
@@ -321,7 +302,7 @@ def guard_work_dir(cfg, overwrite: bool = False,
     lock = None
     decision: dict = {}
     failure: Optional[BaseException] = None
-    if launcher_rank(cfg.get('launcher', 'none')) == 0:
+    if get_rank() == 0:
         try:
             if cfg.get('resume') and not resume_from and not osp.isdir(work_dir):
                 resolve_resume(work_dir, cfg)  # raises: nothing to resume, nothing created
@@ -341,7 +322,7 @@ def guard_work_dir(cfg, overwrite: bool = False,
             failure = e
             decision = dict(error=str(e) if isinstance(e, WorkDirError)
                             else f'rank 0 failed to check the work dir: {type(e).__name__}: {e}')
-    decision = _share(decision)
+    decision = from_rank0(decision)
     if 'error' in decision:
         if lock is not None:
             lock.release()

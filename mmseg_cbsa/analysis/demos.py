@@ -67,6 +67,12 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) RGB image as the contiguous BGR array mmseg's pipelines
+    load from files (``LoadImageFromNDArray``)."""
+    return np.ascontiguousarray(image[..., ::-1])
+
+
 def unique_images(images: Sequence[str]) -> Tuple[List[str], List[str]]:
     """Input files with distinct output names, and those names (the file stems).
 
@@ -160,8 +166,9 @@ def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir:
 
     def segment(path: str, stem: str) -> None:
         image = read_image(path)
+        # the decoded pixels, not the file again (mmseg loads images as BGR)
         with autocast(inferencer.model, precision):
-            sample = inferencer(path, return_datasamples=True)
+            sample = inferencer(as_bgr(image), return_datasamples=True)
         outputs_to_float32([sample])
         canvas = draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
                                    legend=True, opacity=opacity)
@@ -252,10 +259,10 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
         written.append(out)
 
     def draw(path: str, stem: str) -> None:
-        read_image(path)       # an unreadable file is named, not a cv2 error
+        image = read_image(path)   # an unreadable file is named, not a cv2 error
         folder = out_dir if len(images) == 1 else osp.join(out_dir, stem)
         with AttentionRecorder(model, cls_layers=layers) as rec, autocast(model, precision):
-            inference_model(model, path)
+            inference_model(model, as_bgr(image))
         os.makedirs(folder, exist_ok=True)
         image = rec.input_images()[0]
 

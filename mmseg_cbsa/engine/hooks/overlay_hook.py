@@ -20,9 +20,12 @@ class OverlayHook(SegVisualizationHook):
     renderer (:func:`~mmseg_cbsa.visualization.draw_segmentation`, which
     paints with the runner's mmseg visualizer).
 
-    Unlike :class:`SegVisualizationHook` the files land at a fixed path (the
-    latest validation overwrites the previous one), so scripts and READMEs can
-    point at them.
+    Unlike :class:`SegVisualizationHook`'s pictures these files land at a
+    fixed path (the latest validation overwrites the previous one), so scripts
+    and READMEs can point at them. Everything :class:`SegVisualizationHook`
+    does with ``draw=True`` happens as well: every ``interval``-th validation
+    or test batch goes to the visualizer (``<save_dir>/vis_data/vis_image/``,
+    the folder ``tools/test.py --show-dir`` sets, or shown with ``--show``).
 
     Args:
         num_images: how many images of each run to draw.
@@ -54,10 +57,11 @@ class OverlayHook(SegVisualizationHook):
                 self._visualizer.show(canvas, win_name=name, wait_time=self.wait_time)
             mmcv.imwrite(mmcv.rgb2bgr(canvas), osp.join(runner.work_dir, self.out_dir, name))
 
-    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
-                       outputs: Sequence[SegDataSample]) -> None:
-        self._save(runner, batch_idx, outputs)
-
-    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
-                        outputs: Sequence[SegDataSample]) -> None:
-        self._save(runner, batch_idx, outputs)
+    def _after_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
+                    outputs: Sequence[SegDataSample], mode: str = 'val') -> None:
+        # mmseg's drawing first (every ``interval``-th batch to the visualizer's
+        # backends, i.e. ``--show-dir``/vis_data): tools/test.py and mmseg's own
+        # tools/test.py turn it on through ``draw`` and ``visualizer.save_dir``
+        super()._after_iter(runner, batch_idx, data_batch, outputs, mode)
+        if mode != 'train':
+            self._save(runner, batch_idx, outputs)

@@ -23,6 +23,8 @@ FAMILY_PROJECTIONS = {
     'TSSA': {'qkv.weight', 'to_out.weight'},
     'LinearAttention': {'proj.weight', 'to_out.weight'},
     'DMSA': {'membership.weight', 'qkv.weight', 'to_out.weight'},
+    'QKVCBSA': {'qkv.weight', 'proj.weight'},
+    'QKVLinearAttention': {'qkv.weight', 'proj.weight'},
 }
 
 

@@ -9,11 +9,15 @@ from .dmsa import DMSA
 from .linear import LinearAttention
 from .mhsa import MHSA
 from .mssa import MSSA, TiedMSSA
+from .qkv_cbsa import QKVCBSA
+from .qkv_linear import QKVLinearAttention
 from .tssa import TSSA
 
 #: the registered type names of the family's members
 ATTENTION_TYPES = tuple(cls.__name__ for cls in (MHSA, MSSA, TiedMSSA, CBSA, TSSA,
-                                                 AgentAttention, LinearAttention, DMSA))
+                                                 AgentAttention, LinearAttention, DMSA,
+                                                 QKVCBSA, QKVLinearAttention))
 
 __all__ = ['AgentAttention', 'AttentionMaps', 'BaseAttention', 'CBSA', 'DMSA',
-           'LinearAttention', 'MHSA', 'MSSA', 'TiedMSSA', 'TSSA', 'ATTENTION_TYPES']
+           'LinearAttention', 'MHSA', 'MSSA', 'QKVCBSA', 'QKVLinearAttention', 'TiedMSSA',
+           'TSSA', 'ATTENTION_TYPES']

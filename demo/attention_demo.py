@@ -9,16 +9,17 @@ The image goes once through mmseg's test pipeline and the model (as
 Written per image (into DIR for one image, DIR/<image name>/ for several):
 
 * ``cls_attention.png``: rows = encoder blocks, columns = heads, the
-  [CLS]-to-patch attention of each head over the image (encoders of this
-  package; other backbones have no [CLS] token and are skipped with a message);
+  [CLS]-to-patch attention of each head over the image, with a colour bar
+  (encoders of this package; other backbones have no [CLS] token and are
+  skipped with a message);
 * ``cbsa_<where>_layer<i>.png`` for every CBSA layer (encoder blocks of CBT
-  backbones, ``decode_head`` layers of the CBT head): per head, where the
-  representatives start (their pooling cells) and where their extraction mass
-  lies (A-weighted centroids), and the extraction maps (rows of
-  ``A = softmax_N(Q_0 W^T / sqrt p)`` on the patch grid).
+  backbones, ``decode_head`` layers of the CBT head): per head, one numbered
+  tile per representative showing where it extracts from, i.e. its row of
+  ``A = softmax_N(Q_0 W^T / sqrt p)`` over the image, with the patches it
+  starts from outlined, and a colour bar.
 
 ``--layers`` picks the encoder blocks for both pictures (default all); the
-decode head's layers are always drawn. Sliding-window test configs are run on
+decode head's layers are always drawn. One progress bar covers all images. Sliding-window test configs are run on
 the whole image, so that every map covers it. An image that cannot be read or
 run is reported by name and skipped, and the script exits with status 1 after
 the others are done; different images with the same name are refused before
@@ -44,8 +45,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--layers', type=int, nargs='+',
                    help='encoder blocks to draw (negative from the end; default all)')
     p.add_argument('--tile', type=int, default=96, help='long side of a [CLS] map, px')
-    p.add_argument('--map-size', type=int, default=32,
-                   help='long side of one extraction map, px')
+    p.add_argument('--map-size', type=int, default=64,
+                   help="long side of one representative's tile, px")
     p.add_argument('--device', default='cpu')
     p.add_argument('--bf16', action='store_true',
                    help='run the model under bfloat16 autocast (CPU or CUDA)')

@@ -1,35 +1,50 @@
-"""Segment images with any mmseg model and save overlays with a class legend.
+"""Segment images with any mmseg model: input | prediction [| ground truth], with a legend.
 
     python demo/image_demo.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
+                              [--gt-dir LABELS [--gt-suffix .png]] [--opacity 0.5]
+    python demo/image_demo.py CONFIG MODEL.onnx IMAGE_OR_FOLDER [...] --out DIR
 
 Works for this plugin's configs and for any mmseg config (it runs mmseg's
-``MMSegInferencer``). One ``<name>.png`` is written per input image; two
-different inputs with the same name (a/x.jpg, b/x.jpg) are refused before
-anything runs. An image that cannot be read or segmented is reported by name
-and skipped, and the script exits with status 1 after the others are done.
-``--bf16`` runs the model under bfloat16 autocast on its device (CPU or CUDA).
-The work is mmseg_cbsa.analysis.demos.segment_images.
+``MMSegInferencer``); an exported ``.onnx`` file in place of the checkpoint
+runs in onnxruntime with the config's pipeline (tools/deployment/pytorch2onnx.py
+exports one). One ``<name>.png`` is written per input image, showing the
+image, the prediction and, with ``--gt-dir``, the ground truth
+``LABELS/<name><suffix>`` (loaded as the config's test pipeline loads
+annotations); one progress bar covers all images. Two different inputs with
+the same name (a/x.jpg, b/x.jpg) are refused before anything runs. An image
+that cannot be read or segmented is reported by name and skipped, and the
+script exits with status 1 after the others are done. ``--bf16`` runs a
+PyTorch model under bfloat16 autocast on its device (CPU or CUDA). The work
+is mmseg_cbsa.analysis.demos.segment_images.
 """
 import argparse
 import sys
+from typing import List, Optional
 
 from mmseg_cbsa.analysis.demos import ImageFailures, segment_images
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('images', nargs='+', help='image files and/or folders')
-    parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--opacity', type=float, default=0.5)
-    parser.add_argument('--bf16', action='store_true',
-                        help='run the model under bfloat16 autocast (CPU or CUDA)')
-    args = parser.parse_args()
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint', help='checkpoint, or an exported MODEL.onnx')
+    p.add_argument('images', nargs='+', help='image files and/or folders')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--gt-dir', help='folder of ground-truth label maps <image name><suffix>')
+    p.add_argument('--gt-suffix', default='.png', help='file ending of the label maps')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--opacity', type=float, default=0.5)
+    p.add_argument('--bf16', action='store_true',
+                   help='run a PyTorch model under bfloat16 autocast (CPU or CUDA)')
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     try:
         segment_images(args.config, args.checkpoint, args.images, args.out, args.device,
-                       args.opacity, precision='bf16' if args.bf16 else 'float32')
+                       args.opacity, precision='bf16' if args.bf16 else 'float32',
+                       gt_dir=args.gt_dir, gt_suffix=args.gt_suffix)
     except ImageFailures as e:
         sys.exit(f'error: {e}')
 

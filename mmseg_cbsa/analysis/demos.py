@@ -1,23 +1,29 @@
 """What the demos do: run a model on image files and write pictures.
 
-* :func:`segment_images` (``demo/image_demo.py``): prediction overlays
-  with a class legend, for any mmseg model;
+* :func:`segment_images` (``demo/image_demo.py``): ``input | prediction
+  [| ground truth]`` with a class legend, for any mmseg model, or for an
+  exported ONNX graph run by onnxruntime;
 * :func:`draw_attention_maps` (``demo/attention_demo.py``): [CLS] attention
-  grids and CBSA extraction maps.
+  grids and CBSA representative figures.
 
-Both take files and folders and keep going past a bad input: an image that
-cannot be read or processed is reported on stderr by name and skipped, and
-once every other image is done :class:`ImageFailures` lists the skipped
-ones (the scripts then exit with status 1). Inputs whose outputs would have
-the same name (``a/x.jpg`` and ``b/x.jpg``) are refused before anything runs
+Both take files and folders, show one progress bar (mmengine's, on stderr)
+over all inputs and keep going past a bad input: an image that cannot be
+read or processed is reported on stderr by name and skipped, and once every
+other image is done :class:`ImageFailures` lists the skipped ones (the
+scripts then exit with status 1). What they write is listed on stdout
+(one path per line) once the bar is complete, so that the two do not mix
+on a terminal. Inputs whose outputs would have the same name
+(``a/x.jpg`` and ``b/x.jpg``) are refused before anything runs
 (:func:`unique_images`); the same file named twice is processed once.
 """
 import os
 import os.path as osp
 import sys
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.config import Config
 
 from ..utils import collect_images
 from ..utils.precision import autocast, outputs_to_float32
@@ -104,81 +110,218 @@ def unique_images(images: Sequence[str]) -> Tuple[List[str], List[str]]:
     return kept, stems
 
 
+class Report:
+    """What a demo has to say per image, held back while the progress bar
+    runs: ``say`` lines for stdout, ``written`` paths (also said)."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.written: List[str] = []
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def wrote(self, path: str) -> None:
+        self.written.append(path)
+        self.say(path)
+
+
 def _each_image(images: Sequence[str], process: Callable[[str, str], None],
-                stems: Sequence[str], written: List[str]) -> None:
-    """``process(path, stem)`` for every image; a failing image is reported
-    by name on stderr and skipped, and :class:`ImageFailures` is raised at
-    the end if any was."""
+                stems: Sequence[str], report: Report) -> None:
+    """``process(path, stem)`` for every image under one progress bar
+    (mmengine's ``ProgressBar`` on stderr); then the warnings raised
+    meanwhile, the report's lines on stdout and the failures on stderr, each
+    failing image by name, and :class:`ImageFailures` if any failed."""
+    from mmengine.utils import ProgressBar
     failures: Dict[str, str] = {}
-    for path, stem in zip(images, stems):
-        try:
-            process(path, stem)
-        except Exception as e:  # report, skip, and go on with the next image
-            reason = str(e) if isinstance(e, UnreadableImage) else \
-                f'{path}: {type(e).__name__}: {e}'
-            failures[path] = reason
-            print(f'error: {reason} (skipped)', file=sys.stderr, flush=True)
+    # warnings would break the bar's line: they are shown once it is complete
+    with warnings.catch_warnings(record=True) as caught:
+        bar = ProgressBar(len(images), file=sys.stderr)
+        for path, stem in zip(images, stems):
+            try:
+                process(path, stem)
+            except Exception as e:  # report, skip, and go on with the next image
+                failures[path] = str(e) if isinstance(e, UnreadableImage) else \
+                    f'{path}: {type(e).__name__}: {e}'
+            bar.update()
+        sys.stderr.write('\n')
+        sys.stderr.flush()
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for line in report.lines:
+        print(line, flush=True)
+    for reason in failures.values():
+        print(f'error: {reason} (skipped)', file=sys.stderr, flush=True)
     if failures:
-        raise ImageFailures(failures, len(images), written)
+        raise ImageFailures(failures, len(images), report.written)
+
+
+def dataset_meta(cfg: Config) -> dict:
+    """``classes`` and ``palette`` of a config's test dataset, as the dataset
+    class declares them (its ``METAINFO`` merged with the config's
+    ``metainfo``), without building the dataset (no data needed)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    dataset = cfg.get('test_dataloader', {}).get('dataset')
+    if not dataset or 'type' not in dataset:
+        raise KeyError('the config has no test_dataloader.dataset.type to take the class '
+                       'names and colours from')
+    cls = DATASETS.get(dataset['type'])
+    if cls is None:
+        raise KeyError(f"test_dataloader.dataset.type '{dataset['type']}' is not registered")
+    meta = cls._load_metainfo(dataset.get('metainfo'))
+    if 'classes' not in meta:
+        raise KeyError(f"{dataset['type']} declares no classes (METAINFO['classes'])")
+    return dict(classes=list(meta['classes']), palette=meta.get('palette'))
+
+
+def ground_truth_files(images: Sequence[str], stems: Sequence[str], gt_dir: str,
+                       suffix: str = '.png') -> Dict[str, str]:
+    """``{image: gt_dir/<stem><suffix>}`` for every image.
+
+    Raises:
+        FileNotFoundError: ``gt_dir`` is not a folder, or some images have no
+            label file there (all of them listed); raised before anything runs.
+    """
+    if not osp.isdir(gt_dir):
+        raise FileNotFoundError(f'--gt-dir {gt_dir}: not a folder')
+    files = {path: osp.join(gt_dir, stem + suffix) for path, stem in zip(images, stems)}
+    missing = [f for f in files.values() if not osp.isfile(f)]
+    if missing:
+        raise FileNotFoundError(f'no ground truth for {len(missing)} of {len(files)} images '
+                                f'(expected <image name>{suffix} in {gt_dir}): '
+                                + ', '.join(missing))
+    return files
+
+
+def ground_truth_loader(cfg: Config) -> Callable[[str], np.ndarray]:
+    """``load(path) -> (H, W) label map`` as the config's test pipeline loads
+    annotations (its ``LoadAnnotations`` step, e.g. ``reduce_zero_label``;
+    mmseg's default ``LoadAnnotations`` if it has none)."""
+    from mmseg.registry import TRANSFORMS
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    steps = dataset.get('pipeline') or cfg.get('test_pipeline') or []
+    step = next((dict(s) for s in steps if s['type'] == 'LoadAnnotations'),
+                dict(type='LoadAnnotations'))
+    transform = TRANSFORMS.build(step)
+    reduce_zero_label = dataset.get('reduce_zero_label', False)
+
+    def load(path: str) -> np.ndarray:
+        results = transform(dict(seg_map_path=path, reduce_zero_label=reduce_zero_label,
+                                 seg_fields=[]))
+        return results['gt_seg_map']
+    return load
+
+
+Predictor = Callable[[np.ndarray], 'SegDataSample']  # noqa: F821  (BGR image -> sample)
+
+
+def torch_predictor(config: str, checkpoint: str, device: str,
+                    precision: str) -> Tuple[Predictor, dict]:
+    """mmseg's ``MMSegInferencer`` on a checkpoint: the predictor and the
+    model's ``dataset_meta``."""
+    from mmseg.apis import MMSegInferencer
+    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
+    inferencer.show_progress = False       # the demo's own bar covers all images
+
+    def predict(bgr: np.ndarray):
+        with autocast(inferencer.model, precision):
+            sample = inferencer(bgr, return_datasamples=True)
+        outputs_to_float32([sample])
+        return sample
+    return predict, inferencer.model.dataset_meta
+
+
+def onnx_predictor(config: str, onnx_file: str, device: str,
+                   precision: str) -> Tuple[Predictor, dict]:
+    """An exported graph run by onnxruntime
+    (:class:`~mmseg_cbsa.deployment.OnnxSegmentor`: the config's pipeline,
+    preprocessing, test mode and postprocessing), and the class names and
+    colours of the config's dataset (:func:`dataset_meta`)."""
+    from ..deployment import OnnxSegmentor
+    if precision != 'float32':
+        raise ValueError(f'{onnx_file}: an ONNX graph runs in the precision it was exported '
+                         f'in; --bf16 applies to PyTorch checkpoints only')
+    if not osp.isfile(onnx_file):
+        raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
+    cfg = Config.fromfile(config)
+    return OnnxSegmentor(onnx_file, cfg), dataset_meta(cfg)
+
+
+#: how a weights file is run, by its extension (anything else: a checkpoint)
+PREDICTORS: Dict[str, Callable[..., Tuple[Predictor, dict]]] = {'.onnx': onnx_predictor}
 
 
 def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
-                   device: str = 'cpu', opacity: float = 0.5,
-                   precision: str = 'float32') -> List[str]:
-    """Segment images with mmseg's ``MMSegInferencer`` and save overlays.
+                   device: str = 'cpu', opacity: float = 0.5, precision: str = 'float32',
+                   gt_dir: Optional[str] = None, gt_suffix: str = '.png') -> List[str]:
+    """Segment images and save ``input | prediction [| ground truth]`` pictures.
 
-    Each prediction is painted by the package's one renderer
-    (:func:`~mmseg_cbsa.visualization.draw_segmentation`, with the
-    inferencer's visualizer and a legend of the classes present).
+    The model is mmseg's ``MMSegInferencer`` on a checkpoint, or, for a
+    ``.onnx`` file in its place, the exported graph run by onnxruntime
+    (:func:`onnx_predictor`). Each picture is
+    :func:`~mmseg_cbsa.visualization.input_prediction_truth` (mmseg's
+    visualizer paints the maps; legend of the classes present).
 
     Args:
-        config, checkpoint: any mmseg config and its weights.
+        config, checkpoint: any mmseg config and its weights, or the
+            ``.onnx`` file exported from it (:mod:`mmseg_cbsa.deployment`).
         images: image files and/or folders; different files must have
             different names (stems), see :func:`unique_images`.
         out_dir: created if needed; receives ``<image name>.png`` per image.
         opacity: weight of the class colours over the image.
-        precision: 'float32', or 'bf16' / 'fp16' to run the model under
-            ``torch.autocast`` to that type
+        precision: 'float32', or 'bf16' / 'fp16' to run a PyTorch model
+            under ``torch.autocast`` to that type
             (:func:`~mmseg_cbsa.utils.precision.autocast`).
+        gt_dir: a folder of label maps ``<image name><gt_suffix>``, loaded
+            as the config's test pipeline loads annotations
+            (:func:`ground_truth_loader`), for a third panel.
 
     Returns:
         the written paths, also printed one per line.
 
     Raises:
         ValueError: two different images share a name (before anything runs).
+        FileNotFoundError: ground truth is missing for some images (before
+            anything runs).
         ImageFailures: some images could not be read or segmented; they were
-            reported on stderr as they came and skipped, every other image
-            was written.
+            reported on stderr and skipped, every other image was written.
     """
     import mmcv
-    from mmseg.apis import MMSegInferencer
+    import torch
+    from mmengine.structures import PixelData
 
-    from ..visualization import draw_segmentation
+    from ..visualization import input_prediction_truth, standalone_visualizer
 
     images, stems = unique_images(collect_images(images))
-    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
-    meta = inferencer.model.dataset_meta
-    visualizer = inferencer.visualizer
-    # the inferencer sets its visualizer's classes only when it draws itself
-    visualizer.dataset_meta = dict(classes=meta['classes'], palette=meta['palette'])
+    gt_files = ground_truth_files(images, stems, gt_dir, gt_suffix) if gt_dir else None
+    make = PREDICTORS.get(osp.splitext(checkpoint)[1].lower(), torch_predictor)
+    predict, meta = make(config, checkpoint, device, precision)
+    load_gt = ground_truth_loader(Config.fromfile(config)) if gt_files else None
+    visualizer = standalone_visualizer()
+    # mmseg's fallback colours where the dataset declares none
+    visualizer.set_dataset_meta(meta['classes'], meta.get('palette'))
     os.makedirs(out_dir, exist_ok=True)
-    written: List[str] = []
+    report = Report()
 
     def segment(path: str, stem: str) -> None:
         image = read_image(path)
         # the decoded pixels, not the file again (mmseg loads images as BGR)
-        with autocast(inferencer.model, precision):
-            sample = inferencer(as_bgr(image), return_datasamples=True)
-        outputs_to_float32([sample])
-        canvas = draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
-                                   legend=True, opacity=opacity)
+        sample = predict(as_bgr(image))
+        if load_gt is not None:
+            gt = load_gt(gt_files[path])
+            if gt.shape != image.shape[:2]:
+                raise ValueError(f'{gt_files[path]}: ground truth is {gt.shape[0]}x'
+                                 f'{gt.shape[1]}, the image {image.shape[0]}x{image.shape[1]}')
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(gt.astype(np.int64))[None])
+        canvas = input_prediction_truth(visualizer, image, sample, opacity=opacity)
         out = osp.join(out_dir, stem + '.png')
         mmcv.imwrite(mmcv.rgb2bgr(canvas), out)
-        print(out, flush=True)
-        written.append(out)
+        report.wrote(out)
 
-    _each_image(images, segment, stems, written)
-    return written
+    _each_image(images, segment, stems, report)
+    return report.written
 
 
 def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
@@ -188,30 +331,77 @@ def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
     return f'cbsa_{ext.where}_layer{layer}' + (f'_call{ext.call}' if ext.call else '') + '.png'
 
 
+def attention_model(config: str, checkpoint: str, device: str = 'cpu',
+                    say: Callable[[str], None] = print):
+    """mmseg's ``init_model`` for attention pictures: a sliding-window test
+    config is switched to whole-image inference (``say`` tells so), so that
+    every map covers the image."""
+    from mmseg.apis import init_model
+    cfg = Config.fromfile(config)
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if test_cfg.get('mode') == 'slide':
+        say('note: running the whole image instead of sliding windows')
+        cfg.model.test_cfg = dict(mode='whole')
+    return init_model(cfg, checkpoint, device=device)
+
+
+def record_attention(model, image: np.ndarray, cls_layers: Optional[Sequence[int]] = None,
+                     precision: str = 'float32'):
+    """One forward of ``model`` (``mmseg.apis.inference_model``) on an
+    (H, W, 3) RGB image under an
+    :class:`~mmseg_cbsa.analysis.attention_maps.AttentionRecorder`.
+
+    Returns:
+        (recorder, the ``SegDataSample`` with ``pred_sem_seg``).
+    """
+    from mmseg.apis import inference_model
+    with AttentionRecorder(model, cls_layers=cls_layers) as rec, autocast(model, precision):
+        sample = inference_model(model, as_bgr(image))
+    outputs_to_float32([sample])
+    return rec, sample
+
+
+def extraction_title(ext: CBSAExtraction) -> str:
+    """The three title lines of a representative figure: the layer, and what is shown."""
+    patch_mass = 1 - ext.other_mass[0]
+    m = ext.rep_grid[0] * ext.rep_grid[1]
+    return (f'{ext.name} ({ext.type}): where each of its {m} representatives extracts from\n'
+            f'tile j: row j of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max\n'
+            f'white box: the patches j starts from (pooled); {ext.rep_grid[0]}x'
+            f'{ext.rep_grid[1]} representatives, {ext.hw_shape[0]}x{ext.hw_shape[1]} patches, '
+            f'mass on patches {patch_mass.min():.2f}-{patch_mass.max():.2f}')
+
+
+#: title of the [CLS] grid
+CLS_TITLE = '[CLS] attention to each patch\nrows: encoder blocks, columns: heads; ' \
+            'each map scaled to its max'
+
+
 def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
                         layers: Optional[Sequence[int]] = None, tile: int = 96,
-                        map_size: int = 32, device: str = 'cpu',
+                        map_size: int = 64, device: str = 'cpu',
                         precision: str = 'float32') -> List[str]:
-    """Draw a model's [CLS] attention and CBSA extraction maps for images.
+    """Draw a model's [CLS] attention and CBSA representatives for images.
 
     Each image goes once through mmseg's test pipeline and the model
-    (``mmseg.apis.inference_model``; a sliding-window test config runs on
-    the whole image, so that every map covers it) while an
-    :class:`~mmseg_cbsa.analysis.attention_maps.AttentionRecorder` records.
+    (:func:`record_attention`; a sliding-window test config runs on the
+    whole image, so that every map covers it).
 
     Args:
         config, checkpoint: the model.
         images: image files and/or folders; different files must have
             different names (stems), see :func:`unique_images`.
         out_dir: for one image the pictures go here, for several into
-            ``out_dir/<image name>/``: ``cls_attention.png`` (rows = encoder
-            blocks, columns = heads; skipped with a message for encoders
-            without [CLS]) and one ``cbsa_<where>_layer<i>.png`` per CBSA
-            layer (:func:`~mmseg_cbsa.visualization.cbsa_extraction_figure`).
+            ``out_dir/<image name>/``: ``cls_attention.png``
+            (:func:`~mmseg_cbsa.visualization.cls_attention_grid` with a
+            colour bar; skipped with a message for encoders without [CLS])
+            and one ``cbsa_<where>_layer<i>.png`` per CBSA layer
+            (:func:`~mmseg_cbsa.visualization.cbsa_extraction_figure`: each
+            representative's extraction map over the image, numbered).
         layers: encoder blocks for both pictures (negative from the end;
             default all); the decode head's layers are always drawn.
         tile: long side of a [CLS] map, px.
-        map_size: long side of one extraction map, px.
+        map_size: long side of one representative's tile, px.
         precision: 'float32', or 'bf16' / 'fp16' to run the model under
             ``torch.autocast`` to that type (the maps are drawn in float32).
 
@@ -222,22 +412,14 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
         ValueError: two different images share a name, or ``layers`` names
             blocks the encoder does not have (before anything is written).
         ImageFailures: some images could not be read or run; they were
-            reported on stderr as they came and skipped, every other image
-            was drawn.
+            reported on stderr and skipped, every other image was drawn.
     """
     import mmcv
-    from mmengine.config import Config
-    from mmseg.apis import inference_model, init_model
 
     from ..visualization import cbsa_extraction_figure, cls_attention_grid
 
     images, stems = unique_images(collect_images(images))
-    cfg = Config.fromfile(config)
-    test_cfg = cfg.model.get('test_cfg') or {}
-    if test_cfg.get('mode') == 'slide':
-        print('note: running the whole image instead of sliding windows')
-        cfg.model.test_cfg = dict(mode='whole')
-    model = init_model(cfg, checkpoint, device=device)
+    model = attention_model(config, checkpoint, device)
     num_blocks = getattr(model.backbone, 'num_layers', None)
     wanted = None
     if layers is not None:
@@ -249,44 +431,36 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
             wanted = {i % num_blocks for i in layers}
         else:
             wanted = set(layers)
-
-    written: List[str] = []
+    report = Report()
 
     def save(canvas, folder: str, name: str) -> None:
         out = osp.join(folder, name)
         mmcv.imwrite(mmcv.rgb2bgr(canvas), out)
-        print(out, flush=True)
-        written.append(out)
+        report.wrote(out)
 
     def draw(path: str, stem: str) -> None:
         image = read_image(path)   # an unreadable file is named, not a cv2 error
         folder = out_dir if len(images) == 1 else osp.join(out_dir, stem)
-        with AttentionRecorder(model, cls_layers=layers) as rec, autocast(model, precision):
-            inference_model(model, as_bgr(image))
+        rec, _ = record_attention(model, image, layers, precision)
         os.makedirs(folder, exist_ok=True)
         image = rec.input_images()[0]
 
         if rec.cls_maps is None:
-            print(f'skipping cls_attention.png: {rec.cls_skip_reason}')
+            report.say(f'skipping cls_attention.png: {rec.cls_skip_reason}')
         else:
             maps = {i: m[0].float().cpu().numpy() for i, m in rec.cls_maps.items()}
-            save(cls_attention_grid(image, maps, tile, rec.patch_size), folder,
-                 'cls_attention.png')
+            save(cls_attention_grid(image, maps, tile, rec.patch_size, colour_bar=True,
+                                    title=CLS_TITLE), folder, 'cls_attention.png')
 
         extractions = [e for e in rec.extractions
                        if wanted is None or e.where != 'backbone' or e.layer in wanted]
         if not rec.extractions:
-            print(f'no CBSA layers in {type(model).__name__}: no extraction maps')
+            report.say(f'no CBSA layers in {type(model).__name__}: no extraction maps')
         for index, ext in enumerate(extractions):
-            patch_mass = 1 - ext.other_mass[0]
-            title = (f'{ext.name} ({ext.type}): {ext.hw_shape[0]}x{ext.hw_shape[1]} patches, '
-                     f'{ext.rep_grid[0]}x{ext.rep_grid[1]} representatives, mass on patches '
-                     f'{patch_mass.min():.2f}-{patch_mass.max():.2f}')
             canvas = cbsa_extraction_figure(
-                image, ext.maps[0].float().cpu().numpy(), ext.cells().numpy(),
-                ext.centroids()[0].float().cpu().numpy(), ext.rep_grid,
-                rec.patch_size, map_size, title)
+                image, ext.maps[0].float().cpu().numpy(), ext.cells().numpy(), ext.rep_grid,
+                rec.patch_size, map_size, extraction_title(ext))
             save(canvas, folder, extraction_file_name(ext, index))
 
-    _each_image(images, draw, stems, written)
-    return written
+    _each_image(images, draw, stems, report)
+    return report.written

@@ -1,15 +1,19 @@
-"""Attention pictures: [CLS] attention grids and CBSA extraction maps."""
+"""Attention pictures: [CLS] attention grids and CBSA extraction maps, each
+with a colour bar saying what its colours mean."""
 from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 #: white gap between tiles, height of the column-label strip, width of the
-#: row-label strip and height of the title strip of :func:`label_grid` (px)
+#: row-label strip and height of one title line of :func:`label_grid` (px)
 GRID_PAD = 2
 GRID_HEADER_H = 16
 GRID_LABEL_W = 56
 GRID_TITLE_H = 18
+#: width of the strip :func:`append_colour_bar` adds (px)
+COLOUR_BAR_W = 44
+_BAR_W = 12
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -53,6 +57,7 @@ def heatmap(amap: np.ndarray, image: Optional[np.ndarray] = None, alpha: float =
     Returns:
         (H, W, 3) uint8 RGB: ``(1 - alpha) image + alpha colormap(amap / max amap)``.
     """
+    amap = np.asarray(amap, dtype=np.float32)
     peak = float(amap.max())
     norm = np.clip(amap / peak if peak > 0 else amap, 0, 1)
     colour = cv2.applyColorMap((norm * 255).astype(np.uint8), colormap)[..., ::-1]
@@ -70,14 +75,14 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
 
     Column c is as wide as its widest tile, row r as high as its highest; a
     tile sits at the top left of its cell. The canvas is
-    ``(title? GRID_TITLE_H) + (col_labels? GRID_HEADER_H) + sum(rows) + pad (R + 1)``
+    ``GRID_TITLE_H (title lines) + (col_labels? GRID_HEADER_H) + sum(rows) + pad (R + 1)``
     high and ``(row_labels? GRID_LABEL_W) + sum(cols) + pad (C + 1)`` wide
     (wider if the title needs it).
 
     Args:
         tiles: R rows of C (h, w, 3) uint8 images.
         row_labels, col_labels: R and C strings, or None for no strip.
-        title: one line above everything, or None.
+        title: text above everything, one strip per line (``\\n``), or None.
 
     Returns:
         (H, W, 3) uint8 RGB canvas.
@@ -88,14 +93,15 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
     row_h = [max(t.shape[0] for t in row) for row in tiles]
     col_w = [max(tiles[r][c].shape[1] for r in range(n_rows)) for c in range(n_cols)]
     left = GRID_LABEL_W if row_labels is not None else 0
-    top = (GRID_TITLE_H if title else 0) + (GRID_HEADER_H if col_labels is not None else 0)
+    lines = title.split('\n') if title else []
+    top = GRID_TITLE_H * len(lines) + (GRID_HEADER_H if col_labels is not None else 0)
     height = top + sum(row_h) + pad * (n_rows + 1)
     width = left + sum(col_w) + pad * (n_cols + 1)
-    if title:
-        width = max(width, cv2.getTextSize(title, _FONT, 0.4, 1)[0][0] + 8)
+    for line in lines:
+        width = max(width, cv2.getTextSize(line, _FONT, 0.4, 1)[0][0] + 8)
     canvas = np.full((height, width, 3), 255, np.uint8)
-    if title:
-        _put_text(canvas, title, 4, GRID_TITLE_H - 5)
+    for i, line in enumerate(lines):
+        _put_text(canvas, line, 4, GRID_TITLE_H * (i + 1) - 5)
     ys = top + pad + np.concatenate(([0], np.cumsum(np.add(row_h, pad))))
     xs = left + pad + np.concatenate(([0], np.cumsum(np.add(col_w, pad))))
     for c in range(n_cols):
@@ -113,8 +119,65 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
     return canvas
 
 
+def colour_bar(height: int, colormap: int = cv2.COLORMAP_INFERNO,
+               labels: Sequence[str] = ('max', 'max/2', '0')) -> np.ndarray:
+    """A vertical key of :func:`heatmap`'s colours: ``colormap`` from 1 (top)
+    to 0 (bottom), with ``labels`` spread evenly from top to bottom (the
+    middle ones dropped when the bar is too short for them).
+
+    Returns:
+        (height, COLOUR_BAR_W, 3) uint8 RGB, white around the bar.
+    """
+    strip = np.full((height, COLOUR_BAR_W, 3), 255, np.uint8)
+    if height < 3:
+        return strip
+    ramp = np.linspace(1, 0, height - 2, dtype=np.float32)[:, None].repeat(_BAR_W, 1)
+    strip[1:-1, 2:2 + _BAR_W] = heatmap(ramp, colormap=colormap)
+    cv2.rectangle(strip, (1, 0), (3 + _BAR_W, height - 1), (0, 0, 0), 1)
+    if height < 12 * len(labels):
+        labels = [labels[0], labels[-1]]
+    for i, text in enumerate(labels):
+        y = 9 + round(i * (height - 12) / max(1, len(labels) - 1))
+        _put_text(strip, text, 6 + _BAR_W, y, 0.3)
+    return strip
+
+
+def append_colour_bar(canvas: np.ndarray, top: int = 0, **bar_kwargs) -> np.ndarray:
+    """``canvas`` with a :func:`colour_bar` on its right, from row ``top``
+    (below titles and headers) to the bottom.
+
+    Returns:
+        (H, W + COLOUR_BAR_W, 3) uint8 RGB.
+    """
+    h = canvas.shape[0]
+    out = np.full((h, canvas.shape[1] + COLOUR_BAR_W, 3), 255, np.uint8)
+    out[:, :canvas.shape[1]] = canvas
+    out[top:, canvas.shape[1]:] = colour_bar(h - top, **bar_kwargs)
+    return out
+
+
+def attention_overlay(image: np.ndarray, amap: np.ndarray, long_side: int,
+                      patch_size: Optional[int] = None, alpha: float = 0.6,
+                      interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """One patch-grid map over the image, scaled to its own maximum
+    (:func:`heatmap`), at ``long_side`` px.
+
+    Args:
+        image: (H, W, 3) uint8 RGB network input.
+        amap: (h, w) map on the patch grid.
+        patch_size: pixels per patch (exact placement, see :func:`upsample_map`).
+
+    Returns:
+        (fit_size(H, W, long_side), 3) uint8 RGB.
+    """
+    size = fit_size(image.shape[:2], long_side)
+    over = heatmap(upsample_map(amap, image.shape[:2], patch_size, interpolation), image, alpha)
+    return cv2.resize(over, size[::-1], interpolation=cv2.INTER_AREA)
+
+
 def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int = 96,
-                       patch_size: Optional[int] = None, alpha: float = 0.6) -> np.ndarray:
+                       patch_size: Optional[int] = None, alpha: float = 0.6,
+                       colour_bar: bool = False, title: Optional[str] = None) -> np.ndarray:
     """[CLS] attention of every layer and head, over the image.
 
     Args:
@@ -122,108 +185,103 @@ def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int
         maps: {layer: (K, h, w)} [CLS]-to-patch attention (one image).
         tile: long side of each tile in px.
         patch_size: pixels per patch (exact placement, see :func:`upsample_map`).
+        colour_bar: append the colours' key (:func:`append_colour_bar`,
+            ``COLOUR_BAR_W`` px wider).
+        title: text above the grid, ``GRID_TITLE_H`` px per line (see
+            :func:`label_grid`).
 
     Returns:
         :func:`label_grid` canvas, rows = layers (sorted), columns = heads;
         each map is scaled to its own maximum.
     """
-    size = fit_size(image.shape[:2], tile)
-    rows = []
-    for layer in sorted(maps):
-        rows.append([cv2.resize(heatmap(upsample_map(m, image.shape[:2], patch_size,
-                                                     cv2.INTER_LINEAR), image, alpha),
-                                size[::-1], interpolation=cv2.INTER_AREA)
-                     for m in maps[layer]])
+    rows = [[attention_overlay(image, m, tile, patch_size, alpha) for m in maps[layer]]
+            for layer in sorted(maps)]
     n_heads = max(len(r) for r in rows)
-    return label_grid(rows, [f'layer {i}' for i in sorted(maps)],
-                      [f'head {k}' for k in range(n_heads)])
+    canvas = label_grid(rows, [f'layer {i}' for i in sorted(maps)],
+                        [f'head {k}' for k in range(n_heads)])
+    if colour_bar:
+        canvas = append_colour_bar(canvas, GRID_HEADER_H)
+    return label_grid([[canvas]], title=title, pad=0) if title else canvas
 
 
-def _rep_colours(m: int) -> np.ndarray:
-    """m distinct saturated RGB colours (hues spread over the circle)."""
-    hsv = np.stack([np.arange(m) * 180 // max(m, 1), np.full(m, 255), np.full(m, 255)], -1)
-    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
+
+
+def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],
+                    long_side: int, patch_size: Optional[int] = None,
+                    number: Optional[int] = None) -> np.ndarray:
+    """One representative's extraction map over the (grey) image.
+
+    The map (a row of ``A`` on the (h, w) patch grid) is coloured by
+    :func:`heatmap` to its own maximum over a grey copy of the image, the
+    patch cell the representative is pooled from (its starting point) is
+    outlined in white, and ``number`` is written in the top left corner.
+
+    Args:
+        image: (H, W, 3) uint8 RGB network input.
+        amap: (h, w) extraction map.
+        cell: (y0, x0, y1, x1) starting cell in patch units, end-exclusive.
+        long_side: long side of the tile, px.
+        patch_size: pixels per patch; None stretches the grid over the image.
+
+    Returns:
+        (fit_size(H, W, long_side), 3) uint8 RGB.
+    """
+    img_h, img_w = image.shape[:2]
+    h, w = amap.shape
+    grey = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, -1)
+    tile = attention_overlay(grey, amap, long_side, patch_size, alpha=0.75,
+                             interpolation=cv2.INTER_NEAREST)
+    sy, sx = (patch_size, patch_size) if patch_size else (img_h / h, img_w / w)
+    fy, fx = tile.shape[0] / img_h, tile.shape[1] / img_w
+    y0, x0, y1, x1 = (int(v) for v in cell)
+    cv2.rectangle(tile, (int(x0 * sx * fx), int(y0 * sy * fy)),
+                  (max(0, int(x1 * sx * fx) - 1), max(0, int(y1 * sy * fy) - 1)),
+                  (255, 255, 255), 1)
+    if number is not None:
+        text = str(number)
+        (tw, th), _ = cv2.getTextSize(text, _FONT, 0.35, 1)
+        cv2.rectangle(tile, (0, 0), (tw + 3, th + 4), (255, 255, 255), -1)
+        _put_text(tile, text, 1, th + 2, 0.35)
+    return tile
 
 
 def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: np.ndarray,
-                           centroids: np.ndarray, rep_grid: Sequence[int],
-                           patch_size: Optional[int] = None, map_size: int = 32,
-                           title: Optional[str] = None) -> np.ndarray:
-    """Where the representatives of one CBSA layer start and what they extract.
+                           rep_grid: Sequence[int], patch_size: Optional[int] = None,
+                           map_size: int = 64, title: Optional[str] = None) -> np.ndarray:
+    """What each representative of one CBSA layer extracts, over the image.
 
-    One row per head with two panels:
-
-    * the image with the (rh x rw) pooling cells each representative starts
-      from (thin white grid, a hollow circle at each cell centre) and a line
-      to the A-weighted centroid of its extraction map (filled dot), one
-      colour per representative;
-    * the extraction maps, rows of ``A = softmax_N(Q_0 W^T / sqrt p)`` on the
-      patch grid, arranged as the (rh x rw) grid of representatives, each
-      scaled to its own maximum, with its starting cell outlined in white and
-      a frame in the representative's colour.
+    One row per head; in it, the layer's m = rh x rw representatives as a
+    rh x rw grid of numbered tiles (0 .. m-1, row-major, the order of the
+    rows of ``A``). Tile j is :func:`extraction_tile`: row j of
+    ``A = softmax_N(Q_0 W^T / sqrt p)`` on the patch grid over the image,
+    scaled to its own maximum, with the cell representative j is pooled
+    from outlined in white. A colour bar on the right is the key.
 
     Args:
         image: (H, W, 3) uint8 RGB network input.
         maps: (K, m, h, w) extraction maps of one image.
         cells: (m, 4) starting cells (y0, x0, y1, x1) in patch units.
-        centroids: (K, m, 2) (y, x) in patch units.
         rep_grid: (rh, rw).
         patch_size: pixels per patch; None stretches the grid over the image.
-        map_size: long side of each small map in px.
+        map_size: long side of each tile, px.
+        title: text above the figure, ``GRID_TITLE_H`` px per line (see
+            :func:`label_grid`).
 
     Returns:
-        :func:`label_grid` canvas: K rows, each ``rh (s + 3) + 1`` px high for
-        small maps of height s (a 1 px frame around each, 1 px gaps).
+        (H', W', 3) uint8 RGB: the title, below it :func:`label_grid` of K
+        rows, each ``rh (s + 1) + 1`` px high for tiles of height s (1 px
+        gaps), and the colour bar (``COLOUR_BAR_W`` px) on its right.
     """
     n_heads, m, h, w = maps.shape
     rh, rw = rep_grid
     if rh * rw != m:
         raise ValueError(f'{m} maps do not fill a {rh}x{rw} representative grid')
-    img_h, img_w = image.shape[:2]
-    # pixels per patch on the input image
-    sy, sx = (patch_size, patch_size) if patch_size else (img_h / h, img_w / w)
-    small = fit_size(image.shape[:2], map_size)
-    fy, fx = small[0] / img_h, small[1] / img_w
-    colours = _rep_colours(m)
-    grey = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, -1)
+    if len(cells) != m:
+        raise ValueError(f'{len(cells)} starting cells for {m} representatives')
     rows = []
     for k in range(n_heads):
-        tiles = []
-        for j in range(m):
-            tile = cv2.resize(heatmap(upsample_map(maps[k, j], (img_h, img_w), patch_size),
-                                      grey, alpha=0.75),
-                              small[::-1], interpolation=cv2.INTER_AREA)
-            y0, x0, y1, x1 = cells[j]
-            cv2.rectangle(tile, (int(x0 * sx * fx), int(y0 * sy * fy)),
-                          (int(x1 * sx * fx) - 1, int(y1 * sy * fy) - 1), (255, 255, 255), 1)
-            framed = np.empty((small[0] + 2, small[1] + 2, 3), np.uint8)
-            framed[:] = colours[j]
-            framed[1:-1, 1:-1] = tile
-            tiles.append(framed)
-        mosaic = label_grid([tiles[i * rw:(i + 1) * rw] for i in range(rh)], pad=1)
-        rows.append([_representatives_panel(image, cells, centroids[k], colours, (sy, sx),
-                                            mosaic.shape[0]), mosaic])
-    return label_grid(rows, [f'head {k}' for k in range(n_heads)],
-                      ['start -> centroid', f'rows of A ({rh}x{rw})'], title=title)
-
-
-def _representatives_panel(image: np.ndarray, cells: np.ndarray, centroids: np.ndarray,
-                           colours: np.ndarray, patch_px: Tuple[float, float],
-                           height: int) -> np.ndarray:
-    """The image at ``height`` px with start cells and centroids drawn on it."""
-    img_h, img_w = image.shape[:2]
-    f = height / img_h
-    panel = cv2.resize(image, (max(1, round(img_w * f)), height), interpolation=cv2.INTER_AREA)
-    panel = (panel * 0.7 + 255 * 0.3).astype(np.uint8)   # lighter, so the marks stand out
-    sy, sx = patch_px[0] * f, patch_px[1] * f
-    for y0, x0, y1, x1 in cells:
-        cv2.rectangle(panel, (int(x0 * sx), int(y0 * sy)), (int(x1 * sx) - 1, int(y1 * sy) - 1),
-                      (255, 255, 255), 1)
-    for j, (y0, x0, y1, x1) in enumerate(cells):
-        colour = tuple(int(v) for v in colours[j])
-        start = (int((x0 + x1) / 2 * sx), int((y0 + y1) / 2 * sy))
-        end = (int(centroids[j][1] * sx), int(centroids[j][0] * sy))
-        cv2.line(panel, start, end, colour, 1, cv2.LINE_AA)
-        cv2.circle(panel, start, 3, colour, 1, cv2.LINE_AA)
-        cv2.circle(panel, end, 2, colour, -1, cv2.LINE_AA)
-    return panel
+        tiles = [extraction_tile(image, maps[k, j], cells[j], map_size, patch_size, number=j)
+                 for j in range(m)]
+        rows.append([label_grid([tiles[i * rw:(i + 1) * rw] for i in range(rh)], pad=1)])
+    canvas = append_colour_bar(label_grid(rows, [f'head {k}' for k in range(n_heads)]))
+    return label_grid([[canvas]], title=title, pad=0) if title else canvas

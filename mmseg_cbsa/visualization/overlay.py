@@ -1,5 +1,5 @@
-"""Segmentation overlays: the one renderer behind ``demo/image_demo.py`` and
-:class:`~mmseg_cbsa.engine.hooks.OverlayHook`.
+"""Segmentation overlays: the one renderer behind ``demo/image_demo.py``,
+the web demo and :class:`~mmseg_cbsa.engine.hooks.OverlayHook`.
 
 :func:`draw_segmentation` paints label maps with mmseg's
 ``SegLocalVisualizer`` (its colours, opacity and in-segment class names),
@@ -7,7 +7,8 @@ ground truth and prediction side by side as ``add_datasample`` lays them
 out, and can append a legend of the classes present. It returns the
 picture instead of sending it to the visualizer's storage backends, so that
 callers choose the file (``add_datasample`` without ``out_file`` would also
-write it into the run's ``vis_data``).
+write it into the run's ``vis_data``). :func:`input_prediction_truth` lays
+the input beside them, with a heading over each panel.
 """
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -107,10 +108,51 @@ def draw_segmentation(visualizer: 'SegLocalVisualizer', image: np.ndarray,
     return append_legend(canvas, sorted(present), classes, palette) if legend else canvas
 
 
+def input_prediction_truth(visualizer: 'SegLocalVisualizer', image: np.ndarray,
+                           data_sample: 'SegDataSample', opacity: Optional[float] = None,
+                           legend: bool = True) -> np.ndarray:
+    """``input | prediction [| ground truth]``: what ``demo/image_demo.py`` writes.
+
+    The plain image, the prediction over it and, when the sample has
+    ``gt_sem_seg``, the ground truth over it (:func:`draw_segmentation`,
+    without in-segment names), each under a heading, laid out by
+    :func:`~mmseg_cbsa.visualization.label_grid`; below, a legend of the
+    classes present in either map.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        data_sample: with ``pred_sem_seg`` (and optionally ``gt_sem_seg``),
+            (1, H, W) label maps.
+
+    Returns:
+        (GRID_HEADER_H + H + 2 GRID_PAD [+ legend], P W + (P + 1) GRID_PAD
+        [or the legend's width], 3) uint8 RGB for P = 2 or 3 panels.
+    """
+    from .attention import label_grid
+    if 'pred_sem_seg' not in data_sample:
+        raise ValueError('the data sample has no prediction (pred_sem_seg)')
+    panels, names, present = [image], ['input'], set()
+    num_classes = len(visualizer.dataset_meta['classes'])
+    for key, name in (('pred_sem_seg', 'prediction'), ('gt_sem_seg', 'ground truth')):
+        if key in data_sample:
+            panels.append(draw_segmentation(visualizer, image, data_sample,
+                                            draw_gt=key == 'gt_sem_seg',
+                                            draw_pred=key == 'pred_sem_seg',
+                                            with_labels=False, opacity=opacity))
+            names.append(name)
+            present.update(present_classes(data_sample.get(key).cpu().data.numpy(),
+                                           num_classes))
+    canvas = label_grid([panels], col_labels=names)
+    if not legend:
+        return canvas
+    return append_legend(canvas, sorted(present), visualizer.dataset_meta['classes'],
+                         visualizer.dataset_meta['palette'])
+
+
 _STANDALONE = None
 
 
-def _standalone_visualizer() -> 'SegLocalVisualizer':
+def standalone_visualizer() -> 'SegLocalVisualizer':
     """A visualizer of this module's own, created on first use: not
     registered as mmengine's current instance, so a runner's visualizer
     is left alone."""
@@ -143,7 +185,7 @@ def overlay_with_legend(image: np.ndarray, label: np.ndarray, classes: Sequence[
     # mmseg paints every id below len(classes), negative ones too
     label = np.where(label < 0, len(classes), label)
     sample = SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(label)[None]))
-    visualizer = _standalone_visualizer()
+    visualizer = standalone_visualizer()
     visualizer.dataset_meta = dict(classes=list(classes), palette=[list(c) for c in palette])
     return draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
                              legend=True, opacity=opacity)

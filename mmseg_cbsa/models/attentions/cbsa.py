@@ -14,17 +14,41 @@ from .representatives import effective_rep_grid, pool_patch_tokens
 class ExtractionMaps(AttentionMaps):
     """:class:`AttentionMaps` of a layer that extracts representatives.
 
+    Besides ``extraction`` (``A``, (B, K, m, N)), what one call computed in
+    each head's subspace, so that analyses read the very tensors of the
+    forward pass (the paper's Fig. 6 compares coding rates of these):
+
     Attributes:
-        rep_grid: (rh, rw) grid the call actually pooled its m = rh * rw
-            representatives to: the layer's configured grid, or less on a
-            patch grid smaller than it (:func:`effective_rep_grid`). Rows of
-            ``extraction`` are row-major over this grid.
+        rep_grid: (rh, rw) with m = rh * rw. Pooled representatives: the grid
+            the call actually pooled to, the layer's configured grid or less
+            on a patch grid smaller than it (:func:`effective_rep_grid`); rows
+            of ``extraction`` are row-major over this grid. Learned
+            representatives: the configured grid, which only sets m (their
+            rows have no place on the patch grid).
+        rep_init: ``'pool'`` or ``'learned'``, how ``Q_0`` was formed.
+        projected: (B, K, N, p) the tokens in the subspaces, ``W_k = Z U_k``.
+        representatives: (B, K, m, p) the extracted representatives ``Q``.
+        rep_update: (B, K, m, p) the update contraction gives them,
+            ``b_k C_k``; the tokens receive ``A^T (b_k C_k)``
+            (:attr:`token_update`).
     """
 
     def __init__(self, tokens, hw_shape: Optional[Sequence[int]], patch_start: int,
-                 extraction: Tensor, rep_grid: Sequence[int]) -> None:
+                 extraction: Tensor, rep_grid: Sequence[int], rep_init: str = 'pool',
+                 projected: Optional[Tensor] = None, representatives: Optional[Tensor] = None,
+                 rep_update: Optional[Tensor] = None) -> None:
         super().__init__(tokens, hw_shape, patch_start, extraction=extraction)
         self.rep_grid: Tuple[int, int] = (int(rep_grid[0]), int(rep_grid[1]))
+        self.rep_init = rep_init
+        self.projected = projected
+        self.representatives = representatives
+        self.rep_update = rep_update
+
+    @property
+    def token_update(self) -> Tensor:
+        """(B, K, N, p) ``ΔW_k = A^T (b_k C_k)``, the broadcast update of the
+        tokens in each subspace (formed when read)."""
+        return self.extraction.transpose(-1, -2) @ self.rep_update
 
 
 @MODELS.register_module()
@@ -56,6 +80,14 @@ class CBSA(BaseAttention):
     used is in its attention maps (:class:`ExtractionMaps`). Inputs whose grid
     is at least (rh, rw) are computed exactly as before.
 
+    Initial representatives (``rep_init``): ``'pool'`` (the paper's eq. 8,
+    above) or ``'learned'``, m trainable vectors per head held in the head's
+    subspace, ``representatives`` (K, m, p), shared by every input like
+    object queries or registers (paper Appendix A, which finds that the
+    extraction matrix A then has far lower rank than m; the authors' code
+    draws them ``randn``, as here). Learned representatives do not depend on
+    the patch grid: m = rh * rw on every input.
+
     Parameter names: ``proj`` is the *input* projection (the stacked subspace
     bases P_k), ``to_out`` the output map; ``step_extract`` / ``step_broadcast``
     are a_k / b_k. Its attention maps carry the extraction matrix ``A`` and,
@@ -69,15 +101,26 @@ class CBSA(BaseAttention):
             at most the patch grid on each side is used, see above.
         detach_init: stop the gradient through the pooled initial guess Q_0,
             as in the paper's derivation (the authors' code does not).
+        rep_init: ``'pool'`` (default) or ``'learned'``, see above.
     """
+
+    #: the ways of forming the initial representatives Q_0
+    REP_INITS = ('pool', 'learned')
 
     def __init__(self,
                  embed_dims: int,
                  num_heads: int,
                  head_dims: Optional[int] = None,
                  rep_grid: Union[int, Sequence[int]] = 8,
-                 detach_init: bool = False) -> None:
+                 detach_init: bool = False,
+                 rep_init: str = 'pool') -> None:
         super().__init__(embed_dims, num_heads, head_dims)
+        if rep_init not in self.REP_INITS:
+            raise ValueError(f'{type(self).__name__}: rep_init must be one of {self.REP_INITS}, '
+                             f'got {rep_init!r}')
+        if rep_init == 'learned' and detach_init:
+            raise ValueError(f'{type(self).__name__}: detach_init would stop learned '
+                             'representatives from training; use it with rep_init=\'pool\'')
         head_dims = self.head_dims
         self.rep_grid: Tuple[int, int] = ((rep_grid, rep_grid) if isinstance(rep_grid, int)
                                           else tuple(rep_grid))
@@ -90,23 +133,40 @@ class CBSA(BaseAttention):
         self.step_extract = nn.Parameter(torch.randn(num_heads, 1, 1))
         self.step_broadcast = nn.Parameter(torch.randn(num_heads, 1, 1))
         self.to_out = nn.Linear(inner, embed_dims)
+        self.rep_init = rep_init
+        if rep_init == 'learned':
+            self.representatives = nn.Parameter(
+                torch.randn(num_heads, self.num_representatives, head_dims))
 
     @property
     def num_representatives(self) -> int:
-        """m of the configured grid, rh * rw (fewer on small patch grids,
-        see :meth:`rep_grid_for`)."""
+        """m of the configured grid, rh * rw (fewer pooled ones on small
+        patch grids, see :meth:`rep_grid_for`)."""
         return self.rep_grid[0] * self.rep_grid[1]
 
+    def num_representatives_for(self, hw_shape: Optional[Sequence[int]]) -> int:
+        """m on an (H, W) patch grid (the configured m for ``None``)."""
+        if hw_shape is None:
+            return self.num_representatives
+        rh, rw = self.rep_grid_for(hw_shape)
+        return rh * rw
+
     def rep_grid_for(self, hw_shape: Sequence[int]) -> Tuple[int, int]:
-        """The representative grid used on an (H, W) patch grid:
+        """The representative grid used on an (H, W) patch grid: pooled,
         ``(min(rh, H), min(rw, W))``, the configured grid unless the patch
-        grid is smaller on a side (:func:`effective_rep_grid`)."""
+        grid is smaller on a side (:func:`effective_rep_grid`); learned,
+        always the configured grid."""
+        if self.rep_init == 'learned':
+            return self.rep_grid
         return effective_rep_grid(hw_shape, self.rep_grid)
 
     def init_representatives(self, w: Tensor, hw_shape: Sequence[int],
                              patch_start: int) -> Tensor:
-        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p) pooled patches,
-        m from :meth:`rep_grid_for`."""
+        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p), the pooled
+        patches (m from :meth:`rep_grid_for`) or the learned representatives
+        (in ``w``'s dtype, for half precision)."""
+        if self.rep_init == 'learned':
+            return self.representatives.to(w.dtype).expand(w.shape[0], -1, -1, -1)
         q0 = pool_patch_tokens(w, hw_shape, patch_start, self.rep_grid_for(hw_shape))
         q0 = split_heads(q0, self.num_heads)
         return q0.detach() if self.detach_init else q0
@@ -194,14 +254,11 @@ class CBSA(BaseAttention):
         m is the configured rh * rw, the count for every patch grid at least
         (rh, rw); for a smaller one pass its ``hw_shape`` to count the
         representatives actually used (:meth:`rep_grid_for`)."""
-        m = self._num_representatives_for(hw_shape)
+        m = self.num_representatives_for(hw_shape)
         return self.num_heads * (m * num_tokens + m * (m + 1) // 2)
 
-    def _num_representatives_for(self, hw_shape: Optional[Sequence[int]]) -> int:
-        if hw_shape is None:
-            return self.num_representatives
-        rh, rw = self.rep_grid_for(hw_shape)
-        return rh * rw
+    # the name subclasses (AgentAttention) call
+    _num_representatives_for = num_representatives_for
 
     def attend(self, x: Tensor, hw_shape: Sequence[int], patch_start: int,
                need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
@@ -218,8 +275,9 @@ class CBSA(BaseAttention):
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
         q, e, r = self._extract(q0, w)
+        contracted = self.contract(q)
         # A^T C = E^T (r C): the row normalisation rides on the (m x p) side
-        c = self.contract(q) * r
+        c = contracted * r
         if is_exporting() or x.shape[1] > self.embed_dims:
             # many tokens (segmentation): folding to_out saves N*K*m*p
             # multiply-adds for K*m*p*d extra ones; an exported graph takes
@@ -231,7 +289,9 @@ class CBSA(BaseAttention):
         if need_maps:
             attn = e * r
             maps = ExtractionMaps(lambda: attn.transpose(-1, -2) @ attn, hw_shape, patch_start,
-                                  extraction=attn, rep_grid=self.rep_grid_for(hw_shape))
+                                  extraction=attn, rep_grid=self.rep_grid_for(hw_shape),
+                                  rep_init=self.rep_init, projected=w, representatives=q,
+                                  rep_update=self.step_broadcast * contracted)
         return out, maps
 
     def subspace_bases(self) -> Tensor:
@@ -241,4 +301,4 @@ class CBSA(BaseAttention):
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
                 f'head_dims={self.head_dims}, rep_grid={self.rep_grid}, '
-                f'detach_init={self.detach_init}')
+                f'detach_init={self.detach_init}, rep_init={self.rep_init!r}')

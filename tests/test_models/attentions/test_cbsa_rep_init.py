@@ -1,0 +1,159 @@
+"""CBSA's initial representatives (``rep_init``): pooled (the default,
+unchanged) and learned (paper Appendix A), through the layer, a CBT head,
+half precision and ONNX export."""
+import math
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmseg_cbsa.models.attentions import CBSA
+
+# CBSA(8, num_heads=2, head_dims=4, rep_grid=2) built after torch.manual_seed(0),
+# applied to torch.randn(1, 10, 8) drawn next, with hw_shape (3, 3) and
+# patch_start 1: the float32 output bytes of the code before rep_init existed
+BEFORE = (
+    'b67b713e19c0cebdff98053e239a233ed5f7b93dbff5523ec88cc83ed481b6bdbfab3f3e72feafbd2a7bf53d'
+    '68e4333e1aa8123eb493563e719fc13e73169ebd9fc6673e47cbc8bd634f063e994b293e1b8dce3d521b533e'
+    '5542c63eba51b6bdcf657e3eacb5d6bdc9800b3e1c1e223e18c69d3df06b513e7153c93eb3cdc1bd2f45463e'
+    '701ab4bd5eb1f83d21e5313e468e0b3eaa0c563e247cc23e349ba1bdeee9923e0d1aefbdaa3e183e0be8183e'
+    'c485103d0fc24d3e5b6bcd3eabd8dbbd60b0453e94a6b3bdf184f13d7afc2e3e54580c3ed4cc563e1b8ec33e'
+    '01b59bbd22538d3e253ae8bd44bc163efa651d3ed79e403de25d4e3e3c90cb3efadcd7bdc991773ee87bd2bd'
+    '1155083edada223e11acac3dd43f523e40efc83e32bebbbd8d9b483e586fb5bd8299ec3dbb472b3e4063093e'
+    'b631573ed8fcc43ece2598bd'
+)
+
+
+def _from_hex(text: str, shape) -> torch.Tensor:
+    return torch.frombuffer(bytearray.fromhex(text), dtype=torch.float32).reshape(shape).clone()
+
+
+@pytest.mark.parametrize('kwargs', [{}, dict(rep_init='pool')])
+def test_pool_is_bit_identical_to_before(kwargs):
+    torch.manual_seed(0)
+    layer = CBSA(8, num_heads=2, head_dims=4, rep_grid=2, **kwargs)
+    x = torch.randn(1, 10, 8)
+    with torch.no_grad():
+        out = layer(x, (3, 3), 1)
+    assert torch.equal(out, _from_hex(BEFORE, (1, 10, 8)))
+    assert layer.rep_init == 'pool'
+    assert sorted(layer.state_dict()) == ['proj.weight', 'step_broadcast', 'step_extract',
+                                          'to_out.bias', 'to_out.weight']
+
+
+def reference_learned(layer: CBSA, x):
+    """Eq. 8 with Q_0 the learned (K, m, p) representatives, head by head."""
+    K, p = layer.num_heads, layer.head_dims
+    outs = []
+    for b in range(x.shape[0]):
+        w = x[b] @ layer.proj.weight.T
+        delta = []
+        for k in range(K):
+            wk, q0 = w[:, k * p:(k + 1) * p], layer.representatives[k]
+            a = torch.softmax(q0 @ wk.T / math.sqrt(p), dim=1)
+            q = q0 + layer.step_extract[k, 0, 0] * (a @ wk)
+            c = torch.softmax(q @ q.T / math.sqrt(p), dim=1) @ q
+            delta.append(layer.step_broadcast[k, 0, 0] * (a.T @ c))
+        outs.append(torch.cat(delta, 1) @ layer.to_out.weight.T + layer.to_out.bias)
+    return torch.stack(outs)
+
+
+@pytest.mark.parametrize('hw,extra', [((4, 6), 3), ((2, 2), 1)])   # m = 6 > 4 patches too
+def test_learned_matches_reference_and_knows_its_count(hw, extra):
+    layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=(2, 3), rep_init='learned')
+    assert layer.representatives.shape == (2, 6, 4)
+    assert layer.num_representatives == 6
+    assert layer.num_representatives_for(hw) == 6 and layer.rep_grid_for(hw) == (2, 3)
+    assert layer.num_similarities(30, 30, hw) == 2 * (6 * 30 + 21)
+    n = hw[0] * hw[1] + extra
+    x = torch.randn(2, n, 16)
+    seen = []
+    layer.register_attention_hook(lambda m, maps: seen.append(maps))
+    out = layer(x, hw, 1)
+    torch.testing.assert_close(out, reference_learned(layer, x), rtol=1e-4, atol=1e-5)
+    (maps,) = seen
+    assert maps.rep_init == 'learned' and maps.rep_grid == (2, 3)
+    assert maps.extraction.shape == (2, 2, 6, n)
+    assert "rep_init='learned'" in repr(layer)
+
+
+def test_learned_representatives_do_not_depend_on_the_input_and_train():
+    layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=2, rep_init='learned')
+    w = layer.proj(torch.randn(3, 17, 16))
+    q0 = layer.init_representatives(w, (4, 4), 1)
+    assert q0.shape == (3, 2, 4, 4)
+    assert torch.equal(q0[0], layer.representatives) and torch.equal(q0[2], q0[0])
+    layer(torch.randn(2, 17, 16), (4, 4), 1).square().sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_bad_rep_init_is_refused():
+    with pytest.raises(ValueError, match=r"rep_init must be one of \('pool', 'learned'\), got 'zeros'"):
+        CBSA(16, num_heads=2, rep_init='zeros')
+    with pytest.raises(ValueError, match='detach_init would stop learned'):
+        CBSA(16, num_heads=2, rep_init='learned', detach_init=True)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_learned_in_half_precision(dtype):
+    layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=2, rep_init='learned')
+    x = torch.randn(2, 17, 16)
+    with torch.no_grad():
+        ref = layer(x, (4, 4), 1)
+        with torch.autocast('cpu', dtype=dtype):
+            auto = layer(x, (4, 4), 1)
+        half = layer.to(dtype)(x.to(dtype), (4, 4), 1)
+    assert half.dtype == dtype
+    for out in (auto, half):
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+
+
+LEARNED_HEAD = {'model.decode_head.attn_cfg': dict(type='CBSA', rep_init='learned', rep_grid=3)}
+
+
+def _tiny_learned_segmentor():
+    from mmseg_cbsa.analysis.loading import build_model
+    cfg = Config.fromfile('tests/data/configs/tiny_cbt.py')
+    cfg.merge_from_dict(LEARNED_HEAD)
+    return cfg, build_model(cfg, seed=1).model
+
+
+def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo_root,
+                                                              monkeypatch):
+    from mmengine.optim import OptimWrapper
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    monkeypatch.chdir(repo_root)
+    _, model = _tiny_learned_segmentor()
+    attn = model.decode_head.layers[0].attn
+    assert attn.rep_init == 'learned' and attn.representatives.shape == (2, 9, 8)
+    model.train()
+    samples = []
+    for _ in range(2):
+        s = SegDataSample(metainfo=dict(img_shape=(32, 32), pad_shape=(32, 32)))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, 32, 32)))
+        samples.append(s)
+    data = dict(inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)] * 2,
+                data_samples=samples)
+    before = attn.representatives.detach().clone()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    losses = model.train_step(data, optim)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    assert not torch.equal(attn.representatives.detach(), before)
+
+
+def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkeypatch,
+                                                   tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxscript')
+    from mmseg_cbsa.deployment import export_onnx, verify_onnx
+    monkeypatch.chdir(repo_root)
+    cfg, model = _tiny_learned_segmentor()
+    ckpt, onnx_file = tmp_path / 'learned.pth', tmp_path / 'learned.onnx'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    export_onnx(cfg, str(onnx_file), str(ckpt), dynamic=True, shape=(40, 56))
+    # 37x100 -> 5x13 patches; 8x16 -> a 1x2 patch grid, fewer patches than m = 9
+    for result in verify_onnx(model, str(onnx_file), [(37, 100), (2, 3, 40, 72), (8, 16)]):
+        assert result.max_abs_diff <= 1e-4, str(result)

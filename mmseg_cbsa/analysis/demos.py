@@ -197,15 +197,19 @@ def ground_truth_files(images: Sequence[str], stems: Sequence[str], gt_dir: str,
 
 def ground_truth_loader(cfg: Config) -> Callable[[str], np.ndarray]:
     """``load(path) -> (H, W) label map`` as the config's test pipeline loads
-    annotations (its ``LoadAnnotations`` step, e.g. ``reduce_zero_label``;
-    mmseg's default ``LoadAnnotations`` if it has none)."""
+    annotations (its annotation-loading step, ``LoadAnnotations`` or a
+    subclass, e.g. with ``reduce_zero_label``; mmseg's default
+    ``LoadAnnotations`` if it has none)."""
     from mmseg.registry import TRANSFORMS
     dataset = cfg.get('test_dataloader', {}).get('dataset', {})
     steps = dataset.get('pipeline') or cfg.get('test_pipeline') or []
-    step = next((dict(s) for s in steps if s['type'] == 'LoadAnnotations'),
+    step = next((dict(s) for s in steps if 'Annotation' in s['type']),
                 dict(type='LoadAnnotations'))
     transform = TRANSFORMS.build(step)
-    reduce_zero_label = dataset.get('reduce_zero_label', False)
+    # the step's own setting, else the dataset's (mmseg checks they agree)
+    reduce_zero_label = transform.reduce_zero_label
+    if reduce_zero_label is None:
+        reduce_zero_label = dataset.get('reduce_zero_label', False)
 
     def load(path: str) -> np.ndarray:
         results = transform(dict(seg_map_path=path, reduce_zero_label=reduce_zero_label,

@@ -3,7 +3,15 @@
 The heavy, hardware-specific stack (torch, mmcv with ops) is installed by
 ``tools/install.sh``; ``install_requires`` only names what pip can resolve
 without rebuilding it.
+
+As mmseg does, the configs, tools and model index travel with the package in
+``mmseg_cbsa/.mim/`` (symbolic links into the checkout for an editable
+install, copies in a wheel or sdist): mmengine reads ``mmseg_cbsa::``
+configs and the inferencers read ``model-index.yml`` from there.
 """
+import os
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -15,6 +23,38 @@ def read_version() -> str:
     return namespace['__version__']
 
 
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension() -> None:
+    """Populate ``mmseg_cbsa/.mim`` from the checkout: links when installed
+    in place (``develop``, or pip's PEP 660 ``editable_wheel``), copies when
+    building a distribution; other commands (``egg_info``...) leave it alone."""
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        link = True
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        link = False
+    else:
+        return
+    root = Path(__file__).resolve().parent
+    mim = root / 'mmseg_cbsa' / '.mim'
+    mim.mkdir(exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = root / name, mim / name
+        if dst.is_symlink() or dst.is_file():
+            dst.unlink()
+        elif dst.is_dir():
+            shutil.rmtree(dst)
+        if link:
+            # relative, so that the checkout can move
+            os.symlink(os.path.relpath(src, mim), dst)
+        elif src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
+
+
+add_mim_extension()
 setup(
     name='mmseg_cbsa',
     version=read_version(),
@@ -23,6 +63,10 @@ setup(
     long_description=Path('README.md').read_text() if Path('README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
+    # the copies made by add_mim_extension (MANIFEST.in does the same for the sdist)
+    package_data={'mmseg_cbsa': ['.mim/model-index.yml', '.mim/configs/**/*.py',
+                                 '.mim/configs/**/*.yaml', '.mim/configs/**/*.md',
+                                 '.mim/tools/**/*.py', '.mim/tools/**/*.sh']},
     python_requires='>=3.9',
     install_requires=['mmsegmentation>=1.2.2', 'mmengine>=0.10.7', 'mmpretrain>=1.2.0'],
     extras_require={'tests': ['pytest>=8', 'pytest-xdist', 'timm>=1.0']},

@@ -1,0 +1,3 @@
+# ViT-T/16, CBSA without contraction (Fig. 9).
+_base_ = ['./vit-t16-cbsa_in21k-pre_8xb64-adamw-50e_in1k.py']
+model = dict(backbone=dict(attn_cfg=dict(contraction=False)))

@@ -1,16 +1,18 @@
 """Whether the forward pass is being traced for export (ONNX).
 
-The layers compute exactly the same function either way; a few of them take
-an export form while tracing, written from runtime sizes in ops ONNX
-supports, where the eager form uses a shortcut or an op the exporters cannot
-express for every input size (see docs/deployment.md#onnx-export):
+The layers compute exactly the same function either way (bit-identical in
+eager mode, tests/test_deployment/test_export_forms.py); two of them take an
+export form while tracing, written from runtime sizes, where the eager form
+skips work that is an exact identity (see docs/deployment.md#onnx-export):
 
-* :func:`~mmseg_cbsa.models.attentions.representatives.pool_patch_tokens`:
-  separable averaging matrices instead of ``adaptive_avg_pool2d``;
 * ``TokenBackbone.resized_pos_embed``: always resized (an identity at the
   layout grid) instead of the ``hw_shape == pos_grid`` shortcut;
-* the patch embeddings always pad (by zero pixels where nothing is needed);
-* ``CBSA`` always folds ``to_out`` (:meth:`CBSA.broadcast_out`).
+* the patch embeddings always pad (by zero pixels where nothing is needed).
+
+CBSA has one form for training, inference and export: its pooling of the
+initial representatives is
+:func:`~mmseg_cbsa.models.attentions.representatives.separable_avg_pool`
+and it always folds ``to_out`` into the broadcast (:meth:`CBSA.broadcast_out`).
 """
 import torch
 

@@ -1,20 +1,21 @@
-"""The forms the layers take while exported equal their eager (training) forms.
+"""The forms the layers take while exported equal their eager (training) forms exactly.
 
-While ``torch.onnx.export`` traces a model (``is_exporting()``), CBSA pools its
-initial representatives with separable averaging matrices instead of
-``adaptive_avg_pool2d``, the encoders always resize the position embedding,
-the patch embeddings always pad and CBSA always folds ``to_out``. These tests
-switch the export forms on in eager mode and compare.
+While ``torch.onnx.export`` traces a model (``is_exporting()``) the encoders
+always resize the position embedding (an exact identity at the layout grid)
+and the patch embeddings always pad (by zero pixels where nothing is needed).
+CBSA's pooling and folded output projection have one form for training,
+inference and export. These tests switch the export forms on in eager mode and
+require bit-identical outputs (``torch.equal``); the pooling's agreement with
+``adaptive_avg_pool2d`` (the authors' form) is to float rounding.
 """
 import itertools
+import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
 from mmseg.models.backbones.vit import VisionTransformer as MMSegViT
 
-import mmseg_cbsa.models.attentions.cbsa as cbsa_mod
-import mmseg_cbsa.models.attentions.representatives as reps
 import mmseg_cbsa.models.backbones.base as backbone_base
 import mmseg_cbsa.models.layers.patch_embed as patch_embed
 from mmseg_cbsa.models.attentions import CBSA
@@ -22,7 +23,8 @@ from mmseg_cbsa.models.attentions.representatives import (pool_patch_tokens, poo
                                                           representative_cells,
                                                           separable_avg_pool)
 
-EXPORT_SWITCHES = (reps, cbsa_mod, backbone_base, patch_embed)
+EXPORT_SWITCHES = (backbone_base, patch_embed)
+CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'configs')
 
 
 @pytest.fixture
@@ -73,7 +75,11 @@ def test_pool_patch_tokens_export_form(hw, grid, patch_start, export_form):
     cells = representative_cells(hw, grid)
     export_form()
     exported = pool_patch_tokens(tokens, hw, patch_start, grid)
-    assert (exported - eager).abs().max() <= 1e-6
+    assert torch.equal(exported, eager)
+    # the pooling is adaptive_avg_pool2d up to float rounding
+    maps = tokens[:, patch_start:patch_start + h * w].unflatten(1, hw).permute(0, 3, 1, 2)
+    expected = F.adaptive_avg_pool2d(maps, grid).flatten(2).transpose(1, 2)
+    assert (eager - expected).abs().max() <= 1e-6
     # the same cells: the bins are read off the pooling itself
     assert torch.equal(representative_cells(hw, grid), cells)
 
@@ -86,7 +92,7 @@ def test_cbsa_export_form(hw, export_form):
         eager = layer(x, hw, 0)
         export_form()
         exported = layer(x, hw, 0)
-    assert (exported - eager).abs().max() <= 1e-5 * eager.abs().max()
+    assert torch.equal(exported, eager)
 
 
 @pytest.mark.parametrize('mode', ['bicubic', 'bilinear'])
@@ -115,4 +121,21 @@ def test_encoders_export_form(arch, export_form):
                     for i, s in enumerate(shapes)]
     for a, b in itertools.zip_longest(eager, exported):
         assert a.shape == b.shape
-        assert (a - b).abs().max() <= 1e-5
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('cfg', ['tiny_cbt.py', 'tiny_segmenter.py'])
+def test_segmentors_export_form(cfg, export_form):
+    """Whole segmentors (encoder + decode head, resize to the input) as exported."""
+    from mmseg_cbsa.analysis.loading import build_model
+    from mmseg_cbsa.deployment import SegmentorLogits
+    model = SegmentorLogits(build_model(osp.join(CONFIGS, cfg), seed=0).model.eval())
+    shapes = [(64, 64), (40, 72), (37, 21)]
+    with torch.no_grad():
+        eager = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
+                 for i, s in enumerate(shapes)]
+        export_form()
+        exported = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
+                    for i, s in enumerate(shapes)]
+    for a, b in zip(eager, exported):
+        assert torch.equal(a, b)

@@ -6,8 +6,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..tracing import is_exporting
-from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
+from .base import AttentionMaps, BaseAttention, split_heads, stacked_bases
 from .representatives import effective_rep_grid, pool_patch_tokens
 
 
@@ -278,13 +277,10 @@ class CBSA(BaseAttention):
         contracted = self.contract(q)
         # A^T C = E^T (r C): the row normalisation rides on the (m x p) side
         c = contracted * r
-        if is_exporting() or x.shape[1] > self.embed_dims:
-            # many tokens (segmentation): folding to_out saves N*K*m*p
-            # multiply-adds for K*m*p*d extra ones; an exported graph takes
-            # this (equal) form for any N
-            out = self.broadcast_out(e, c)
-        else:
-            out = self.to_out(merge_heads(self.broadcast(e, c)))
+        # always folded, so that training, eager inference and an exported
+        # graph compute the same function for every N (N*K*m*p multiply-adds
+        # saved per layer for K*m*p*d extra ones, which do not grow with N)
+        out = self.broadcast_out(e, c)
         maps = None
         if need_maps:
             attn = e * r

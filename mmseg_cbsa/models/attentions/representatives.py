@@ -10,19 +10,17 @@ or tiny input, e.g. 2x16 patches for an 8x8 grid) is pooled to
 column, ``(min(rh, h), min(rw, w))``. Every input therefore has
 representatives, and on grids at least (rh, rw) nothing changes.
 
-While the model is exported (:func:`~mmseg_cbsa.models.tracing.is_exporting`)
-the pooling is computed in its separable form (:func:`separable_avg_pool`):
-``adaptive_avg_pool2d`` to a grid that does not divide the input cannot be
-exported with a runtime input size; the two forms agree to float rounding
-(tests/test_deployment/test_export_forms.py).
+The pooling is computed in one form for training, inference and export:
+:func:`separable_avg_pool`, two averaging-matrix products with the bins of
+``adaptive_avg_pool2d`` (which itself cannot be exported to a grid that does
+not divide a runtime input size). It equals ``adaptive_avg_pool2d`` to float
+rounding (tests/test_deployment/test_export_forms.py) and costs about the
+same here (one pass over the (N x C) projections either way).
 """
 from typing import Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-
-from ..tracing import is_exporting
 
 
 def effective_rep_grid(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tuple[int, int]:
@@ -87,32 +85,25 @@ def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,
             :class:`CBSA` does) to adapt a larger one.
 
     Returns:
-        (B, m, C) pooled tokens, row-major over the (rh, rw) grid:
-        ``F.adaptive_avg_pool2d`` of the (B, C, H, W) map (overlapping bins when
-        rh does not divide H). Each image's token-major patches already are a
-        channels-last map, which PyTorch pools in one pass without the
-        transpose to (C, H, W). While exporting, the same pooling in its
-        separable form (:func:`separable_avg_pool`).
+        (B, m, C) pooled tokens, row-major over the (rh, rw) grid: the
+        ``F.adaptive_avg_pool2d`` of the (B, C, H, W) map (overlapping bins
+        when rh does not divide H), computed as :func:`separable_avg_pool` on
+        the token-major patches, which already are a channels-last map.
     """
     h, w_ = hw_shape
     rh, rw = grid
-    if is_exporting():
-        maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_))
-        return separable_avg_pool(maps, grid).flatten(1, 2)
-    if rh > h or rw > w_:
-        raise ValueError(
-            f'representative grid {rh}x{rw} is larger than the patch grid {h}x{w_}: '
-            f'use at most {h}x{w_} representatives (effective_rep_grid adapts a grid) '
-            'or a larger input')
-    b, n, c = w.shape
-    if patch_start < 0 or patch_start + h * w_ > n:
-        raise ValueError(
-            f'{n} tokens cannot hold a {h}x{w_} patch grid starting at token {patch_start}')
-    # per image: with extra tokens the batch stride breaks channels-last
-    # contiguity of the whole batch, and the strided kernel is slow
-    maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_)).permute(0, 3, 1, 2)
-    pooled = torch.cat([F.adaptive_avg_pool2d(m[None], grid) for m in maps])
-    return pooled.flatten(2).transpose(1, 2)
+    if isinstance(h, int) and isinstance(w_, int):
+        # eager sizes; a traced symbolic grid was checked when it was made
+        if rh > h or rw > w_:
+            raise ValueError(
+                f'representative grid {rh}x{rw} is larger than the patch grid {h}x{w_}: '
+                f'use at most {h}x{w_} representatives (effective_rep_grid adapts a grid) '
+                'or a larger input')
+        if patch_start < 0 or patch_start + h * w_ > w.shape[1]:
+            raise ValueError(f'{w.shape[1]} tokens cannot hold a {h}x{w_} patch grid '
+                             f'starting at token {patch_start}')
+    maps = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_))
+    return separable_avg_pool(maps, grid).flatten(1, 2)
 
 
 def representative_cells(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tensor:

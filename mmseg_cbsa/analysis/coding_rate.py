@@ -25,7 +25,11 @@ Pieces:
   states (``layer.subspace_bases()``);
 * :class:`CodingRateRecorder`: forward pre-hooks that measure, during an
   ordinary forward pass, the compression term of the tokens every attention
-  layer receives; :func:`summarize_layers` averages the records over images.
+  layer receives; :func:`summarize_layers` averages the records over images;
+* :class:`SubspaceReductionRecorder` (Fig. 6): per CBSA layer and subspace,
+  the coding rate one layer removes from the tokens and from the
+  representatives (:class:`LayerSubspaceRates` states the quantities);
+  :func:`summarize_subspaces` averages them over images.
 
 The measurement of ``tools/analysis_tools/coding_rate.py`` (a config's model
 on image files) is :mod:`mmseg_cbsa.analysis.model_coding_rate`.
@@ -34,16 +38,19 @@ The synthetic experiment of Fig. 4 is in :mod:`mmseg_cbsa.analysis.synthetic`.
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.attentions import ATTENTION_TYPES, BaseAttention
+from .extraction_hooks import ExtractionListener, LayerRecord
 
 __all__ = ['coding_rate', 'head_coding_rates', 'compression_term', 'normalized_compression_term',
-           'subspace_bases', 'LayerCodingRate', 'CodingRateRecorder', 'summarize_layers']
+           'subspace_bases', 'LayerCodingRate', 'CodingRateRecorder', 'summarize_layers',
+           'LayerSubspaceRates', 'SubspaceReductionRecorder', 'summarize_subspaces',
+           'subspace_correlation']
 
 
 def check_eps(eps: float) -> None:
@@ -145,7 +152,7 @@ def subspace_bases(module: nn.Module) -> Tensor:
 # --------------------------------------------------------------------------
 
 @dataclass
-class LayerCodingRate:
+class LayerCodingRate(LayerRecord):
     """Coding rates of the tokens one attention layer received in one call.
 
     Attributes:
@@ -158,17 +165,10 @@ class LayerCodingRate:
         rates_normalized: (B, K) the same on unit-norm tokens.
     """
 
-    name: str
-    type: str
     num_tokens: int
     head_dims: int
     rates: Tensor
     rates_normalized: Tensor
-
-    @property
-    def part(self) -> str:
-        """The top-level part of the model: 'backbone', 'decode_head', ..."""
-        return self.name.split('.', 1)[0] if self.name else 'model'
 
     @property
     def compression(self) -> Tensor:
@@ -270,3 +270,124 @@ def summarize_layers(records: Sequence[LayerCodingRate]) -> List[dict]:
             Rc_per_head=rates.mean(0).tolist(), Rc_normalized_per_head=normed.mean(0).tolist(),
             Rc=rc.tolist(), Rc_normalized=rcn.tolist()))
     return out
+
+
+# --------------------------------------------------------------------------
+# Per subspace: what one CBSA layer does to tokens and representatives (Fig. 6)
+# --------------------------------------------------------------------------
+
+@dataclass
+class LayerSubspaceRates(LayerRecord):
+    r"""Coding rates, in each head's subspace, before and after one CBSA call.
+
+    With ``W_k = Z U_k`` (N x p) the tokens in subspace k, ``Q_k`` (m x p) the
+    extracted representatives and ``b_k C_k`` their contraction update, the
+    layer moves the representatives to ``Q_k + b_k C_k`` and, by broadcast,
+    the tokens to ``W_k + A_k^T (b_k C_k)``. The reductions of Fig. 6 are
+
+    .. math::
+        \Delta R_{tokens} = R(W_k) - R(W_k + A_k^\top b_k C_k), \quad
+        \Delta R_{reps} = R(Q_k) - R(Q_k + b_k C_k)
+
+    each with its own constant ``p / (n ε^2)`` (n = N or m). Positive means
+    compressed.
+
+    Attributes:
+        name, type: the module's name in the model and its class name.
+        num_tokens, num_representatives: N and m of this call.
+        tokens_before, tokens_after, reps_before, reps_after: (B, K) rates.
+    """
+
+    num_tokens: int
+    num_representatives: int
+    tokens_before: Tensor
+    tokens_after: Tensor
+    reps_before: Tensor
+    reps_after: Tensor
+
+    @property
+    def tokens_reduction(self) -> Tensor:
+        """(B, K) ``R(W_k) - R(W_k + ΔW_k)``."""
+        return self.tokens_before - self.tokens_after
+
+    @property
+    def reps_reduction(self) -> Tensor:
+        """(B, K) ``R(Q_k) - R(Q_k + b_k C_k)``."""
+        return self.reps_before - self.reps_after
+
+
+class SubspaceReductionRecorder(ExtractionListener):
+    """Record :class:`LayerSubspaceRates` for every call of every CBSA layer.
+
+    Reads the tensors the call computed (its attention maps:
+    :class:`~mmseg_cbsa.models.attentions.cbsa.ExtractionMaps`), so the
+    tokens, representatives and updates are exactly the forward pass's;
+    outputs of the model are unchanged::
+
+        with SubspaceReductionRecorder(model, eps=0.5) as rec, torch.no_grad():
+            model(inputs, data_samples, mode='tensor')
+        rec.records          # [LayerSubspaceRates, ...] in call order
+
+    Raises:
+        ValueError: on entry, the model holds no CBSA-family layer.
+    """
+
+    def __init__(self, model: nn.Module, eps: float = 0.5) -> None:
+        check_eps(eps)
+        super().__init__(model)
+        self.eps = eps
+        self.records: List[LayerSubspaceRates] = []
+
+    def record(self, name: str, layer: nn.Module, maps) -> None:
+        with torch.no_grad():
+            w, q = maps.projected.double(), maps.representatives.double()
+            dq = maps.rep_update.double()
+            dw = maps.extraction.double().transpose(-1, -2) @ dq
+            rates = [coding_rate(z, self.eps).cpu() for z in (w, w + dw, q, q + dq)]
+        self.records.append(LayerSubspaceRates(
+            name, type(layer).__name__, w.shape[-2], q.shape[-2], *rates))
+
+
+def summarize_subspaces(records: Sequence[LayerSubspaceRates]) -> List[dict]:
+    """One entry per CBSA layer (module name), in running order; calls pooled.
+
+    Per head: ``tokens_reduction_mean`` / ``_std`` and ``reps_reduction_mean``
+    / ``_std`` (sample std over calls x images, 0 for one), and the mean
+    rates before and after.
+    """
+    groups: Dict[str, List[LayerSubspaceRates]] = {}
+    for rec in records:
+        groups.setdefault(rec.name, []).append(rec)
+    out = []
+    for index, (name, recs) in enumerate(groups.items()):
+        def cat(attr: str) -> Tensor:
+            return torch.cat([getattr(r, attr) for r in recs]).double()
+
+        def std(v: Tensor) -> List[float]:
+            return v.std(0).tolist() if v.shape[0] > 1 else [0.0] * v.shape[1]
+
+        tok, rep = cat('tokens_reduction'), cat('reps_reduction')
+        out.append(dict(
+            index=index, name=name, part=recs[0].part, type=recs[0].type,
+            num_heads=tok.shape[1], num_tokens=sorted({r.num_tokens for r in recs}),
+            num_representatives=sorted({r.num_representatives for r in recs}),
+            samples=tok.shape[0],
+            tokens_reduction_mean=tok.mean(0).tolist(), tokens_reduction_std=std(tok),
+            reps_reduction_mean=rep.mean(0).tolist(), reps_reduction_std=std(rep),
+            tokens_before=cat('tokens_before').mean(0).tolist(),
+            tokens_after=cat('tokens_after').mean(0).tolist(),
+            reps_before=cat('reps_before').mean(0).tolist(),
+            reps_after=cat('reps_after').mean(0).tolist()))
+    return out
+
+
+def subspace_correlation(layers: Sequence[dict]) -> Optional[float]:
+    """Pearson correlation, over every (layer, head) subspace, of the mean
+    token and representative reductions: how alike their trends are (the
+    paper's reading of Fig. 6). None with fewer than 3 subspaces or a
+    constant series."""
+    tok = torch.tensor([v for x in layers for v in x['tokens_reduction_mean']], dtype=torch.float64)
+    rep = torch.tensor([v for x in layers for v in x['reps_reduction_mean']], dtype=torch.float64)
+    if tok.numel() < 3 or tok.std() == 0 or rep.std() == 0:
+        return None
+    return float(torch.corrcoef(torch.stack((tok, rep)))[0, 1])

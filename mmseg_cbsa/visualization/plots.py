@@ -170,3 +170,84 @@ def plot_zero_shot_layers(path: str, per_layer: Mapping[str, Mapping[int, float]
     ax.legend()
     ax.grid(alpha=.3)
     _save(fig, path, 120)
+
+
+def plot_rep_rank(path: str, layers: Sequence[dict], title: str) -> None:
+    """Rank of the extraction matrix per CBSA layer and head (paper
+    Appendix A): 1320x480 px.
+
+    Two panels, numerical rank / m and effective rank / m, against the layer
+    (in running order); one marker per head (means over images), the layer
+    mean as a line, 1 (every representative used) dashed.
+
+    Args:
+        layers: entries of :func:`mmseg_cbsa.analysis.rep_rank.summarize_ranks`
+            (``index``, ``rank_over_m``, ``effective_rank``,
+            ``num_representatives``, ``name``).
+    """
+    plt = _pyplot()
+    idx = [layer['index'] + 1 for layer in layers]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    effective = [[e / max(layer['num_representatives']) for e in layer['effective_rank']]
+                 for layer in layers]
+    panels = ((axes[0], [layer['rank_over_m'] for layer in layers], 'rank(A) / m'),
+              (axes[1], effective, 'effective rank(A) / m'))
+    for ax, values, label in panels:
+        for x, heads in zip(idx, values):
+            offsets = np.linspace(-0.15, 0.15, len(heads)) if len(heads) > 1 else [0.0]
+            ax.scatter(x + np.asarray(offsets), heads, s=14, color='C0', alpha=.7)
+        ax.plot(idx, [float(np.mean(v)) for v in values], 'o-', color='C1', label='mean of heads')
+        ax.axhline(1.0, color='gray', linestyle='--', linewidth=1)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlim(0.5, len(idx) + 0.5)
+        ax.set_xticks(idx)
+        ax.set_xlabel('CBSA layer (in running order)')
+        ax.set_ylabel(label)
+        ax.grid(alpha=.3)
+        ax.legend(fontsize=8, loc='lower left')
+    inits = ', '.join(sorted({layer['rep_init'] for layer in layers}))
+    fig.suptitle(f'{title}; representatives: {inits}', fontsize=9)
+    _save(fig, path, 120)
+
+
+def plot_subspace_reduction(path: str, layers: Sequence[dict], title: str) -> None:
+    """Coding rate removed by one CBSA layer per subspace, tokens and
+    representatives side by side (paper Fig. 6): 1320x480 px.
+
+    Left: both reductions against the subspaces, layer by layer (mean ± std
+    over images; dashed lines separate the layers). Right: representatives'
+    reduction against the tokens', one point per subspace.
+
+    Args:
+        layers: entries of :func:`mmseg_cbsa.analysis.coding_rate.summarize_subspaces`.
+    """
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw=dict(width_ratios=(2, 1)))
+    x, ticks, labels = 0, [], []
+    for li, layer in enumerate(layers):
+        k = layer['num_heads']
+        xs = np.arange(x, x + k)
+        for key, c, name in (('tokens', 'C0', 'input tokens'), ('reps', 'C3', 'representatives')):
+            ax.errorbar(xs, layer[f'{key}_reduction_mean'], yerr=layer[f'{key}_reduction_std'],
+                        fmt='o-', color=c, capsize=2, ms=4, label=name if li == 0 else None)
+        ax2.scatter(layer['tokens_reduction_mean'], layer['reps_reduction_mean'], s=16,
+                    color=f'C{li % 10}', label=layer['name'])
+        ticks.append(x + (k - 1) / 2)
+        labels.append(str(layer['index'] + 1))
+        x += k
+        if li < len(layers) - 1:
+            ax.axvline(x - 0.5, color='gray', linestyle='--', linewidth=.8)
+    ax.axhline(0.0, color='black', linewidth=.6)
+    ax.set_xlim(-0.5, x - 0.5)
+    ax.set_xticks(ticks, labels)
+    ax.set_xlabel('CBSA layer (subspaces = heads within it)')
+    ax.set_ylabel(r'$\Delta R$ in the subspace (nats)')
+    ax.legend(fontsize=8)
+    ax.grid(alpha=.3)
+    ax2.set_xlabel(r'$\Delta R$ input tokens')
+    ax2.set_ylabel(r'$\Delta R$ representatives')
+    ax2.grid(alpha=.3)
+    if len(layers) <= 8:
+        ax2.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path, 120)

@@ -165,3 +165,82 @@ def test_recorder_refuses_a_model_without_attention():
     with pytest.raises(ValueError, match='no attention layer'):
         with CodingRateRecorder(torch.nn.Sequential(torch.nn.Linear(3, 3))):
             pass
+
+
+# --------------------------------------------------------------------------
+# Fig. 6: per subspace, tokens and representatives
+# --------------------------------------------------------------------------
+
+def _subspace_record(layer, x, hw, eps=0.5):
+    from mmseg_cbsa.analysis.coding_rate import SubspaceReductionRecorder
+    with SubspaceReductionRecorder(layer, eps) as rec, torch.no_grad():
+        layer(x, hw, 1)
+    (record,) = rec.records
+    return record
+
+
+def test_zero_broadcast_step_reduces_nothing():
+    from mmseg_cbsa.models.attentions import CBSA
+    layer = CBSA(16, num_heads=3, head_dims=4, rep_grid=2)
+    with torch.no_grad():
+        layer.step_broadcast.zero_()
+    rec = _subspace_record(layer, torch.randn(2, 17, 16), (4, 4))
+    assert rec.tokens_reduction.shape == (2, 3)
+    assert torch.equal(rec.tokens_reduction, torch.zeros(2, 3, dtype=torch.float64))
+    assert torch.equal(rec.reps_reduction, torch.zeros(2, 3, dtype=torch.float64))
+    assert (rec.tokens_before > 0).all() and (rec.reps_before > 0).all()
+
+
+def test_subspace_rates_are_the_formula_on_the_layers_own_steps():
+    """R(W_k) - R(W_k + b_k A^T C_k) and R(Q_k) - R(Q_k + b_k C_k), written out
+    per head from the layer's parameters (AgentAttention: C = Q)."""
+    import math
+    from mmseg_cbsa.models.attentions import AgentAttention, CBSA
+    for cls in (CBSA, AgentAttention):
+        layer = cls(16, num_heads=2, head_dims=8, rep_grid=(2, 3))
+        x = torch.randn(1, 1 + 24, 16)
+        rec = _subspace_record(layer, x, (4, 6), eps=0.3)
+        p = 8
+        w_all = (x[0] @ layer.proj.weight.T).double()
+        grid = w_all[1:].reshape(4, 6, 16).permute(2, 0, 1)
+        q0_all = torch.nn.functional.adaptive_avg_pool2d(grid, (2, 3)).flatten(1).T
+        for k in range(2):
+            w, q0 = w_all[:, k * p:(k + 1) * p], q0_all[:, k * p:(k + 1) * p]
+            a = torch.softmax(q0 @ w.T / math.sqrt(p), dim=1)
+            q = q0 + layer.step_extract[k, 0, 0].double() * (a @ w)
+            c = torch.softmax(q @ q.T / math.sqrt(p), dim=1) @ q if cls is CBSA else q
+            dq = layer.step_broadcast[k, 0, 0].double() * c
+
+            def rate(z):
+                n = z.shape[0]
+                return 0.5 * torch.logdet(torch.eye(p, dtype=z.dtype) + p / (n * 0.3 ** 2) * z.T @ z)
+            expected = [rate(w) - rate(w + a.T @ dq), rate(q) - rate(q + dq)]
+            got = [rec.tokens_reduction[0, k], rec.reps_reduction[0, k]]
+            torch.testing.assert_close(torch.stack(got), torch.stack(expected).detach(),
+                                       rtol=1e-4, atol=1e-6)
+        # the tokens' rate before the layer is the per-head R(Z U_k) of Fig. 5
+        torch.testing.assert_close(rec.tokens_before[0],
+                                   head_coding_rates(x[0], subspace_bases(layer), 0.3),
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_summarize_subspaces_and_correlation():
+    from mmseg_cbsa.analysis.coding_rate import (LayerSubspaceRates, subspace_correlation,
+                                                 summarize_subspaces)
+
+    def rec(name, tok, rep):
+        tok, rep = torch.tensor(tok, dtype=torch.float64), torch.tensor(rep, dtype=torch.float64)
+        return LayerSubspaceRates(name, 'CBSA', 20, 4, tok + 1, torch.ones_like(tok),
+                                  rep + 2, 2 * torch.ones_like(rep))
+    layers = summarize_subspaces([rec('a.0', [[1., 2.]], [[3., 5.]]),
+                                  rec('a.1', [[0., 0.]], [[1., 1.]]),
+                                  rec('a.0', [[3., 2.]], [[5., 5.]])])
+    assert [x['name'] for x in layers] == ['a.0', 'a.1'] and layers[0]['samples'] == 2
+    assert layers[0]['tokens_reduction_mean'] == [2., 2.]
+    assert layers[0]['reps_reduction_mean'] == [4., 5.]
+    assert layers[0]['tokens_reduction_std'] == pytest.approx([2 ** .5, 0.])
+    assert layers[1]['reps_reduction_std'] == [0., 0.]
+    # tokens (2, 2, 0, 0) and representatives (4, 5, 1, 1)
+    expected = np.corrcoef([2, 2, 0, 0], [4, 5, 1, 1])[0, 1]
+    assert subspace_correlation(layers) == pytest.approx(expected)
+    assert subspace_correlation(layers[:1]) is None           # 2 subspaces only

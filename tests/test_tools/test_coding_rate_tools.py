@@ -154,3 +154,47 @@ def test_synthetic_compression_lowers_the_coding_rate(tmp_path):
     assert _png_size(tmp_path / 'synthetic_compression.png') == (506, 1540, 3)
     with pytest.raises(SystemExit):
         tool.main(['--out-dir', str(tmp_path), '--step', '1.5'])
+
+
+def test_per_subspace_on_the_trained_model(coding_rate_tool, images, tiny_cbt_trained, tmp_path):
+    """--per-subspace (Fig. 6) adds its table, CSV, plot and JSON keys; the
+    per-layer outputs are the same bytes as without the flag."""
+    cfg = os.path.join(REPO, tiny_cbt_trained['config'])
+    ckpt = str(tiny_cbt_trained['checkpoint'])
+    two = [str(images / 'img0.png'), str(images / 'img3.png')]
+    plain, flagged = tmp_path / 'plain', tmp_path / 'flagged'
+    coding_rate_tool.main([cfg, ckpt, '--images', *two, '--out-dir', str(plain)])
+    result = coding_rate_tool.main([cfg, ckpt, '--images', *two, '--out-dir', str(flagged),
+                                    '--per-subspace'])
+    assert sorted(os.listdir(plain)) == ['coding_rate.csv', 'coding_rate.json', 'coding_rate.png']
+    assert (plain / 'coding_rate.csv').read_bytes() == (flagged / 'coding_rate.csv').read_bytes()
+    saved = json.loads((flagged / 'coding_rate.json').read_text())
+    subspaces, corr = saved.pop('subspaces'), saved.pop('subspace_correlation')
+    assert saved == json.loads((plain / 'coding_rate.json').read_text())
+
+    (layer,) = subspaces                  # the decoder's one CBSA layer; the encoder is MHSA
+    assert layer['name'] == LAYERS[1] and layer['samples'] == 2 and layer['num_heads'] == 2
+    assert layer['num_representatives'] == [4] and layer['num_tokens'] == [22, 41]
+    assert corr is None                   # 2 subspaces: no correlation
+    for key in ('tokens', 'reps'):
+        mean, before, after = (layer[f'{key}_reduction_mean'], layer[f'{key}_before'],
+                               layer[f'{key}_after'])
+        assert len(mean) == 2 and len(layer[f'{key}_reduction_std']) == 2
+        assert mean == pytest.approx([b - a for b, a in zip(before, after)])
+        assert all(math.isfinite(v) for v in mean)
+    # the tokens' rate before the layer is its per-head Rc of the per-layer table
+    assert layer['tokens_before'] == pytest.approx(saved['layers'][1]['Rc_per_head'])
+    assert result['subspaces'] == subspaces
+
+    with open(flagged / 'coding_rate_subspaces.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['name'], r['head']) for r in rows] == [(LAYERS[1], '0'), (LAYERS[1], '1')]
+    assert float(rows[1]['reps_reduction_mean']) == pytest.approx(layer['reps_reduction_mean'][1])
+    assert _png_size(flagged / 'coding_rate_subspaces.png') == (480, 1320, 3)
+
+
+def test_per_subspace_needs_a_cbsa_layer(coding_rate_tool, images, tmp_path):
+    with pytest.raises(ValueError, match='no layer that extracts representatives'):
+        coding_rate_tool.main([os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'),
+                               '--images', str(images), '--out-dir', str(tmp_path),
+                               '--per-subspace'])

@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/coding_rate.py CONFIG [CHECKPOINT] \\
         --images FOLDER_OR_FILES [...] --out-dir DIR \\
-        [--eps 0.5] [--max-images N] [--device cpu] [--seed 0] [--cfg-options k=v ...]
+        [--eps 0.5] [--max-images N] [--device cpu] [--seed 0] [--cfg-options k=v ...] \\
+        [--per-subspace]
 
 CONFIG: any config of the plugin (ViT / CRATE / CBT / ToST / CRATECBT
 encoders, CBTHead / DEPICTHead decoders, CLSAttentionProbe, or an mmpretrain
@@ -30,6 +31,17 @@ layers, in the order they run): mean and std over images. Writes to
 per image), ``coding_rate.csv`` (one row per layer) and ``coding_rate.png``
 (Rc and normalised Rc against the layer index, like Fig. 5). The measurement
 is mmseg_cbsa.analysis.model_coding_rate.measure_coding_rate.
+
+--per-subspace (paper Fig. 6) adds, for every CBSA layer and subspace
+(head) k, the coding rate that one call of the layer removes from the tokens
+and from the representatives, side by side: with W_k = Z U_k the tokens in
+the subspace, Q_k the extracted representatives and b_k C_k their
+contraction update, R(W_k) - R(W_k + A_k^T b_k C_k) and R(Q_k) - R(Q_k +
+b_k C_k) (positive: compressed). It prints a second table and writes
+``coding_rate_subspaces.csv`` (one row per layer and head),
+``coding_rate_subspaces.png`` and the keys ``subspaces`` and
+``subspace_correlation`` in ``coding_rate.json``. Without the flag the
+outputs are the per-layer ones alone.
 """
 import argparse
 import math
@@ -53,6 +65,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value pairs')
+    p.add_argument('--per-subspace', action='store_true',
+                   help='also the reduction per CBSA layer and subspace on tokens and '
+                        'representatives (Fig. 6)')
     args = p.parse_args(argv)
     if not osp.isfile(args.config):
         p.error(f'config not found: {args.config}')
@@ -69,7 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     return measure_coding_rate(args.config, args.images, args.out_dir, args.checkpoint,
                                eps=args.eps, max_images=args.max_images, device=args.device,
-                               seed=args.seed, cfg_options=args.cfg_options)
+                               seed=args.seed, cfg_options=args.cfg_options,
+                               per_subspace=args.per_subspace)
 
 
 if __name__ == '__main__':

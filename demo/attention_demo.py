@@ -19,8 +19,9 @@ Written per image (into DIR for one image, DIR/<image name>/ for several):
   starts from outlined, and a colour bar.
 
 ``--layers`` picks the encoder blocks for both pictures (default all); the
-decode head's layers are always drawn. One progress bar covers all images. Sliding-window test configs are run on
-the whole image, so that every map covers it. An image that cannot be read or
+decode head's layers are always drawn. One progress bar covers all images.
+Sliding-window test configs are run on the whole image, so that every map
+covers it. An image that cannot be read or
 run is reported by name and skipped, and the script exits with status 1 after
 the others are done; different images with the same name are refused before
 anything runs. On a patch grid smaller than a layer's representative grid (an

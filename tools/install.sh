@@ -2,7 +2,9 @@
 # Install the pinned OpenMMLab stack and this project into the active Python.
 #
 #   bash tools/install.sh            # runtime stack + `pip install -e .`
-#   bash tools/install.sh --tests    # ... plus the test requirements
+#   bash tools/install.sh --tests    # ... plus the test requirements, and
+#                                    # chromium + chromium-driver (apt-get, as
+#                                    # root or with sudo) for the browser test
 #
 # Idempotent: when everything is already importable at the pinned versions
 # (and mmcv's compiled ops load against the installed torch) it only
@@ -27,7 +29,7 @@ WITH_TESTS=0
 for arg in "$@"; do
   case "$arg" in
     --tests) WITH_TESTS=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$arg' (expected --tests)" >&2; exit 2 ;;
   esac
 done
@@ -57,8 +59,38 @@ from mmcv.ops import point_sample, sigmoid_focal_loss  # noqa: F401
 EOF
 }
 
+test_packages_ok() {
+  (cd / && "$PYTHON" -c "import pytest, timm, xdist, onnx, onnxruntime, onnxscript, gradio, selenium") 2>/dev/null
+}
+
+browser_ok() {
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1
+}
+
 tests_ok() {
-  (cd / && "$PYTHON" -c "import pytest, timm, xdist, onnx, onnxruntime, onnxscript") 2>/dev/null
+  test_packages_ok && browser_ok
+}
+
+# Chromium and its driver from the system's packages, for the web demo's
+# browser test (tests/test_tools/test_web_demo.py, skipped without them).
+install_browser() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo="sudo -n"
+    else
+      log "chromium / chromium-driver missing and neither root nor sudo: the browser test will be skipped"
+      return 0
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "chromium / chromium-driver missing and no apt-get: the browser test will be skipped"
+    return 0
+  fi
+  log "installing chromium and chromium-driver (apt-get)"
+  $sudo apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  browser_ok || { echo "install.sh: chromium / chromedriver still not on PATH after apt-get" >&2; exit 1; }
 }
 
 project_ok() {
@@ -120,8 +152,11 @@ else
 fi
 
 if [ "$WITH_TESTS" = 1 ] && ! tests_ok; then
-  log "installing test requirements"
-  pip_install -r "$ROOT/requirements/tests.txt"
+  if ! test_packages_ok; then
+    log "installing test requirements"
+    pip_install -r "$ROOT/requirements/tests.txt"
+  fi
+  browser_ok || install_browser
 fi
 
 if ! project_ok; then

@@ -41,8 +41,8 @@ def upsample_map(amap: np.ndarray, image_hw: Sequence[int], patch_size: Optional
     big_h, big_w = image_hw
     if patch_size:
         big_h, big_w = h * patch_size, w * patch_size
-    return cv2.resize(amap, (big_w, big_h), interpolation=interpolation)[:image_hw[0],
-                                                                       :image_hw[1]]
+    big = cv2.resize(amap, (big_w, big_h), interpolation=interpolation)
+    return big[:image_hw[0], :image_hw[1]]
 
 
 def heatmap(amap: np.ndarray, image: Optional[np.ndarray] = None, alpha: float = 0.6,
@@ -202,8 +202,6 @@ def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int
     if colour_bar:
         canvas = append_colour_bar(canvas, GRID_HEADER_H)
     return label_grid([[canvas]], title=title, pad=0) if title else canvas
-
-
 
 
 def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],

@@ -117,8 +117,8 @@ def test_demo_cbt_backbone_layers_and_several_images(assets, repo_root, tmp_path
                          '--out', tmp_path, '--layers', '-1', with_err=True)
     bars = progress_bars(err, 2)
     assert len(bars) == 1, err
-    assert [u.split(']')[1].split(',')[0] for u in bars[0].split('\r')] == [' 0/2', ' 1/2',
-                                                                           ' 2/2']
+    updates = [u.split(']')[1].split(',')[0].strip() for u in bars[0].split('\r')]
+    assert updates == ['0/2', '1/2', '2/2']
     for stem in ('img0', 'img1'):
         folder = tmp_path / stem
         assert sorted(p.name for p in folder.iterdir()) == [
@@ -137,8 +137,8 @@ def test_demo_without_cls_token_skips_the_cls_grid(assets, repo_root, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ['cbsa_decode_head_layer0.png']
 
 
-def test_demo_refuses_layers_the_encoder_does_not_have(assets, repo_root, tmp_path,
-                                                      monkeypatch, capsys):
+def test_demo_refuses_layers_the_encoder_does_not_have(
+        assets, repo_root, tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match=r'--layers \[2\]: CBT has 2 blocks'):
         _run_demo(repo_root, monkeypatch, capsys, CONFIGS['tiny_cbt_backbone'],
                   assets['ckpts']['tiny_cbt_backbone'], assets['images'][0],

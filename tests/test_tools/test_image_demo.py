@@ -62,8 +62,8 @@ def test_input_and_prediction_side_by_side_under_one_progress_bar(
     # one bar, updated in place (carriage returns) from 0/2 to 2/2
     bars = [line for line in err.split('\n') if '/2, ' in line]
     assert len(bars) == 1, err
-    assert [u.split(']')[1].split(',')[0] for u in bars[0].split('\r')] == [' 0/2', ' 1/2',
-                                                                           ' 2/2']
+    updates = [u.split(']')[1].split(',')[0].strip() for u in bars[0].split('\r')]
+    assert updates == ['0/2', '1/2', '2/2']
     for image_path, picture_path in zip(validation['images'], written):
         image, picture = _read_rgb(image_path), _read_rgb(picture_path)
         h, w = image.shape[:2]

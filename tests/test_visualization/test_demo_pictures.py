@@ -109,8 +109,8 @@ def _sample(pred, gt=None):
 @pytest.mark.parametrize('with_gt', [False, True])
 def test_input_prediction_truth_layout(with_gt):
     vis = standalone_visualizer()
-    vis.dataset_meta = dict(classes=['a', 'b', 'c'], palette=[[255, 0, 0], [0, 255, 0],
-                                                            [0, 0, 255]])
+    vis.dataset_meta = dict(classes=['a', 'b', 'c'],
+                            palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
     image = np.full((20, 30, 3), 100, np.uint8)
     pred = np.zeros((20, 30), np.int64)
     gt = np.full((20, 30), 2, np.int64) if with_gt else None

@@ -160,27 +160,17 @@ class WebDemo:
                 with gr.Column():
                     gr.Markdown('### [CLS] attention\nWhere the class token looks, per '
                                 'encoder block and head.')
-                    with gr.Row():
-                        cls_block = gr.Dropdown(label='encoder block', choices=[],
-                                                elem_id='cls-block')
-                        cls_head = gr.Dropdown(label='head', choices=[], elem_id='cls-head')
-                    cls_note = gr.Markdown()
-                    cls_image = gr.Image(type='numpy', format='png', interactive=False,
-                                         label='[CLS] attention', show_label=False,
-                                         elem_id='cls-picture')
+                    cls_block, cls_head = _dropdowns(('encoder block', 'cls-block'),
+                                                     ('head', 'cls-head'))
+                    cls_note, cls_image = gr.Markdown(), _picture('cls-picture')
                 with gr.Column():
                     gr.Markdown('### CBSA representatives\nWhere one representative '
                                 'extracts its content from (its row of A).')
-                    with gr.Row():
-                        rep_layer = gr.Dropdown(label='CBSA layer', choices=[],
-                                                elem_id='rep-layer')
-                        rep_head = gr.Dropdown(label='head', choices=[], elem_id='rep-head')
+                    rep_layer, rep_head = _dropdowns(('CBSA layer', 'rep-layer'),
+                                                     ('head', 'rep-head'))
                     rep_index = gr.Slider(0, 1, step=1, value=0, label='representative',
                                           elem_id='rep-index')
-                    rep_note = gr.Markdown()
-                    rep_image = gr.Image(type='numpy', format='png', interactive=False,
-                                         label='representative', show_label=False,
-                                         elem_id='rep-picture')
+                    rep_note, rep_image = gr.Markdown(), _picture('rep-picture')
 
             def run(image):
                 if image is None:
@@ -246,6 +236,20 @@ class WebDemo:
                 self.representative_picture(analysis, 0, 0, 0))
 
 
+def _dropdowns(*specs: Tuple[str, str]) -> list:
+    """Dropdowns side by side, one per (label, elem_id), filled per image."""
+    import gradio as gr
+    with gr.Row():
+        return [gr.Dropdown(label=label, choices=[], elem_id=elem_id) for label, elem_id in specs]
+
+
+def _picture(elem_id: str):
+    """An output picture, sent losslessly (PNG); the picture has its own title."""
+    import gradio as gr
+    return gr.Image(type='numpy', format='png', interactive=False, show_label=False,
+                    elem_id=elem_id)
+
+
 def launch(config: str, checkpoint: str, host: str = '127.0.0.1', port: int = 7860,
            device: str = 'cpu', opacity: float = 0.5) -> None:
     """Serve the demo page of a model until interrupted (no share link, no
@@ -260,3 +264,28 @@ def _offline_theme():
     import gradio as gr
     return gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'],
                              font_mono=['ui-monospace', 'monospace'])
+
+
+def parse_args(argv: Optional[List[str]] = None):
+    """The command line of ``demo/web_demo.py`` (and ``python -m`` of this module)."""
+    import argparse
+    p = argparse.ArgumentParser(description='Interactive demo in the browser: segmentation, '
+                                '[CLS] attention and CBSA representatives.')
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--host', default='127.0.0.1',
+                   help='address to serve on (0.0.0.0 for other machines)')
+    p.add_argument('--port', type=int, default=7860)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--opacity', type=float, default=0.5,
+                   help='weight of the class colours over the image')
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    launch(args.config, args.checkpoint, args.host, args.port, args.device, args.opacity)
+
+
+if __name__ == '__main__':
+    main()

@@ -157,3 +157,17 @@ def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkey
     # 37x100 -> 5x13 patches; 8x16 -> a 1x2 patch grid, fewer patches than m = 9
     for result in verify_onnx(model, str(onnx_file), [(37, 100), (2, 3, 40, 72), (8, 16)]):
         assert result.max_abs_diff <= 1e-4, str(result)
+
+
+def test_cbt_backbone_with_learned_representatives(mmseg_scope):
+    """Through a CBT encoder's attn_cfg: every block gets its own learned
+    representatives, and they receive gradients."""
+    from mmseg.registry import MODELS
+    bb = MODELS.build(dict(type='CBT', arch=(32, 2, 2), img_size=32, patch_size=8,
+                           attn_cfg=dict(type='CBSA', rep_init='learned', rep_grid=3)))
+    bb.init_weights()
+    reps = [blk.attn.representatives for blk in bb.blocks]
+    assert [r.shape for r in reps] == [(2, 9, 16)] * 2 and reps[0] is not reps[1]
+    out = bb(torch.randn(2, 3, 32, 32))
+    sum(o.float().square().sum() for o in out).backward()
+    assert all(r.grad is not None and r.grad.abs().sum() > 0 for r in reps)

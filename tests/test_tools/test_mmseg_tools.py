@@ -1,0 +1,148 @@
+"""mmseg 1.2.2's own tools on this package's configs (through ``custom_imports``),
+the thin tools that stand in where mmseg's fail, and the Slurm launchers
+(docs/mmseg_tools.md)."""
+import hashlib
+import os
+import re
+import stat
+import subprocess
+
+import mmseg
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mmseg_cbsa  # noqa: F401  (allow-lists mmengine checkpoint types for torch.load)
+from tests.cli import run_python
+
+MMSEG_TOOLS = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'tools')
+
+
+def _mmseg_tool(name):
+    return os.path.join(MMSEG_TOOLS, *name.split('/'))
+
+
+def test_mmseg_test_tool_evaluates_our_config(tiny_cbt_trained, repo_root, tmp_path):
+    res = run_python(repo_root, _mmseg_tool('test.py'), tiny_cbt_trained['config'],
+                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path,
+                     '--cfg-options', *tiny_cbt_trained['options'])
+    assert re.search(r'mIoU: \d', res.stdout + res.stderr)
+
+
+def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_path):
+    run_python(repo_root, _mmseg_tool('train.py'), tiny_cbt_trained['config'], '--work-dir',
+               tmp_path, '--cfg-options', *tiny_cbt_trained['options'],
+               'train_cfg.max_iters=2', 'train_cfg.val_interval=2')
+    assert (tmp_path / 'iter_2.pth').is_file()
+
+
+def test_mmseg_print_config_and_ours(repo_root, tmp_path):
+    user = tmp_path / 'user.py'
+    user.write_text("_base_ = ['mmseg_cbsa::quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py']\n")
+    # mmseg's reads our configs by path (custom_imports) ...
+    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'),
+                     'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py')
+    assert "type='CBTHead'" in res.stdout
+    # ... but not a config inheriting mmseg_cbsa:: (parsed before any import)
+    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'), user, check=False)
+    assert res.returncode != 0 and 'does not support to load mmseg_cbsa config' in res.stderr
+    res = run_python(repo_root, 'tools/misc/print_config.py', user)
+    assert "type='CBTHead'" in res.stdout
+
+
+def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root, tmp_path):
+    args = [tiny_cbt_trained['config'], '--not-show', '--cfg-options',
+            *tiny_cbt_trained['options']]
+    # mmseg's own tool draws on a non-contiguous array, which OpenCV refuses
+    res = run_python(repo_root, _mmseg_tool('analysis_tools/browse_dataset.py'), *args,
+                     '--output-dir', tmp_path / 'mmseg', check=False)
+    assert res.returncode != 0 and "in function 'rectangle'" in res.stderr
+    run_python(repo_root, 'tools/analysis_tools/browse_dataset.py', *args,
+               '--output-dir', tmp_path / 'ours')
+    pictures = sorted((tmp_path / 'ours').iterdir())
+    assert [p.name for p in pictures] == [f'mini_{i:06d}.jpg' for i in range(8)]
+    drawn = np.asarray(Image.open(pictures[0]))
+    image = np.asarray(Image.open(tiny_cbt_trained['data'] / 'images' / 'training' /
+                                  'mini_000000.jpg'))
+    assert drawn.shape == image.shape and np.abs(drawn.astype(int) - image).mean() > 5
+
+
+def test_confusion_matrix_agrees_with_the_test_metric(tiny_cbt_trained, repo_root, tmp_path):
+    res = run_python(repo_root, 'tools/test.py', tiny_cbt_trained['config'],
+                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path / 'work',
+                     '--out', tmp_path / 'pred', '--cfg-options', *tiny_cbt_trained['options'])
+    a_acc = float(re.findall(r'aAcc: ([\d.]+)', res.stdout + res.stderr)[-1])
+    run_python(repo_root, 'tools/analysis_tools/confusion_matrix.py', tiny_cbt_trained['config'],
+               tmp_path / 'pred', tmp_path / 'cm', '--cfg-options', *tiny_cbt_trained['options'])
+    matrix = np.load(tmp_path / 'cm' / 'confusion_matrix.npy')
+    assert matrix.shape == (6, 6) and matrix.sum() == 2 * 32 * 32
+    assert round(matrix.trace() / matrix.sum() * 100, 2) == pytest.approx(a_acc, abs=0.01)
+    assert (tmp_path / 'cm' / 'confusion_matrix.png').stat().st_size > 0
+
+
+def test_publish_model(tiny_cbt_trained, repo_root, tmp_path):
+    res = run_python(repo_root, 'tools/misc/publish_model.py', tiny_cbt_trained['checkpoint'],
+                     tmp_path / 'tiny.pth')
+    final = res.stdout.strip().splitlines()[-1]
+    digest = hashlib.sha256(open(final, 'rb').read()).hexdigest()
+    assert os.path.basename(final) == f'tiny-{digest[:8]}.pth'
+    assert os.listdir(tmp_path) == [os.path.basename(final)]
+    published = torch.load(final, weights_only=True)
+    original = torch.load(tiny_cbt_trained['checkpoint'], weights_only=True)
+    assert sorted(published) == ['meta', 'state_dict'] and 'optimizer' in original
+    assert published['meta']['dataset_meta'] == original['meta']['dataset_meta']
+    assert all(torch.equal(v, original['state_dict'][k])
+               for k, v in published['state_dict'].items())
+    assert sorted(published['state_dict']) == sorted(original['state_dict'])
+
+
+def test_mmseg_get_flops_fails_on_this_stack(tiny_cbt_trained, repo_root):
+    """Why tools/analysis_tools/get_flops.py is ours (tests/test_tools/test_get_flops.py)."""
+    res = run_python(repo_root, _mmseg_tool('analysis_tools/get_flops.py'),
+                     tiny_cbt_trained['config'], '--shape', '32', check=False)
+    assert res.returncode != 0 and '"input_shape" and "inputs" cannot be both set' in res.stderr
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# records its arguments (one a line) and PYTHONPATH, then runs the command once
+printf '%s\\n' "$@" > "$SRUN_LOG"
+echo "PYTHONPATH=$PYTHONPATH" >> "$SRUN_LOG"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    -p) shift 2 ;;
+    -*) shift ;;
+    *) break ;;
+  esac
+done
+exec "$@"
+"""
+
+
+@pytest.mark.parametrize('script,args,tool', [
+    ('tools/slurm_train.sh', ['part', 'job', 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py'],
+     'train.py'),
+    ('tools/slurm_test.sh', ['part', 'job', 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
+                             'ckpt.pth'], 'test.py'),
+])
+def test_slurm_scripts_build_mmseg_command_line(script, args, tool, repo_root, tmp_path):
+    fake = tmp_path / 'bin' / 'srun'
+    fake.parent.mkdir()
+    fake.write_text(FAKE_SRUN)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / 'srun.log'
+    env = {**os.environ, 'PATH': f'{fake.parent}:{os.environ["PATH"]}', 'SRUN_LOG': str(log),
+           'GPUS': '16', 'GPUS_PER_NODE': '8', 'CPUS_PER_TASK': '3',
+           'SRUN_ARGS': '--quotatype=auto --time=10'}
+    # --help: the tool runs and parses its command line without a cluster
+    res = subprocess.run(['bash', script, *args, '--work-dir', 'w', '--help'], cwd=repo_root,
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f'usage: {tool}' in res.stdout and '--launcher' in res.stdout
+    recorded = log.read_text().splitlines()
+    assert recorded[:-1] == [
+        '-p', 'part', '--job-name=job', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
+        '--cpus-per-task=3', '--kill-on-bad-exit=1', '--quotatype=auto', '--time=10',
+        'python', '-u', f'tools/{tool}', *args[2:], '--launcher=slurm',
+        '--work-dir', 'w', '--help']
+    assert recorded[-1].startswith('PYTHONPATH=tools/..:')

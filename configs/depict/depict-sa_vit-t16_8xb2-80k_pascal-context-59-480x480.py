@@ -1,0 +1,6 @@
+# DEPICT-SA decoder on a ViT-T/16 encoder (timm vit_tiny_patch16_384 weights), Pascal Context 59.
+_base_ = ['./depict-sa_vit-s16_8xb2-80k_pascal-context-59-480x480.py']
+pretrained = 'checkpoints/vit-t16_384_timm.pth'
+model = dict(
+    backbone=dict(arch='t', init_cfg=dict(checkpoint=pretrained)),
+    decode_head=dict(in_channels=192))

@@ -1,0 +1,7 @@
+# CBT-T (ImageNet-1K, converted with cbt_cls2mmseg.py) fine-tuned on Oxford Flowers-102.
+_base_ = ['./cbt-s_in1k-pre_1xb50-400e_flowers102.py']
+checkpoint = 'checkpoints/cbt-t_in1k.pth'
+model = dict(
+    backbone=dict(type='CBT', arch='t',
+                  init_cfg=dict(checkpoint=checkpoint)),
+    head=dict(in_channels=192))

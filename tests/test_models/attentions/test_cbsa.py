@@ -152,12 +152,14 @@ class _Call(torch.nn.Module):
 
 def test_cost_is_linear_in_tokens_for_a_fixed_grid():
     """cost(N) = a N + b (the m x m contraction is the constant b): with N,
-    4N, 16N tokens the increments grow 4x; MHSA's grow ~16x."""
+    4N, 16N tokens the increments grow 4x; MHSA's grow ~16x. The grids grow
+    along W only: the separable pooling's second product costs rh*rw*W*C,
+    linear in W but not in N on square grids."""
     from mmseg_cbsa.models.attentions import MHSA
     cbsa, mhsa = CBSA(64, num_heads=2, head_dims=32, rep_grid=8), MHSA(64, num_heads=2)
-    sides = (16, 32, 64)
-    f_cbsa = [_flops(_Call(cbsa, (s, s)), torch.randn(1, s * s, 64)) for s in sides]
-    f_mhsa = [_flops(_Call(mhsa, (s, s)), torch.randn(1, s * s, 64)) for s in sides]
+    widths = (16, 64, 256)
+    f_cbsa = [_flops(_Call(cbsa, (16, w)), torch.randn(1, 16 * w, 64)) for w in widths]
+    f_mhsa = [_flops(_Call(mhsa, (16, w)), torch.randn(1, 16 * w, 64)) for w in widths]
     ratio = (f_cbsa[2] - f_cbsa[1]) / (f_cbsa[1] - f_cbsa[0])
     assert ratio == 4.0, f_cbsa
     assert (f_mhsa[2] - f_mhsa[1]) / (f_mhsa[1] - f_mhsa[0]) > 12, f_mhsa
@@ -179,7 +181,7 @@ def test_flop_count_is_the_fused_algorithm():
     N, m, C = H * W + extra, rh * rw, K * p
     layer = _Call(CBSA(d, K, head_dims=p, rep_grid=(rh, rw)), (H, W))
     expected = (N * d * C                      # proj
-                + H * W * C                    # pooling: one add per patch value
+                + rh * H * W * C + rh * rw * W * C   # pooling: P_h X, then P_w (separable)
                 + 2 * K * m * N * p            # logits, A W
                 + K * m * m * 2 * p            # contraction (fused attention)
                 + K * m * p * d                # C_k U_k^T

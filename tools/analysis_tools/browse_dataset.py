@@ -15,12 +15,13 @@ import argparse
 import os.path as osp
 
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 import mmseg_cbsa  # noqa: F401  (registers modules and the mmseg_cbsa:: scope)
 from mmseg.registry import DATASETS, VISUALIZERS
+from mmseg_cbsa.utils import prepare_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,9 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = prepare_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     visualizer = VISUALIZERS.build(cfg.visualizer)

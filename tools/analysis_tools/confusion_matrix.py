@@ -23,13 +23,14 @@ import runpy
 
 import mmseg
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from PIL import Image
 
 import mmseg_cbsa  # noqa: F401  (registers modules and the mmseg_cbsa:: scope)
 from mmseg.registry import DATASETS
+from mmseg_cbsa.utils import prepare_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,9 +72,7 @@ def confusion_matrix(dataset, prediction_path: str) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = prepare_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     matrix = confusion_matrix(dataset, args.prediction_path)

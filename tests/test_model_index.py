@@ -30,7 +30,12 @@ def _entries():
 
 
 def test_model_index_imports_every_metafile():
-    assert sorted(_load('model-index.yml')['Import']) == METAFILES
+    imported = _load('model-index.yml')['Import']
+    missing = [m for m in METAFILES if m not in imported]
+    assert not missing, f'model-index.yml does not import {missing}'
+    stale = [m for m in imported if m not in METAFILES]
+    assert not stale, f'model-index.yml imports missing files {stale}'
+    assert len(imported) == len(set(imported))
 
 
 def test_every_config_has_one_metafile_entry():

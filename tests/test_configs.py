@@ -17,7 +17,9 @@ ZERO_SHOT = [p for p in CONFIGS if 'zero_shot' in p]
 CLASSIFIERS = [p for p in CONFIGS if 'classification' in p]
 # Table 3 fine-tuning: built and checked by tests/test_finetune/
 FINETUNE = [p for p in CONFIGS if f'{os.sep}finetune{os.sep}' in p]
-SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS + FINETUNE]
+# Fig. 9 ViT-to-CBSA classifiers: built and checked by tests/test_vit_adaptation/
+VIT_ADAPTATION = [p for p in CONFIGS if f'{os.sep}vit_adaptation{os.sep}' in p]
+SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION]
 # the baselines: every DEPICT and Segmenter config, the quickstart's Segmenter included
 BASELINES = [p for p in CONFIGS if re.match(r'(depict|segmenter)', os.path.basename(p))]
 
@@ -50,7 +52,9 @@ def test_ade20k_recipe(path):
     assert cfg.crop_size == (512, 512)
     assert cfg.model.decode_head.num_classes == 150
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
-    assert cfg.model.backbone.init_cfg.checkpoint.startswith('checkpoints/vit-')
+    # ViT encoders from timm's ImageNet-21k weights; white-box encoders from
+    # the authors' ImageNet-1K classifiers (configs/cbt/cbt_{cbt,crate-cbt}-s16_*)
+    assert re.match(r'checkpoints/(vit|cbt|crate-cbt)-', cfg.model.backbone.init_cfg.checkpoint)
 
 
 def test_entry_point_is_cbt_s():
@@ -108,7 +112,7 @@ def test_classification_config_builds(path, mmseg_scope):
 
 
 def test_every_config_is_built_by_a_test():
-    assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS + FINETUNE) == CONFIGS
+    assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION) == CONFIGS
     assert len(CLASSIFIERS) == 12 and len(ZERO_SHOT) == 5 and len(FINETUNE) == 28
     # ADE20K, Pascal Context, Cityscapes: 3 baselines x 4 sizes each, + the quickstart's
     assert len(BASELINES) == 13 + 24

@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import ConvPatchEmbed, EncoderBlock, LinearPatchEmbed, attention_cfg
 from .arch import arch_settings
@@ -26,6 +27,11 @@ class WhiteBoxViT(TokenBackbone):
             (CRATE's LN-Linear-LN on flattened patches).
         stem_norm_cfg: normalisation of the conv stem (the authors use
             SyncBN when training on several GPUs).
+        norm_eval: keep the stem's BatchNorm layers in eval mode while
+            training (mmseg's ``norm_eval``): a classifier's ImageNet running
+            statistics are kept when it is fine-tuned with a few images per
+            GPU, e.g. as a segmentation encoder; the affine parameters still
+            train.
         norm_eps: LayerNorm epsilon (PyTorch's default, as the authors').
         **kwargs: :class:`TokenBackbone` options.
     """
@@ -40,8 +46,10 @@ class WhiteBoxViT(TokenBackbone):
                  stem_norm_cfg: dict = dict(type='BN'),
                  norm_eps: float = 1e-5,
                  interpolate_mode: str = 'bicubic',
+                 norm_eval: bool = False,
                  **kwargs) -> None:
         super().__init__(arch, img_size, patch_size, norm_eps, interpolate_mode, **kwargs)
+        self.norm_eval = norm_eval
         d = self.embed_dims
         if stem == 'conv':
             self.patch_embed = ConvPatchEmbed(in_channels, d, patch_size, stem_norm_cfg)
@@ -56,6 +64,14 @@ class WhiteBoxViT(TokenBackbone):
             EncoderBlock(d, attention_cfg(cfg, {}, num_heads=self.num_heads), dict(type='ISTA'),
                          residual_ffn=False, norm_eps=norm_eps)
             for cfg in cfgs)
+
+    def train(self, mode: bool = True) -> 'WhiteBoxViT':
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.patch_embed.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
 
 
 def _register(cls):

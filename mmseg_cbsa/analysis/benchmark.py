@@ -113,6 +113,41 @@ class _AuthorsDecoder(nn.Module):
         return self.net(feat.flatten(2).transpose(1, 2), (h * 16, w * 16))
 
 
+class _AuthorsEncoder(nn.Module):
+    """One of the authors' ImageNet classifiers (``CBSA_image_classification``)
+    without its head: their ``forward_features``, which resizes the position
+    embedding to the input as their segmentation encoder does."""
+
+    def __init__(self, root: str, name: str) -> None:
+        super().__init__()
+        sys.path.insert(0, root)
+        import models
+        self.net = getattr(models, name)()
+
+    def forward(self, img):
+        return self.net.forward_features(img)
+
+
+#: the authors' classifier constructors timed by ``--part backbone`` (``kind='authors_encoder'``)
+AUTHORS_ENCODERS = {'CBT-S': 'Ours_small', 'CRATE-S': 'CRATE_small', 'ToST-S': 'ToST_small'}
+
+
+def authors_folder(root: str, part: str) -> str:
+    """The folder of the authors' checkout (QishuaiWen/CBSA) holding ``part``:
+    'segmentation' or 'classification'. ``root`` may be the checkout or
+    either of its ``CBSA_*`` folders."""
+    import os.path as osp
+    sub = dict(segmentation='CBSA_semantic_segmentation',
+               classification='CBSA_image_classification')[part]
+    for base in (root, osp.dirname(osp.abspath(root))):
+        if osp.isdir(osp.join(base, sub)):
+            return osp.join(base, sub)
+    if osp.basename(osp.abspath(root)) == sub:
+        return root
+    raise FileNotFoundError(f'{root} is not a checkout of the authors\' repository '
+                            f'(QishuaiWen/CBSA): no {sub} folder in it or beside it')
+
+
 def encoder_features(batch: int, dims: int, side: int) -> torch.Tensor:
     """(B, d, h, w) features laid out as the ViT backbone returns them: a
     view of its token-major (B, N, d) output, so heads pay no transpose copy
@@ -123,9 +158,11 @@ def encoder_features(batch: int, dims: int, side: int) -> torch.Tensor:
 def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     """(module, inputs, patch tokens) for a case description.
 
-    Kinds: ``config`` (``part`` 'model' or 'head'), ``layer`` (an attention
-    type with its kwargs), ``authors`` (the authors' CBT decoder; needs
-    ``root``, their ``CBSA_semantic_segmentation`` folder).
+    Kinds: ``config`` (``part`` 'model', 'head' or 'backbone'), ``layer`` (an
+    attention type with its kwargs), ``authors`` (the authors' CBT decoder)
+    and ``authors_encoder`` (one of the authors' classifiers without its
+    head, ``model`` a constructor of their ``models.py``); both need ``root``,
+    a checkout of their repository (:func:`authors_folder`).
     """
     size, batch = case['size'], case.get('batch', 1)
     side = size // 16
@@ -135,10 +172,14 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
 
         # the caller seeds; parameter values do not change the timings
         model = build_model(case['config'], seed=None, init_weights=False).model
-        if case.get('part', 'head') == 'head':
+        part = case.get('part', 'head')
+        if part == 'head':
             dims = model.backbone.embed_dims
             return HeadCall(model.decode_head), (encoder_features(batch, dims, side),), side ** 2
-        return _SegmentorCall(model), (torch.randn(batch, 3, size, size),), side ** 2
+        img = (torch.randn(batch, 3, size, size),)
+        if part == 'backbone':
+            return model.backbone, img, side ** 2
+        return _SegmentorCall(model), img, side ** 2
     if case['kind'] == 'layer':
         from mmseg.registry import MODELS
         kwargs = dict(case['layer'])
@@ -147,9 +188,54 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
         x = torch.randn(batch, side * side + extra, kwargs['embed_dims'])
         return _LayerCall(layer, (side, side)), (x,), side ** 2
     if case['kind'] == 'authors':
-        model = _AuthorsDecoder(case['root'], case.get('dims', 384), case.get('num_classes', 150))
+        model = _AuthorsDecoder(authors_folder(case['root'], 'segmentation'),
+                                case.get('dims', 384), case.get('num_classes', 150))
         return model, (encoder_features(batch, case.get('dims', 384), side),), side ** 2
+    if case['kind'] == 'authors_encoder':
+        model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'])
+        return model, (torch.randn(batch, 3, size, size),), side ** 2
     raise ValueError(f"unknown case kind '{case['kind']}'")
+
+
+#: what ``case['backend']`` may name (:func:`backend_call`)
+BACKENDS = ('eager', 'compile', 'ort', 'ort-opt')
+
+
+def backend_call(module: nn.Module, inputs: Tuple[torch.Tensor, ...], backend: str,
+                 mode: str = 'infer', precision: str = 'float32', device: str = 'cpu'):
+    """A no-argument callable running ``module(*inputs)`` on ``backend``.
+
+    * ``eager``: the module itself;
+    * ``compile``: ``torch.compile(module)`` (inductor; compiled on the first
+      call, under the caller's autocast);
+    * ``ort``: the module exported to ONNX (torch.onnx's dynamo exporter,
+      at these input sizes) and run by onnxruntime with its basic graph
+      optimisations only (constant folding, redundant nodes removed);
+    * ``ort-opt``: the same graph with all of onnxruntime's optimisations
+      (its fusions and layout changes, onnxruntime's default).
+
+    onnxruntime runs inference in float32 on the CPU only.
+    """
+    if backend == 'eager':
+        return lambda: module(*inputs)
+    if backend == 'compile':
+        compiled = torch.compile(module)
+        return lambda: compiled(*inputs)
+    if backend in ('ort', 'ort-opt'):
+        if mode != 'infer' or precision != 'float32' or device != 'cpu':
+            raise ValueError(f'backend {backend} runs float32 inference on the CPU only, '
+                             f'not {mode} in {precision} on {device}')
+        import os
+        import tempfile
+
+        from ..deployment.onnx import export_module, ort_session
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_module(module, inputs, os.path.join(tmp, 'case.onnx'))
+            session = ort_session(path, 'all' if backend == 'ort-opt' else 'basic',
+                                  threads=torch.get_num_threads())
+        feeds = {f'input{i}': t.numpy() for i, t in enumerate(inputs)}
+        return lambda: session.run(None, feeds)
+    raise ValueError(f"unknown backend '{backend}', expected one of {BACKENDS}")
 
 
 def _rss_mb() -> float:
@@ -163,25 +249,32 @@ def measure(case: Dict) -> Dict:
 
     ``case['precision']`` (default 'float32'): 'bf16' or 'fp16' runs the
     forward pass under ``torch.autocast`` to that type (weights stay float32;
-    a training step's backward follows the forward's types)."""
+    a training step's backward follows the forward's types).
+    ``case['backend']`` (default 'eager'): see :func:`backend_call`."""
     from ..utils.precision import autocast
     device, mode = case.get('device', 'cpu'), case.get('mode', 'infer')
     precision = case.get('precision', 'float32')
+    backend = case.get('backend', 'eager')
     torch.manual_seed(0)
     module, inputs, tokens = build_case(case)
     module = module.to(device).train(mode == 'train')
     # .to() keeps the strides of the token-major feature views
     inputs = tuple(t.to(device) for t in inputs)
+    run = backend_call(module, inputs, backend, mode, precision, device)
 
     def step() -> None:
         if mode == 'train':
             with autocast(device, precision):
-                out = module(*inputs)
+                out = run()
             out.float().mean().backward()
+        elif backend.startswith('ort'):
+            run()
         else:
             with torch.no_grad(), autocast(device, precision):
-                module(*inputs)
+                run()
 
+    if backend == 'compile':
+        step()  # compiles: neither the compile time nor its memory belong to a call
     tracker = TensorMemoryTracker()
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
@@ -195,6 +288,8 @@ def measure(case: Dict) -> Dict:
         with tracker:
             step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    # onnxruntime's buffers are outside PyTorch: no tensor count
+    tensor_mb = float('nan') if backend.startswith('ort') else tracker.peak / 2 ** 20
     for _ in range(case.get('warmup', 2)):
         step()
     _sync(device)
@@ -211,7 +306,7 @@ def measure(case: Dict) -> Dict:
     flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
     return dict(tokens=tokens, latency_ms=1e3 * latency,
                 throughput=inputs[0].shape[0] / latency, peak_mem_mb=max(peak, 0.0),
-                peak_tensor_mb=tracker.peak / 2 ** 20,
+                peak_tensor_mb=tensor_mb,
                 gflops=flops / 1e9, achieved_gflops_per_s=flops / latency / 1e9)
 
 

@@ -12,11 +12,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..visualization.plots import plot_latency
-from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
+from .benchmark import AUTHORS_ENCODERS, fit_exponent, matmul_rate, measure, run_isolated
 from .report import dict_rows, markdown_table, write_csv
 
 #: columns of ``results.csv``
-CSV_COLUMNS = ['case', 'mode', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
+CSV_COLUMNS = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
                'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul',
                'rounds']
 
@@ -24,22 +24,31 @@ CSV_COLUMNS = ['case', 'mode', 'precision', 'size', 'tokens', 'latency_ms', 'thr
 def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
                     layers: Sequence[str] = (), dims: int = 384, heads: int = 3,
                     head_dims: int = 100, rep_grid: int = 10, extra_tokens: int = 150,
-                    authors_root: Optional[str] = None) -> List[Tuple[str, Dict]]:
+                    authors_root: Optional[str] = None,
+                    authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS)
+                    ) -> List[Tuple[str, Dict]]:
     """``(name, case)`` pairs for :func:`~mmseg_cbsa.analysis.benchmark.build_case`
     (without size and mode).
 
     Args:
-        configs: mmseg configs, each timed as ``part`` ('head' or 'model').
+        configs: mmseg (or classifier) configs, each timed as ``part``:
+            'head' (the decode head on encoder-shaped features), 'model' (the
+            whole segmentor) or 'backbone' (the encoder alone, e.g. of a
+            classifier config, as in the paper's Table 7).
         layers: attention types of the family, one layer each, of width
             ``dims`` with ``heads`` heads of ``head_dims`` (ignored where the
             type has no such argument), ``rep_grid`` representatives (CBSA,
             AgentAttention) and ``extra_tokens`` tokens besides the patches.
-        authors_root: the authors' ``CBSA_semantic_segmentation`` folder, to
-            add their CBT decoder.
+        authors_root: a checkout of the authors' repository (or its
+            ``CBSA_*`` folder): adds their CBT decoder (parts 'head' and
+            'model') or, for part 'backbone', their classifiers named in
+            ``authors_encoders`` (keys of
+            :data:`~mmseg_cbsa.analysis.benchmark.AUTHORS_ENCODERS`).
     """
     out = []
     for cfg in configs:
-        name = osp.splitext(osp.basename(cfg))[0] + ('' if part == 'model' else ' [head]')
+        name = osp.splitext(osp.basename(cfg))[0] + dict(model='', head=' [head]',
+                                                         backbone=' [encoder]')[part]
         out.append((name, dict(kind='config', config=cfg, part=part)))
     for t in layers:
         layer = dict(type=t, embed_dims=dims, num_heads=heads, extra_tokens=extra_tokens)
@@ -50,9 +59,24 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
         if t == 'DMSA':
             layer.pop('head_dims')
         out.append((f'{t} layer', dict(kind='layer', layer=layer)))
-    if authors_root:
+    if authors_root and part == 'backbone':
+        for name in authors_encoders:
+            out.append((f"authors' {name} [encoder]",
+                        dict(kind='authors_encoder', root=authors_root,
+                             model=AUTHORS_ENCODERS[name])))
+    elif authors_root:
         out.append(("authors' CBT decoder", dict(kind='authors', root=authors_root, dims=dims)))
     return out
+
+
+def _variant(row: Dict) -> str:
+    """'infer', 'infer, bf16', 'infer, ort-opt', ...: mode, then what differs from eager float32."""
+    parts = [row['mode']]
+    if row['backend'] != 'eager':
+        parts.append(row['backend'])
+    if row['precision'] != 'float32':
+        parts.append(row['precision'])
+    return ', '.join(parts)
 
 
 def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
@@ -60,7 +84,9 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
                   batch: int = 1, repeats: int = 5, rounds: int = 1, warmup: int = 2,
                   device: str = 'cpu', isolate: bool = True,
                   keep_freed_memory: bool = False,
-                  precisions: Sequence[str] = ('float32',)) -> List[Dict]:
+                  precisions: Sequence[str] = ('float32',),
+                  backends: Sequence[str] = ('eager',),
+                  baseline: Optional[str] = None) -> List[Dict]:
     """Time every case at every image size and mode; print, plot and save.
 
     ``rounds`` visit all cases in turn, so that slow drifts of a shared
@@ -82,17 +108,25 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
         keep_freed_memory: see :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
         precisions: 'float32' and/or 'bf16', 'fp16' (the forward under
             ``torch.autocast`` to that type); every case runs in each.
+        backends: 'eager', 'compile', 'ort', 'ort-opt'
+            (:func:`~mmseg_cbsa.analysis.benchmark.backend_call`); every case
+            runs on each, onnxruntime in float32 inference only (other
+            combinations are left out).
+        baseline: a case name; every other case's speed-up over its eager
+            float32 latency (same mode and size) is printed, e.g. the authors'
+            decoder or the ViT encoder.
 
     Returns:
         the rows of ``results.csv`` as dicts. Also prints per-case progress,
         the table and the scaling exponents of latency over tokens.
     """
     os.makedirs(out_dir, exist_ok=True)
-    specs = [(name, mode, prec, size,
+    specs = [((name, mode, backend, prec, size),
               dict(case, size=size, mode=mode, batch=batch, repeats=repeats, warmup=warmup,
-                   device=device, precision=prec))
-             for name, case in cases for mode in modes for prec in precisions
-             for size in sizes]
+                   device=device, precision=prec, backend=backend))
+             for name, case in cases for mode in modes for backend in backends
+             for prec in precisions for size in sizes
+             if not backend.startswith('ort') or (mode, prec) == ('infer', 'float32')]
     rates, runs = defaultdict(list), defaultdict(list)
     for r in range(rounds):
         for prec in precisions:
@@ -100,32 +134,34 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
         print(f'round {r + 1}/{rounds}: matrix-multiply rate '
               + ', '.join(f'{p} {rates[p][-1]:.1f}' for p in precisions) + ' GFLOP/s',
               flush=True)
-        for name, mode, prec, size, spec in specs:
+        for key, spec in specs:
+            name, mode, backend, prec, size = key
             res = (run_isolated(spec, keep_freed_memory=keep_freed_memory) if isolate
                    else measure(spec))
-            runs[(name, mode, prec, size)].append(res)
-            print(f"  {name:55s} {mode:5s} {prec:7s} {size:5d}px {res['tokens']:6d} tok "
-                  f"{res['latency_ms']:10.1f} ms {res['peak_tensor_mb']:9.1f} MB tensors",
-                  flush=True)
+            runs[key].append(res)
+            print(f"  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px "
+                  f"{res['tokens']:6d} tok {res['latency_ms']:10.1f} ms "
+                  f"{res['peak_tensor_mb']:9.1f} MB tensors", flush=True)
     rate = {p: statistics.median(v) for p, v in rates.items()}
     print(f'device {device}, {torch.get_num_threads()} threads; measured matrix-multiply rate: '
           + ', '.join(f'{p} {rate[p]:.1f} GFLOP/s' for p in precisions)
           + f' (median of {rounds})')
     rows = []
-    for (name, mode, prec, size), results in runs.items():
+    for (name, mode, backend, prec, size), results in runs.items():
         res = dict(results[0])
         res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
         for key in ('peak_mem_mb', 'peak_tensor_mb'):
             res[key] = max(r[key] for r in results)
         res['throughput'] = batch * 1e3 / res['latency_ms']
         res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
-        res.update(case=name, mode=mode, precision=prec, size=size, rounds=len(results),
+        res.update(case=name, mode=mode, backend=backend, precision=prec, size=size,
+                   rounds=len(results),
                    pct_matmul=100 * res['achieved_gflops_per_s'] / rate[prec])
         rows.append(res)
 
-    header = ['case', 'mode', 'precision', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
-              'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
-    table = [[r['case'], r['mode'], r['precision'], r['size'], r['tokens'],
+    header = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s',
+              'peak MB', 'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
+    table = [[r['case'], r['mode'], r['backend'], r['precision'], r['size'], r['tokens'],
               f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
               f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
               f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}"] for r in rows]
@@ -134,27 +170,38 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
 
     series = defaultdict(list)
     for r in rows:
-        label = r['mode'] if r['precision'] == 'float32' else f"{r['mode']}, {r['precision']}"
-        series[(r['case'], label)].append(r)
+        series[(r['case'], _variant(r))].append(r)
     print('\nscaling exponent of latency over tokens (1 = linear, 2 = quadratic)')
-    for (name, mode), rs in series.items():
+    for (name, variant), rs in series.items():
         if len(rs) > 1:
             t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]
-            print(f'  {name} [{mode}]: all sizes {fit_exponent(t, v):.2f}, '
+            print(f'  {name} [{variant}]: all sizes {fit_exponent(t, v):.2f}, '
                   f'{t[-2]}->{t[-1]} tokens {fit_exponent(t[-2:], v[-2:]):.2f}')
-    if len(precisions) > 1:
-        print('\nspeed-up over float32 (float32 latency / latency; same case, mode and size)')
-        base = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in rows
-                if r['precision'] == 'float32'}
+    eager32 = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in rows
+               if (r['backend'], r['precision']) == ('eager', 'float32')}
+    others = [r for r in rows if (r['backend'], r['precision']) != ('eager', 'float32')
+              and (r['case'], r['mode'], r['size']) in eager32]
+    if others:
+        print('\nspeed-up over eager float32 (its latency / latency; same case, mode and size)')
+        for r in others:
+            ref = eager32[(r['case'], r['mode'], r['size'])]
+            print(f"  {r['case']} [{_variant(r)}] {r['size']}px: {ref / r['latency_ms']:.2f}x")
+    if baseline:
+        ref = {(r['mode'], r['size']): r['latency_ms'] for r in rows
+               if r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')}
+        if not ref:
+            raise ValueError(f"--baseline '{baseline}' is not a case of this run: "
+                             f"{sorted({r['case'] for r in rows})}")
+        print(f'\nspeed-up over {baseline} (eager float32; its latency / latency)')
         for r in rows:
-            ref = base.get((r['case'], r['mode'], r['size']))
-            if r['precision'] != 'float32' and ref:
-                print(f"  {r['case']} [{r['mode']}] {r['size']}px {r['precision']}: "
-                      f"{ref / r['latency_ms']:.2f}x")
+            own = r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')
+            if not own and (r['mode'], r['size']) in ref:
+                print(f"  {r['case']} [{_variant(r)}] {r['size']}px: "
+                      f"{ref[(r['mode'], r['size'])] / r['latency_ms']:.2f}x")
 
     csv_path, png_path = osp.join(out_dir, 'results.csv'), osp.join(out_dir, 'latency.png')
     write_csv(csv_path, CSV_COLUMNS, dict_rows(rows, CSV_COLUMNS))
-    plot_latency(png_path, {f'{name} [{mode}]': rs for (name, mode), rs in series.items()},
+    plot_latency(png_path, {f'{name} [{v}]': rs for (name, v), rs in series.items()},
                  f'{device}, matmul rate '
                  + ', '.join(f'{p} {rate[p]:.0f}' for p in precisions) + ' GFLOP/s')
     print(f'\nwrote {csv_path} and {png_path}')

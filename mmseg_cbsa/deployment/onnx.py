@@ -99,9 +99,50 @@ class VerifyResult(NamedTuple):
                 f'[{"ok" if self.ok else "MISMATCH"}]')
 
 
-def _session(onnx_file: str):
+#: onnxruntime graph optimisation levels by name (``ort_session``)
+ORT_OPTIMIZATIONS = ('disable', 'basic', 'extended', 'all')
+
+
+def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int] = None):
+    """An onnxruntime CPU ``InferenceSession`` for ``onnx_file``.
+
+    Args:
+        optimization: onnxruntime's graph optimisation level, one of
+            :data:`ORT_OPTIMIZATIONS` ('all', onnxruntime's default, adds its
+            fusions - LayerNorm, GELU, MatMul + Add, attention - and layout
+            changes to the constant folding and redundant-node removal of
+            'basic').
+        threads: intra-op threads (onnxruntime's default if None).
+    """
     import onnxruntime as ort
-    return ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    if optimization not in ORT_OPTIMIZATIONS:
+        raise ValueError(f"optimization must be one of {ORT_OPTIMIZATIONS}, got '{optimization}'")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel,
+        dict(disable='ORT_DISABLE_ALL', basic='ORT_ENABLE_BASIC',
+             extended='ORT_ENABLE_EXTENDED', all='ORT_ENABLE_ALL')[optimization])
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
+
+
+def export_module(module: nn.Module, inputs: Sequence[Tensor], out: str,
+                  dynamic_dims: Optional[Sequence[int]] = None) -> str:
+    """Export ``module(*inputs)`` to ``out`` with torch.onnx's dynamo exporter.
+
+    Inputs are named ``input0``, ``input1``, ...; the outputs ``output0``, ...
+    ``dynamic_dims`` marks these dimensions of every input as runtime sizes.
+    """
+    names = [f'input{i}' for i in range(len(inputs))]
+    kwargs = {}
+    if dynamic_dims:
+        dim = torch.export.Dim.DYNAMIC
+        kwargs['dynamic_shapes'] = {n: {d: dim for d in dynamic_dims} for n in names}
+    with torch.no_grad():
+        torch.onnx.export(module.eval(), tuple(inputs), out, dynamo=True, input_names=names,
+                          verbose=False, **kwargs)
+    return out
 
 
 def verify_onnx(model: nn.Module, onnx_file: str, shapes: Sequence[Sequence[int]],
@@ -111,7 +152,7 @@ def verify_onnx(model: nn.Module, onnx_file: str, shapes: Sequence[Sequence[int]
     normalised image looks like) of each (H, W) or (N, 3, H, W) in ``shapes``."""
     net = model if isinstance(model, SegmentorLogits) else SegmentorLogits(model)
     net = net.eval()
-    session = _session(onnx_file)
+    session = ort_session(onnx_file)
     gen = torch.Generator().manual_seed(seed)
     results = []
     for shape in shapes:
@@ -218,7 +259,7 @@ class OnnxSegmentor:
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         self.cfg = cfg
-        self.session = _session(onnx_file)
+        self.session = ort_session(onnx_file)
         head = cfg.model.decode_head
         head = head[-1] if isinstance(head, (list, tuple)) else head
         self.align_corners = head.get('align_corners', False)

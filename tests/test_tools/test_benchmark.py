@@ -46,3 +46,93 @@ def test_benchmark_writes_table_csv_and_plot(tmp_path):
     by = {(r['case'], r['mode'], r['size']): float(r['gflops']) for r in rows}
     assert by[('CBSA layer', 'train', '128')] == pytest.approx(3 * by[('CBSA layer', 'infer', '128')])
     assert (tmp_path / 'latency.png').stat().st_size > 0
+
+
+def test_backends_and_baseline(tmp_path):
+    """Every backend runs a layer case; onnxruntime only in float32 inference."""
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
+                 '--modes', 'infer', 'train', '--precisions', 'float32', 'bf16',
+                 '--backends', 'eager', 'ort', 'ort-opt', '--baseline', 'CBSA layer')
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / 'results.csv')))
+    combos = {(r['mode'], r['backend'], r['precision']) for r in rows}
+    assert combos == {('infer', 'eager', 'float32'), ('infer', 'eager', 'bf16'),
+                      ('train', 'eager', 'float32'), ('train', 'eager', 'bf16'),
+                      ('infer', 'ort', 'float32'), ('infer', 'ort-opt', 'float32')}
+    # the same work is counted whatever runs it
+    flops = {r['backend']: float(r['gflops']) for r in rows
+             if (r['mode'], r['precision']) == ('infer', 'float32')}
+    assert flops['ort'] == flops['ort-opt'] == flops['eager'] > 0
+    assert 'speed-up over eager float32' in res.stdout
+    assert 'CBSA layer [infer, ort-opt] 64px:' in res.stdout
+    assert 'CBSA layer [train, bf16] 64px:' in res.stdout.split('speed-up over CBSA layer')[1]
+
+
+def test_compile_backend(tmp_path):
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
+                 '--backends', 'compile')
+    assert res.returncode == 0, res.stderr[-3000:]
+    (row,) = csv.DictReader(open(tmp_path / 'results.csv'))
+    assert row['backend'] == 'compile' and float(row['latency_ms']) > 0
+
+
+def test_unknown_baseline_is_named(tmp_path):
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
+                 '--baseline', 'ViT')
+    assert res.returncode != 0 and "--baseline 'ViT' is not a case" in res.stderr
+
+
+FAKE_AUTHORS_MODELS = '''
+import torch
+from torch import nn
+
+
+class _Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 16, 16)
+
+    def forward_features(self, img):
+        return self.proj(img).flatten(2).transpose(1, 2)
+
+
+def Ours_small():
+    return _Encoder()
+
+
+CRATE_small = ToST_small = Ours_small
+'''
+
+
+def test_backbones_alone_with_the_authors_classifiers(tmp_path):
+    """``--part backbone``: our encoders from classifier configs and, from a
+    checkout laid out as the authors' repository, their classifiers' encoders."""
+    root = tmp_path / 'CBSA'
+    (root / 'CBSA_image_classification').mkdir(parents=True)
+    (root / 'CBSA_image_classification' / 'models.py').write_text(FAKE_AUTHORS_MODELS)
+    out = tmp_path / 'out'
+    res = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+         'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root', str(root),
+         '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '64', '--batch', '2',
+         '--no-isolation',
+         '--repeats', '1', '--warmup', '0', '--out-dir', str(out),
+         '--baseline', 'cls_tiny [encoder]'],
+        cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / 'results.csv')))
+    assert {r['case'] for r in rows} == {'cls_tiny [encoder]', "authors' CBT-S [encoder]",
+                                         "authors' CRATE-S [encoder]"}
+    for r in rows:
+        assert int(r['tokens']) == (int(r['size']) // 16) ** 2 and float(r['gflops']) > 0
+    assert "authors' CBT-S [encoder] [infer] 64px:" in res.stdout
+
+
+def test_authors_root_must_be_their_checkout(tmp_path):
+    res = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', '--part', 'backbone',
+         '--authors-root', str(tmp_path), '--sizes', '32', '--repeats', '1', '--warmup', '0',
+         '--no-isolation', '--out-dir', str(tmp_path / 'out')],
+        cwd=REPO, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert 'no CBSA_image_classification folder' in res.stderr

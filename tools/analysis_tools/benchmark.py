@@ -1,4 +1,4 @@
-"""Benchmark configs (whole model or decode head) and attention layers.
+"""Benchmark configs (whole model, decode head or encoder) and attention layers.
 
     python tools/analysis_tools/benchmark.py \
         --configs configs/cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py \
@@ -21,8 +21,16 @@ under ``torch.autocast`` to bfloat16), measures the matrix-multiply rate of
 each precision and prints each bf16 case's speed-up over float32.
 Writes ``results.csv`` and ``latency.png`` (log-log) to ``--out-dir``.
 
-``--authors-root DIR`` adds the authors' CBT decoder from a local checkout of
-their repository (the ``CBSA_semantic_segmentation`` folder); nothing of it is
+``--backends eager compile ort ort-opt`` runs every case on each: eager
+PyTorch, ``torch.compile``, and the case exported to ONNX in onnxruntime with
+its basic or all of its graph optimisations (float32 inference only).
+``--part backbone`` times the encoder alone (classifier configs give the
+paper's Table 7: e.g. ``--sizes 224 512 --batch 8``).
+``--baseline CASE`` prints every case's speed-up over that case.
+
+``--authors-root DIR`` (a local checkout of the authors' repository,
+QishuaiWen/CBSA) adds their CBT decoder, or with ``--part backbone`` their
+classifiers (``--authors-encoders CBT-S CRATE-S ToST-S``); nothing of it is
 part of this project. The benchmark is
 mmseg_cbsa.analysis.benchmark_suite.run_benchmark.
 """
@@ -30,6 +38,7 @@ import argparse
 
 import torch
 
+from mmseg_cbsa.analysis.benchmark import AUTHORS_ENCODERS, BACKENDS
 from mmseg_cbsa.analysis.benchmark_suite import benchmark_cases, run_benchmark
 
 
@@ -37,9 +46,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__)
-    p.add_argument('--configs', nargs='*', default=[], help='mmseg configs')
-    p.add_argument('--part', choices=['head', 'model'], default='head',
-                   help='decode head alone (on encoder-shaped features) or the whole model')
+    p.add_argument('--configs', nargs='*', default=[], help='mmseg or classifier configs')
+    p.add_argument('--part', choices=['head', 'model', 'backbone'], default='head',
+                   help='decode head alone (on encoder-shaped features), the whole model, '
+                   'or the encoder alone')
     p.add_argument('--layers', nargs='*', default=[],
                    help='attention types of the family (MODELS names), one layer each')
     p.add_argument('--dims', type=int, default=384, help='token width of --layers')
@@ -48,12 +58,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--rep-grid', type=int, default=10)
     p.add_argument('--extra-tokens', type=int, default=150,
                    help='tokens besides the patches (class embeddings) for --layers')
-    p.add_argument('--authors-root', help="the authors' CBSA_semantic_segmentation folder")
+    p.add_argument('--authors-root',
+                   help="a checkout of the authors' repository QishuaiWen/CBSA (or its "
+                   'CBSA_semantic_segmentation / CBSA_image_classification folder)')
+    p.add_argument('--authors-encoders', nargs='+', choices=list(AUTHORS_ENCODERS),
+                   default=list(AUTHORS_ENCODERS),
+                   help="the authors' classifiers timed with --part backbone")
     p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024, 2048])
     p.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer'])
     p.add_argument('--precisions', nargs='+', choices=['float32', 'bf16', 'fp16'],
                    default=['float32'],
                    help='run every case in these precisions (bf16, fp16: autocast)')
+    p.add_argument('--backends', nargs='+', choices=list(BACKENDS), default=['eager'],
+                   help='run every case on these backends (onnxruntime: float32 inference)')
+    p.add_argument('--baseline', help='a case name: print every case\'s speed-up over it')
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5, help='timed calls per case and round')
     p.add_argument('--rounds', type=int, default=1,
@@ -79,10 +97,11 @@ def main() -> None:
     args = parse_args()
     run_benchmark(benchmark_cases(args.configs, args.part, args.layers, args.dims, args.heads,
                                   args.head_dims, args.rep_grid, args.extra_tokens,
-                                  args.authors_root),
+                                  args.authors_root, args.authors_encoders),
                   args.out_dir, args.sizes, args.modes, args.batch, args.repeats, args.rounds,
                   args.warmup, args.device, isolate=not args.no_isolation,
-                  keep_freed_memory=args.keep_freed_memory, precisions=args.precisions)
+                  keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,
+                  backends=args.backends, baseline=args.baseline)
 
 
 if __name__ == '__main__':

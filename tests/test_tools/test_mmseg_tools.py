@@ -146,3 +146,19 @@ def test_slurm_scripts_build_mmseg_command_line(script, args, tool, repo_root, t
         'python', '-u', f'tools/{tool}', *args[2:], '--launcher=slurm',
         '--work-dir', 'w', '--help']
     assert recorded[-1].startswith('PYTHONPATH=tools/..:')
+
+
+def test_analyze_logs_plots_loss_and_metric(tiny_cbt_trained, repo_root, tmp_path):
+    """mmseg's analyze_logs.py needs seaborn; ours plots mmengine's scalars.json."""
+    (log,) = tiny_cbt_trained['checkpoint'].parent.glob('*/vis_data/scalars.json')
+    res = run_python(repo_root, _mmseg_tool('analysis_tools/analyze_logs.py'), log,
+                     '--out', tmp_path / 'mmseg.png', check=False)
+    assert res.returncode != 0 and "No module named 'seaborn'" in res.stderr
+    res = run_python(repo_root, 'tools/analysis_tools/analyze_logs.py', log, '--keys', 'loss',
+                     'mIoU', '--backend', 'Agg', '--out', tmp_path / 'curves.png')
+    assert 'save curve to' in res.stdout
+    assert Image.open(tmp_path / 'curves.png').size == (640, 480)
+    res = run_python(repo_root, 'tools/analysis_tools/analyze_logs.py', log, '--keys', 'mIoUU',
+                     '--backend', 'Agg', '--out', tmp_path / 'x.png', check=False)
+    assert res.returncode != 0 and "no 'mIoUU'; it holds" in res.stderr
+    assert not (tmp_path / 'x.png').exists()

@@ -8,7 +8,6 @@ import timm
 import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
-from mmseg.registry import MODELS
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.converters.vit_adaptation import (ADAPTATIONS, adapted_attention,
@@ -44,21 +43,12 @@ def _load(path):
 
 
 def _classifier(info):
-    """The adapted classifier. ``ViT`` takes one ``attn_cfg`` for all blocks;
-    a per-block list (``--blocks``) is put in place block by block."""
-    backbone = dict(info['backbone'])
-    per_block = backbone['attn_cfg'] if isinstance(backbone['attn_cfg'], list) else None
-    if per_block:
-        backbone['attn_cfg'] = dict(type='MHSA')
-    cfg = dict(type='ImageClassifier', backbone=backbone,
+    """The adapted classifier, built from the converter's backbone config
+    (one ``attn_cfg`` per block when ``--blocks`` chose some)."""
+    cfg = dict(type='ImageClassifier', backbone=info['backbone'],
                head=dict(type='LinearClsHead', num_classes=CLASSES, in_channels=D))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = CLS_MODELS.build(cfg)
-    for i, attn in enumerate(per_block or []):
-        if attn['type'] != 'MHSA':
-            model.backbone.blocks[i].attn = MODELS.build(
-                dict(attn, embed_dims=D, num_heads=HEADS))
-    return model.eval()
+        return CLS_MODELS.build(cfg).eval()
 
 
 def _block_io(model, img):

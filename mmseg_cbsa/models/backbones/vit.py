@@ -1,5 +1,5 @@
 """Vision Transformer backbone in timm's parameter layout."""
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmseg.registry import MODELS
@@ -26,7 +26,9 @@ class ViT(TokenBackbone):
         qkv_bias: bias on the fused qkv projection.
         attn_cfg: attention layer of every block (default ``MHSA`` with
             ``qkv_bias``); any registered member of the family, e.g.
-            ``dict(type='CBSA', rep_grid=8)``; ``num_heads`` defaults to the
+            ``dict(type='CBSA', rep_grid=8)``, or a list with one config per
+            block (``None`` entries keep the default), e.g. MHSA blocks
+            beside adapted ``QKVCBSA`` ones; ``num_heads`` defaults to the
             arch's.
         drop_path_rate: stochastic depth, linearly increasing over blocks.
         norm_eps: LayerNorm epsilon: 1e-6 as in timm, 1e-5 as in Segmenter.
@@ -47,7 +49,7 @@ class ViT(TokenBackbone):
                  in_channels: int = 3,
                  mlp_ratio: float = 4.0,
                  qkv_bias: bool = True,
-                 attn_cfg: Optional[dict] = None,
+                 attn_cfg: Union[None, dict, List[Optional[dict]]] = None,
                  drop_path_rate: float = 0.,
                  norm_eps: float = 1e-6,
                  interpolate_mode: str = 'bicubic',
@@ -55,10 +57,14 @@ class ViT(TokenBackbone):
         super().__init__(arch, img_size, patch_size, norm_eps, interpolate_mode, **kwargs)
         d = self.embed_dims
         self.patch_embed = PatchEmbed(in_channels, d, patch_size)
-        attn_cfg = attention_cfg(attn_cfg, dict(type='MHSA', qkv_bias=qkv_bias),
-                                 num_heads=self.num_heads)
+        cfgs = [attn_cfg] * self.num_layers \
+            if attn_cfg is None or isinstance(attn_cfg, dict) else list(attn_cfg)
+        if len(cfgs) != self.num_layers:
+            raise ValueError(f'{len(cfgs)} attention configs for {self.num_layers} layers')
+        mhsa = dict(type='MHSA', qkv_bias=qkv_bias)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.blocks = nn.ModuleList(
-            EncoderBlock(d, attn_cfg, dict(type='Mlp', ratio=mlp_ratio), residual_ffn=True,
+            EncoderBlock(d, attention_cfg(cfg, mhsa, num_heads=self.num_heads),
+                         dict(type='Mlp', ratio=mlp_ratio), residual_ffn=True,
                          drop_path=dpr[i], norm_eps=norm_eps)
-            for i in range(self.num_layers))
+            for i, cfg in enumerate(cfgs))

@@ -8,8 +8,11 @@ model's outputs:
   preprocessor, which is what the maps are aligned with;
 * the [CLS] attention maps of :class:`~mmseg_cbsa.models.backbones.base.TokenBackbone`
   encoders (as their ``forward_cls_attention`` gives them);
-* the extraction matrix ``A`` of every CBSA layer (encoder blocks, CBT decode
-  head layers, and subclasses such as ``AgentAttention``).
+* the extraction matrix ``A`` of every layer that extracts representatives
+  (CBSA in encoder blocks and CBT decode head layers, subclasses such as
+  ``AgentAttention``, a ViT's adapted ``QKVCBSA`` blocks): the layers that
+  declare representatives and whose maps carry ``extraction``
+  (:func:`~mmseg_cbsa.analysis.extraction_hooks.extracts_representatives`).
 
 For CBSA, per head k with projected tokens ``W = Z P_k^T`` (N x p) and pooled
 initial representatives ``Q_0`` (m x p):
@@ -31,8 +34,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..models.attentions import CBSA, AttentionMaps
+from ..models.attentions import AttentionMaps, BaseAttention
 from ..models.attentions.representatives import representative_cells
+from .extraction_hooks import extracts_representatives
 
 
 @dataclass
@@ -198,7 +202,7 @@ class AttentionRecorder:
                         '(no forward_cls_attention)')
         if self.record_cbsa:
             for name, module in self.model.named_modules():
-                if isinstance(module, CBSA):
+                if extracts_representatives(module):
                     self._handles.append(module.register_attention_hook(
                         self._make_cbsa_hook(name)))
 
@@ -221,7 +225,9 @@ class AttentionRecorder:
         return hook
 
     def _make_cbsa_hook(self, name: str):
-        def hook(module: CBSA, maps: AttentionMaps) -> None:
+        def hook(module: BaseAttention, maps: AttentionMaps) -> None:
+            if maps.extraction is None:
+                return
             patches, other = split_extraction(maps.extraction.detach(), maps.hw_shape,
                                               maps.patch_start)
             call = self._calls.get(name, 0)

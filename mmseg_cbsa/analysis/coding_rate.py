@@ -319,6 +319,9 @@ class LayerSubspaceRates(LayerRecord):
 class SubspaceReductionRecorder(ExtractionListener):
     """Record :class:`LayerSubspaceRates` for every call of every CBSA layer.
 
+    Layers that extract representatives but whose maps lack the tensors the
+    measurement reads (:attr:`needs`) are named in ``unmeasured``.
+
     Reads the tensors the call computed (its attention maps:
     :class:`~mmseg_cbsa.models.attentions.cbsa.ExtractionMaps`), so the
     tokens, representatives and updates are exactly the forward pass's;
@@ -331,6 +334,10 @@ class SubspaceReductionRecorder(ExtractionListener):
     Raises:
         ValueError: on entry, the model holds no CBSA-family layer.
     """
+
+    #: what one call must give; QKVCBSA's maps lack them (its queries, keys and
+    #: values are three projections, not one subspace W = Z U_k)
+    needs = ('extraction', 'projected', 'representatives', 'rep_update')
 
     def __init__(self, model: nn.Module, eps: float = 0.5) -> None:
         check_eps(eps)

@@ -132,8 +132,11 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
             rate the layer removes from the tokens and from the
             representatives (paper Fig. 6,
             :class:`~mmseg_cbsa.analysis.coding_rate.LayerSubspaceRates`):
-            adds ``subspaces`` and ``subspace_correlation`` to the result,
-            :data:`SUBSPACE_OUTPUTS` to ``out_dir`` and a second table.
+            adds ``subspaces`` and ``subspace_correlation`` to the result
+            (and ``subspaces_not_measured``, name -> why, when layers that
+            extract representatives lack the tensors in their maps, e.g.
+            QKVCBSA), :data:`SUBSPACE_OUTPUTS` to ``out_dir`` and a second
+            table (when some layer was measured).
             Without it the outputs are those of the per-layer measurement
             alone.
 
@@ -159,6 +162,8 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
     if per_subspace:
         result['subspaces'] = summarize_subspaces(subspaces.records)
         result['subspace_correlation'] = subspace_correlation(result['subspaces'])
+        if subspaces.unmeasured:
+            result['subspaces_not_measured'] = dict(subspaces.unmeasured)
     write_json(json_path, result)
     write_layer_csv(csv_path, layers)
     plot_coding_rate(png_path, layers, title)
@@ -168,14 +173,17 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
     print(format_layer_table(layers))
     print(f'wrote {json_path}, {csv_path} and {png_path}')
     if per_subspace:
-        sub_csv, sub_png = (osp.join(out_dir, f) for f in SUBSPACE_OUTPUTS)
-        write_csv(sub_csv, _SUBSPACE_COLUMNS, subspace_rows(result['subspaces']))
-        plot_subspace_reduction(sub_png, result['subspaces'], title)
-        corr = result['subspace_correlation']
-        print(f'coding rate removed by one CBSA layer in each subspace (Fig. 6), tokens and '
-              f'representatives, mean ± std over {len(images)} images:')
-        print(format_subspace_table(result['subspaces']))
-        print('correlation over subspaces: ' + ('n/a (fewer than 3 subspaces)' if corr is None
-                                                 else f'{corr:.3f}'))
-        print(f'wrote {sub_csv} and {sub_png}')
+        for name, why in subspaces.unmeasured.items():
+            print(f'Fig. 6 per-subspace rates not measured for {name} ({why})')
+        if result['subspaces']:
+            sub_csv, sub_png = (osp.join(out_dir, f) for f in SUBSPACE_OUTPUTS)
+            write_csv(sub_csv, _SUBSPACE_COLUMNS, subspace_rows(result['subspaces']))
+            plot_subspace_reduction(sub_png, result['subspaces'], title)
+            corr = result['subspace_correlation']
+            print(f'coding rate removed by one CBSA layer in each subspace (Fig. 6), tokens '
+                  f'and representatives, mean ± std over {len(images)} images:')
+            print(format_subspace_table(result['subspaces']))
+            print('correlation over subspaces: ' + (
+                'n/a (fewer than 3 subspaces)' if corr is None else f'{corr:.3f}'))
+            print(f'wrote {sub_csv} and {sub_png}')
     return result

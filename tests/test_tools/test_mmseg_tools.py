@@ -16,6 +16,7 @@ from PIL import Image
 import mmseg_cbsa  # noqa: F401  (allow-lists mmengine checkpoint types for torch.load)
 from tests.cli import run_python
 
+QUICKSTART = 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py'
 MMSEG_TOOLS = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'tools')
 
 
@@ -39,10 +40,9 @@ def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_pat
 
 def test_mmseg_print_config_and_ours(repo_root, tmp_path):
     user = tmp_path / 'user.py'
-    user.write_text("_base_ = ['mmseg_cbsa::quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py']\n")
+    user.write_text(f"_base_ = ['mmseg_cbsa::{QUICKSTART[len('configs/'):]}']\n")
     # mmseg's reads our configs by path (custom_imports) ...
-    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'),
-                     'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py')
+    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'), QUICKSTART)
     assert "type='CBTHead'" in res.stdout
     # ... but not a config inheriting mmseg_cbsa:: (parsed before any import)
     res = run_python(repo_root, _mmseg_tool('misc/print_config.py'), user, check=False)
@@ -120,10 +120,8 @@ exec "$@"
 
 
 @pytest.mark.parametrize('script,args,tool', [
-    ('tools/slurm_train.sh', ['part', 'job', 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py'],
-     'train.py'),
-    ('tools/slurm_test.sh', ['part', 'job', 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
-                             'ckpt.pth'], 'test.py'),
+    ('tools/slurm_train.sh', ['part', 'job', QUICKSTART], 'train.py'),
+    ('tools/slurm_test.sh', ['part', 'job', QUICKSTART, 'ckpt.pth'], 'test.py'),
 ])
 def test_slurm_scripts_build_mmseg_command_line(script, args, tool, repo_root, tmp_path):
     fake = tmp_path / 'bin' / 'srun'

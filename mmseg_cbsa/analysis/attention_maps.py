@@ -60,6 +60,8 @@ class CBSAExtraction:
         patch_start: index of the first patch token in the layer's input.
         call: 0 for the first call of this module in the recording, 1 for the
             second (e.g. sliding-window inference), ...
+        rep_init: ``'pool'`` (representatives pooled from patch cells) or
+            ``'learned'`` (trained vectors, pooled from no cell).
     """
 
     name: str
@@ -70,6 +72,7 @@ class CBSAExtraction:
     hw_shape: Tuple[int, int]
     patch_start: int
     call: int = 0
+    rep_init: str = 'pool'
 
     @property
     def where(self) -> str:
@@ -83,9 +86,12 @@ class CBSAExtraction:
         m = re.search(r'\.(\d+)(?:\.|$)', '.' + self.name)
         return int(m.group(1)) if m else None
 
-    def cells(self) -> Tensor:
+    def cells(self) -> Optional[Tensor]:
         """(m, 4) patch-grid cells ``(y0, x0, y1, x1)`` (end-exclusive) that the
-        representatives are pooled from, see :func:`representative_cells`."""
+        representatives are pooled from, see :func:`representative_cells`;
+        None for learned representatives, which have no cell."""
+        if self.rep_init == 'learned':
+            return None
         return representative_cells(self.hw_shape, self.rep_grid)
 
     def centroids(self) -> Tensor:
@@ -236,7 +242,8 @@ class AttentionRecorder:
                 name=name, type=type(module).__name__, maps=patches, other_mass=other,
                 rep_grid=tuple(getattr(maps, 'rep_grid', module.rep_grid)),
                 hw_shape=maps.hw_shape,
-                patch_start=maps.patch_start, call=call))
+                patch_start=maps.patch_start, call=call,
+                rep_init=getattr(maps, 'rep_init', 'pool')))
         return hook
 
     def input_images(self) -> List[np.ndarray]:

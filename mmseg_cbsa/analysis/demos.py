@@ -369,10 +369,12 @@ def extraction_title(ext: CBSAExtraction) -> str:
     """The three title lines of a representative figure: the layer, and what is shown."""
     patch_mass = 1 - ext.other_mass[0]
     m = ext.rep_grid[0] * ext.rep_grid[1]
+    start = ('learned representatives (no starting patches)' if ext.cells() is None
+             else 'white box: the patches j starts from (pooled)')
     return (f'{ext.name} ({ext.type}): where each of its {m} representatives extracts from\n'
             f'tile j: row j of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max\n'
-            f'white box: the patches j starts from (pooled); {ext.rep_grid[0]}x'
-            f'{ext.rep_grid[1]} representatives, {ext.hw_shape[0]}x{ext.hw_shape[1]} patches, '
+            f'{start}; {ext.rep_grid[0]}x{ext.rep_grid[1]} representatives, '
+            f'{ext.hw_shape[0]}x{ext.hw_shape[1]} patches, '
             f'mass on patches {patch_mass.min():.2f}-{patch_mass.max():.2f}')
 
 
@@ -461,8 +463,10 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
         if not rec.extractions:
             report.say(f'no CBSA layers in {type(model).__name__}: no extraction maps')
         for index, ext in enumerate(extractions):
+            cells = ext.cells()
             canvas = cbsa_extraction_figure(
-                image, ext.maps[0].float().cpu().numpy(), ext.cells().numpy(), ext.rep_grid,
+                image, ext.maps[0].float().cpu().numpy(),
+                None if cells is None else cells.numpy(), ext.rep_grid,
                 rec.patch_size, map_size, extraction_title(ext))
             save(canvas, folder, extraction_file_name(ext, index))
 

@@ -129,17 +129,22 @@ class WebDemo:
                                rep: int) -> np.ndarray:
         """What representative ``rep`` of CBSA layer ``layer`` (index into
         ``analysis.extractions``) extracts in ``head``: its row of ``A`` over
-        the network input, with the patches it starts from outlined."""
+        the network input, with the patches it starts from outlined (none
+        for learned representatives)."""
         from ..visualization import append_colour_bar, extraction_tile, label_grid
         ext = analysis.extractions[layer]
         amap = ext.maps[0, head, rep].numpy()
-        tile = extraction_tile(analysis.network_input, amap, ext.cells()[rep].tolist(),
+        cells = ext.cells()
+        tile = extraction_tile(analysis.network_input, amap,
+                               None if cells is None else cells[rep].tolist(),
                                PICTURE_SIZE, self.patch_size, number=rep)
         mass = 1 - float(ext.other_mass[0, head, rep])
+        start = ('learned representative: it starts from no patch' if cells is None
+                 else 'white box: the patches it starts from')
         return label_grid([[append_colour_bar(tile)]], pad=0, title=(
             f'{ext.name}, head {head}: representative {rep} of {ext.maps.shape[2]}'
             f'\nits row of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max'
-            f'\nwhite box: the patches it starts from; {mass:.2f} of its mass on patches'))
+            f'\n{start}; {mass:.2f} of its mass on patches'))
 
     def build(self):
         """The Gradio page (a ``gradio.Blocks``; not launched)."""

@@ -204,7 +204,7 @@ def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int
     return label_grid([[canvas]], title=title, pad=0) if title else canvas
 
 
-def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],
+def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Optional[Sequence[int]],
                     long_side: int, patch_size: Optional[int] = None,
                     number: Optional[int] = None) -> np.ndarray:
     """One representative's extraction map over the (grey) image.
@@ -212,12 +212,14 @@ def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],
     The map (a row of ``A`` on the (h, w) patch grid) is coloured by
     :func:`heatmap` to its own maximum over a grey copy of the image, the
     patch cell the representative is pooled from (its starting point) is
-    outlined in white, and ``number`` is written in the top left corner.
+    outlined in white (learned representatives have none: ``cell=None``),
+    and ``number`` is written in the top left corner.
 
     Args:
         image: (H, W, 3) uint8 RGB network input.
         amap: (h, w) extraction map.
-        cell: (y0, x0, y1, x1) starting cell in patch units, end-exclusive.
+        cell: (y0, x0, y1, x1) starting cell in patch units, end-exclusive,
+            or None (no outline).
         long_side: long side of the tile, px.
         patch_size: pixels per patch; None stretches the grid over the image.
 
@@ -231,10 +233,11 @@ def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],
                              interpolation=cv2.INTER_NEAREST)
     sy, sx = (patch_size, patch_size) if patch_size else (img_h / h, img_w / w)
     fy, fx = tile.shape[0] / img_h, tile.shape[1] / img_w
-    y0, x0, y1, x1 = (int(v) for v in cell)
-    cv2.rectangle(tile, (int(x0 * sx * fx), int(y0 * sy * fy)),
-                  (max(0, int(x1 * sx * fx) - 1), max(0, int(y1 * sy * fy) - 1)),
-                  (255, 255, 255), 1)
+    if cell is not None:
+        y0, x0, y1, x1 = (int(v) for v in cell)
+        cv2.rectangle(tile, (int(x0 * sx * fx), int(y0 * sy * fy)),
+                      (max(0, int(x1 * sx * fx) - 1), max(0, int(y1 * sy * fy) - 1)),
+                      (255, 255, 255), 1)
     if number is not None:
         text = str(number)
         (tw, th), _ = cv2.getTextSize(text, _FONT, 0.35, 1)
@@ -243,7 +246,7 @@ def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Sequence[int],
     return tile
 
 
-def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: np.ndarray,
+def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: Optional[np.ndarray],
                            rep_grid: Sequence[int], patch_size: Optional[int] = None,
                            map_size: int = 64, title: Optional[str] = None) -> np.ndarray:
     """What each representative of one CBSA layer extracts, over the image.
@@ -253,12 +256,14 @@ def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: np.ndarra
     rows of ``A``). Tile j is :func:`extraction_tile`: row j of
     ``A = softmax_N(Q_0 W^T / sqrt p)`` on the patch grid over the image,
     scaled to its own maximum, with the cell representative j is pooled
-    from outlined in white. A colour bar on the right is the key.
+    from outlined in white (none for learned representatives). A colour bar
+    on the right is the key.
 
     Args:
         image: (H, W, 3) uint8 RGB network input.
         maps: (K, m, h, w) extraction maps of one image.
-        cells: (m, 4) starting cells (y0, x0, y1, x1) in patch units.
+        cells: (m, 4) starting cells (y0, x0, y1, x1) in patch units; None
+            for learned representatives (no outlines).
         rep_grid: (rh, rw).
         patch_size: pixels per patch; None stretches the grid over the image.
         map_size: long side of each tile, px.
@@ -274,11 +279,12 @@ def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: np.ndarra
     rh, rw = rep_grid
     if rh * rw != m:
         raise ValueError(f'{m} maps do not fill a {rh}x{rw} representative grid')
-    if len(cells) != m:
+    if cells is not None and len(cells) != m:
         raise ValueError(f'{len(cells)} starting cells for {m} representatives')
     rows = []
     for k in range(n_heads):
-        tiles = [extraction_tile(image, maps[k, j], cells[j], map_size, patch_size, number=j)
+        tiles = [extraction_tile(image, maps[k, j], None if cells is None else cells[j],
+                                 map_size, patch_size, number=j)
                  for j in range(m)]
         rows.append([label_grid([tiles[i * rw:(i + 1) * rw] for i in range(rh)], pad=1)])
     canvas = append_colour_bar(label_grid(rows, [f'head {k}' for k in range(n_heads)]))

@@ -94,13 +94,15 @@ class CRATE(WhiteBoxViT):
 class CBT(WhiteBoxViT):
     """Contract-and-Broadcast Transformer: CBSA (8x8 representatives) + ISTA,
     convolutional stem. ``attn_cfg`` swaps CBSA for another member of the
-    family (``rep_grid`` and ``detach_init`` apply to the default CBSA)."""
+    family (``rep_grid``, ``detach_init`` and ``rep_init``, ``'pool'`` or
+    ``'learned'``, apply to the default CBSA)."""
 
     def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
                  detach_init: bool = False, attn_cfg: Optional[dict] = None,
-                 **kwargs) -> None:
+                 rep_init: str = 'pool', **kwargs) -> None:
         super().__init__(
-            arch, attn_cfg or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init),
+            arch, attn_cfg or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init,
+                                   rep_init=rep_init),
             **kwargs)
 
 
@@ -116,12 +118,14 @@ class ToST(WhiteBoxViT):
 @_register
 class CRATECBT(WhiteBoxViT):
     """The hybrid CRATE+CBT: MSSA in the first half of the layers, CBSA in the
-    second half; conv stem. ``attn_cfg`` (a list, one config per block)
-    replaces the whole schedule."""
+    second half; conv stem. ``rep_grid`` and ``rep_init`` apply to the CBSA
+    half; ``attn_cfg`` (a list, one config per block) replaces the whole
+    schedule."""
 
     def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
-                 attn_cfg: Optional[List[dict]] = None, **kwargs) -> None:
+                 attn_cfg: Optional[List[dict]] = None, rep_init: str = 'pool',
+                 **kwargs) -> None:
         depth = arch_settings(arch)[1]
         cfgs = attn_cfg or [dict(type='MSSA')] * (depth // 2) + \
-            [dict(type='CBSA', rep_grid=rep_grid)] * (depth - depth // 2)
+            [dict(type='CBSA', rep_grid=rep_grid, rep_init=rep_init)] * (depth - depth // 2)
         super().__init__(arch, cfgs, **kwargs)

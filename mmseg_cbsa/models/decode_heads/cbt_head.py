@@ -27,8 +27,12 @@ class CBTHead(ClassEmbeddingHead):
         attn_cfg: another attention layer in place of CBSA, any registered
             member of the family, e.g. ``dict(type='AgentAttention',
             rep_grid=10)`` or ``dict(type='MSSA')``; ``num_heads`` and
-            ``head_dims`` default to the head's, ``rep_grid`` and
-            ``detach_init`` apply to the default CBSA only.
+            ``head_dims`` default to the head's, ``rep_grid``,
+            ``detach_init`` and ``rep_init`` apply to the default CBSA only
+            (a CBSA given here takes its own, e.g. CBSA's 8x8 grid).
+        rep_init: ``'pool'`` (default) or ``'learned'``: rh * rw trainable
+            representatives per head instead of pooled ones (paper
+            Appendix A), see :class:`~mmseg_cbsa.models.attentions.CBSA`.
 
     Shapes:
         inputs[in_index] (B, d, h, w) -> logits (B, num_classes, h, w).
@@ -42,8 +46,10 @@ class CBTHead(ClassEmbeddingHead):
                  rep_grid: Union[int, Sequence[int]] = 10,
                  detach_init: bool = False,
                  attn_cfg: Optional[dict] = None,
+                 rep_init: str = 'pool',
                  **kwargs) -> None:
         attn_cfg = attention_cfg(
-            attn_cfg, dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init),
+            attn_cfg, dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init,
+                           rep_init=rep_init),
             num_heads=num_heads, head_dims=head_dims)
         super().__init__(in_channels, num_layers, attn_cfg, **kwargs)

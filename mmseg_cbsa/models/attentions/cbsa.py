@@ -9,6 +9,8 @@ from torch import Tensor, nn
 from .base import AttentionMaps, BaseAttention, split_heads, stacked_bases
 from .representatives import effective_rep_grid, pool_patch_tokens
 
+HALF_TYPES = (torch.float16, torch.bfloat16)
+
 
 class ExtractionMaps(AttentionMaps):
     """:class:`AttentionMaps` of a layer that extracts representatives.
@@ -193,7 +195,7 @@ class CBSA(BaseAttention):
         """
         logits = (q0 * self.scale) @ w.transpose(-1, -2)
         e = logits.sub_(logits.amax(-1, keepdim=True).detach()).exp_()
-        if e.dtype not in (torch.float16, torch.bfloat16):
+        if e.dtype not in HALF_TYPES:
             return e, e.sum(-1, keepdim=True).reciprocal()
         r = e.sum(-1, keepdim=True, dtype=torch.float32).reciprocal()
         if e.dtype == torch.float16:
@@ -241,9 +243,15 @@ class CBSA(BaseAttention):
         u = self.to_out.weight.view(self.embed_dims, k, self.head_dims)
         right = torch.einsum('bkmp,dkp->bkmd', self.step_broadcast * c, u)
         coeff = attn.reshape(b, k * m, -1).transpose(1, 2)                # (B, N, Km)
+        right = right.reshape(b, k * m, -1)
+        if coeff.dtype in HALF_TYPES:
+            # half-precision GEMMs here do not accumulate into a bias (baddbmm
+            # pays an extra pass and an (N, d) cast of the expanded bias):
+            # add the d cast values afterwards
+            return torch.bmm(coeff, right).add_(self.to_out.bias.to(coeff.dtype))
         # the bias enters as the GEMM's accumulator: no extra pass over (N, d)
         bias = self.to_out.bias.expand(b, coeff.shape[1], self.embed_dims)
-        return torch.baddbmm(bias, coeff, right.reshape(b, k * m, -1))
+        return torch.baddbmm(bias, coeff, right)
 
     def num_similarities(self, num_queries: int, num_tokens: int,
                          hw_shape: Optional[Sequence[int]] = None) -> int:
@@ -273,6 +281,10 @@ class CBSA(BaseAttention):
         w = self.proj(x)
         q0 = self.init_representatives(w, hw_shape, patch_start)
         w = split_heads(w, self.num_heads)
+        if w.dtype in HALF_TYPES:
+            # half-precision batched GEMMs copy a strided operand on every
+            # call (the logits and E W both read w): copy it once
+            w = w.contiguous()
         q, e, r = self._extract(q0, w)
         contracted = self.contract(q)
         # A^T C = E^T (r C): the row normalisation rides on the (m x p) side

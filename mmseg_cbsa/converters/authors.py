@@ -16,34 +16,11 @@ from typing import Callable, Dict, List, Tuple
 from torch import Tensor
 
 from ..models.backbones.arch import heads_for_width
+from .mapping import KeyMapper, refuse_unmatched
 from .timm_vit import convert_timm_vit
 
 #: the authors' decoder code hard-wires these widths (not stored in weights)
 DEPICT_HEAD_DIMS, DEPICT_CROSS_HEAD_DIMS, CBT_DECODER_REP_GRID = 100, 50, 10
-
-
-class _Mapper:
-    """Rename keys by regex rules, collecting what no rule matched."""
-
-    def __init__(self, rules: List[Tuple[str, str]]) -> None:
-        self.rules = [(re.compile(p), r) for p, r in rules]
-
-    def __call__(self, state: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], List[str]]:
-        out, unmatched = {}, []
-        for k, v in state.items():
-            for pattern, repl in self.rules:
-                if pattern.fullmatch(k):
-                    out[pattern.sub(repl, k)] = v
-                    break
-            else:
-                unmatched.append(k)
-        return out, unmatched
-
-
-def _refuse(src: str, what: str, keys: List[str]) -> None:
-    if keys:
-        raise KeyError(f'{src}: unexpected keys for {what}: {sorted(keys)[:12]}'
-                       f'{" ..." if len(keys) > 12 else ""}')
 
 
 def _layers(state: Dict[str, Tensor], prefix: str) -> int:
@@ -53,7 +30,7 @@ def _layers(state: Dict[str, Tensor], prefix: str) -> int:
 
 
 # ----------------------------------------------------------------- decoders
-_CBT_DECODER = _Mapper([
+_CBT_DECODER = KeyMapper([
     (r'net\.layers\.(\d+)\.norm\.(weight|bias)', r'layers.\1.norm.\2'),
     (r'net\.layers\.(\d+)\.fn\.proj\.weight', r'layers.\1.attn.proj.weight'),
     (r'net\.layers\.(\d+)\.fn\.step_rep', r'layers.\1.attn.step_extract'),
@@ -62,13 +39,13 @@ _CBT_DECODER = _Mapper([
     (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)',
      r'\1'),
 ])
-_DEPICT_SA = _Mapper([
+_DEPICT_SA = KeyMapper([
     (r'net\.layers\.(\d+)\.norm\.(weight|bias)', r'layers.\1.norm.\2'),
     (r'net\.layers\.(\d+)\.fn\.(proj|step_size)', r'layers.\1.attn.\2'),
     (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)',
      r'\1'),
 ])
-_DEPICT_CA = _Mapper([
+_DEPICT_CA = KeyMapper([
     (r'snet\.layers\.(\d+)\.norm\.(weight|bias)', r'layers.\1.norm.\2'),
     (r'snet\.layers\.(\d+)\.fn\.(proj|step_size)', r'layers.\1.attn.\2'),
     (r'cnet\.layers\.(\d+)\.norm\.(weight|bias)', r'cross_layers.\1.norm.\2'),
@@ -123,7 +100,7 @@ def convert_segmentation(state: Dict[str, Tensor], src: str = '<checkpoint>'
         decoder=kind, config=path)`` describing the model it belongs to.
     """
     others = sorted(k for k in state if not k.startswith(('encoder.', 'decoder.')))
-    _refuse(src, "a Segmenter-style checkpoint (only 'encoder.*' and 'decoder.*')", others)
+    refuse_unmatched(src, "a Segmenter-style checkpoint (only 'encoder.*' and 'decoder.*')", others)
     enc = {k[len('encoder.'):]: v for k, v in state.items() if k.startswith('encoder.')}
     dec = {k[len('decoder.'):]: v for k, v in state.items() if k.startswith('decoder.')}
     backbone, bb_cfg = convert_timm_vit(enc, src)
@@ -132,7 +109,7 @@ def convert_segmentation(state: Dict[str, Tensor], src: str = '<checkpoint>'
         raise KeyError(f'{src}: decoder is none of {list(DECODERS)}; its keys start with '
                        f'{sorted({k.split(".")[0] for k in dec})}')
     head, head_cfg, left = DECODERS[kind][1](dec)
-    _refuse(src, f'a {kind} decoder', ['decoder.' + k for k in left])
+    refuse_unmatched(src, f'a {kind} decoder', ['decoder.' + k for k in left])
     d = bb_cfg['arch'][0]
     head_cfg.update(in_channels=d, num_classes=dec['cls_emb'].shape[1])
     # the authors' encoder is Segmenter's ViT
@@ -145,7 +122,7 @@ def convert_segmentation(state: Dict[str, Tensor], src: str = '<checkpoint>'
 
 
 # -------------------------------------------------------------- classifiers
-_CLASSIFIER = _Mapper([
+_CLASSIFIER = KeyMapper([
     (r'to_patch_embedding\.proj\.(\d+)\.0\.weight', r'patch_embed.convs.\1.conv.weight'),
     (r'to_patch_embedding\.proj\.(\d+)\.1\.(weight|bias|running_mean|running_var|'
      r'num_batches_tracked)', r'patch_embed.convs.\1.bn.\2'),
@@ -182,7 +159,7 @@ def convert_classifier(state: Dict[str, Tensor], src: str = '<checkpoint>'
     """
     head = {k[len('mlp_head.1.'):]: v for k, v in state.items() if k.startswith('mlp_head.1.')}
     body, left = _CLASSIFIER({k: v for k, v in state.items() if not k.startswith('mlp_head.1.')})
-    _refuse(src, 'an authors\' classifier (CBT / CRATE / ToST)', left)
+    refuse_unmatched(src, 'an authors\' classifier (CBT / CRATE / ToST)', left)
     if 'cls_token' not in body or 'pos_embed' not in body or set(head) != {'weight', 'bias'}:
         raise KeyError(f'{src}: missing cls_token, pos_embedding or mlp_head.1.{{weight,bias}}')
     body = {_conv_index(k): v for k, v in body.items()}

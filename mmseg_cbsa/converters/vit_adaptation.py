@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from torch import Tensor
 
-from .authors import _Mapper, _refuse
+from .mapping import KeyMapper, refuse_unmatched
 from .timm_vit import convert_timm_vit
 
 #: Fig. 9's adaptations: the attention config of each adapted block
@@ -29,7 +29,7 @@ ADAPTATIONS: Dict[str, dict] = {
 }
 
 #: mmsegmentation / mmpretrain ViT names -> timm's
-_OPENMMLAB_VIT = _Mapper([
+_OPENMMLAB_VIT = KeyMapper([
     (r'(cls_token|pos_embed)', r'\1'),
     (r'patch_embed\.projection\.(weight|bias)', r'patch_embed.proj.\1'),
     (r'layers\.(\d+)\.ln([12])\.(weight|bias)', r'blocks.\1.norm\2.\3'),
@@ -65,7 +65,7 @@ def _split_source(state: Dict[str, Tensor], src: str
     body.update(rest)
     if any(k.startswith('layers.') for k in body):
         body, left = _OPENMMLAB_VIT(body)
-        _refuse(src, 'an mmsegmentation / mmpretrain ViT', left)
+        refuse_unmatched(src, 'an mmsegmentation / mmpretrain ViT', left)
     if head and set(head) != {'weight', 'bias'}:
         raise KeyError(f'{src}: classifier head {head_prefix}* holds {sorted(head)}, '
                        'expected weight and bias')

@@ -7,20 +7,37 @@ makes goes to the demo's own address: nothing is fetched from outside.
 With MMSEG_CBSA_WEB_DEMO_SCREENSHOT=PATH the page is also saved as a PNG
 (demo/web_demo_screenshot.py makes docs/images/web_demo.png with a real model).
 """
+import importlib.util
 import os
 
 import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip('gradio')
-pytest.importorskip('selenium')
+from mmseg_cbsa.analysis import web_demo_browser as page
 
-from mmseg_cbsa.analysis import web_demo_browser as page  # noqa: E402
+#: what a missing browser or client says: the test install provides them
+INSTALL_HINT = 'run `bash tools/install.sh --tests`, which installs them'
 
-pytestmark = pytest.mark.skipif(
-    None in page.browser_paths(),
-    reason='needs chromium and chromium-driver (bash tools/install.sh --tests installs them)')
+
+def missing_requirements():
+    """What this test needs and does not find: the Python packages gradio and
+    selenium, and chromium / chromedriver on PATH."""
+    missing = [m for m in ('gradio', 'selenium') if importlib.util.find_spec(m) is None]
+    chromium, driver = page.browser_paths()
+    missing += [name for name, path in (('chromium', chromium), ('chromedriver', driver))
+                if path is None]
+    return missing
+
+
+@pytest.fixture(scope='session', autouse=True)
+def browser_installed():
+    """Fail (not skip) before anything else runs when the browser is missing:
+    the project's test install puts it there."""
+    missing = missing_requirements()
+    if missing:
+        pytest.fail(f'the web demo browser test needs {", ".join(missing)}: {INSTALL_HINT}',
+                    pytrace=False)
 
 
 @pytest.fixture(scope='module')

@@ -43,9 +43,46 @@ def test_readme_opens_with_the_two_commands():
     ('representatives', 'models/attentions/representatives.py', r'def pool_patch_tokens\('),
     ('ISTA', 'models/layers/ista.py', r'class ISTA\('),
     ('coding rate', 'analysis/coding_rate.py', r'def coding_rate\('),
+    ('learned representatives', 'models/attentions/cbsa.py', r"REP_INITS = \('pool', 'learned'\)"),
+    ('rank of the extraction matrix', 'analysis/rep_rank.py', r'class ExtractionRankRecorder\('),
+    ('Fig. 6 per-subspace', 'analysis/coding_rate.py', r'class SubspaceReductionRecorder\('),
+    ('QKVCBSA', 'models/attentions/qkv_cbsa.py', r'class QKVCBSA\('),
+    ('QKVLinearAttention', 'models/attentions/qkv_linear.py', r'class QKVLinearAttention\('),
+    ('vit2cbsa', 'converters/vit_adaptation.py', r'def convert_vit_to_cbsa\('),
+    ('web demo', 'analysis/web_demo.py', r'class WebDemo\b'),
 ])
 def test_paper_concepts_have_a_home_named_after_them(concept, file, definition):
     path = os.path.join(REPO, 'mmseg_cbsa', file)
     assert os.path.isfile(path), f'{concept}: {file} missing'
     with open(path) as f:
         assert re.search(definition, f.read()), f'{concept}: {definition} not in {file}'
+
+
+def _concept_table():
+    with open(os.path.join(REPO, 'docs', 'architecture.md')) as f:
+        text = f.read().split('## Where is each paper concept', 1)[1]
+    return [line for line in text.splitlines() if line.startswith('| ') and '---' not in line]
+
+
+@pytest.mark.parametrize('concept', [
+    'rep_init', 'rep_rank', 'Fig. 6 per-subspace', 'QKVCBSA', 'QKVLinearAttention', 'vit2cbsa',
+    'Pascal Context', 'Cityscapes', 'fine-tuning', 'web demo'])
+def test_architecture_table_has_a_row_for_each_concept(concept):
+    assert any(concept in row for row in _concept_table()), \
+        f'docs/architecture.md: no row for {concept!r} in "Where is each paper concept"'
+
+
+def test_paths_in_the_concept_table_exist():
+    paths = [name for row in _concept_table() for name in re.findall(r'`([^`]+)`', row)
+             if re.fullmatch(r'[\w.-]+(/[\w.-]+)+/?', name)]
+    assert len(paths) > 20                     # the table names its files by path
+    missing = [p for p in paths if not os.path.exists(os.path.join(REPO, p))]
+    assert not missing, f'docs/architecture.md names missing paths: {missing}'
+
+
+def test_every_guide_is_in_the_index():
+    with open(os.path.join(REPO, 'docs', 'index.md')) as f:
+        linked = set(LINK.findall(f.read()))
+    guides = {os.path.basename(p) for p in PAGES if p.startswith('docs' + os.sep)}
+    unlinked = sorted(guides - linked - {'index.md'})
+    assert not unlinked, f'docs/index.md lacks {unlinked}'

@@ -11,7 +11,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -324,21 +324,41 @@ def fit_exponent(tokens: List[int], latency: List[float]) -> float:
 KEEP_FREED_MEMORY = 'glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432'
 
 
+#: what a case that ran out of memory leaves on stderr (PyTorch's CPU
+#: allocator, Python, the C++ runtime)
+OUT_OF_MEMORY = ("can't allocate memory", 'MemoryError', 'std::bad_alloc',
+                 'Cannot allocate memory', 'CUDA out of memory')
+
+
 def run_isolated(case: Dict, python: str = sys.executable,
-                 keep_freed_memory: bool = False) -> Dict:
+                 keep_freed_memory: bool = False,
+                 memory_limit_gb: Optional[float] = None) -> Dict:
     """:func:`measure` in a fresh interpreter; returns its JSON result.
 
     ``keep_freed_memory`` starts it with :data:`KEEP_FREED_MEMORY` as
     ``GLIBC_TUNABLES`` (read by glibc only at process start).
+    ``memory_limit_gb`` caps the interpreter's address space
+    (``RLIMIT_AS``, which also counts the ~3-4 GB of libraries a PyTorch
+    process maps); a case that runs out of it returns
+    ``{'out_of_memory': True}`` instead of raising, so that a run can show
+    the size at which a model no longer fits.
     """
     import os
     import subprocess
     env = dict(os.environ)
     if keep_freed_memory:
         env['GLIBC_TUNABLES'] = KEEP_FREED_MEMORY
+
+    def limit() -> None:
+        size = int(memory_limit_gb * 2 ** 30)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
     res = subprocess.run([python, '-m', 'mmseg_cbsa.analysis.benchmark', json.dumps(case)],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env,
+                         preexec_fn=limit if memory_limit_gb else None)
     if res.returncode != 0:
+        if memory_limit_gb and any(s in res.stderr for s in OUT_OF_MEMORY):
+            return dict(out_of_memory=True)
         raise RuntimeError(f'benchmark case {case} failed:\n{res.stderr[-3000:]}')
     return json.loads(res.stdout.strip().splitlines()[-1])
 

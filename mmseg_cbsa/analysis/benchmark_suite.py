@@ -18,7 +18,7 @@ from .report import dict_rows, markdown_table, write_csv
 #: columns of ``results.csv``
 CSV_COLUMNS = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
                'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul',
-               'rounds']
+               'rounds', 'status']
 
 
 def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
@@ -86,7 +86,8 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
                   keep_freed_memory: bool = False,
                   precisions: Sequence[str] = ('float32',),
                   backends: Sequence[str] = ('eager',),
-                  baseline: Optional[str] = None) -> List[Dict]:
+                  baseline: Optional[str] = None,
+                  memory_limit_gb: Optional[float] = None) -> List[Dict]:
     """Time every case at every image size and mode; print, plot and save.
 
     ``rounds`` visit all cases in turn, so that slow drifts of a shared
@@ -112,6 +113,9 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
             (:func:`~mmseg_cbsa.analysis.benchmark.backend_call`); every case
             runs on each, onnxruntime in float32 inference only (other
             combinations are left out).
+        memory_limit_gb: cap every case's address space (isolated cases
+            only); a case that runs out of it is reported as such (status
+            'out of memory') instead of stopping the run.
         baseline: a case name; every other case's speed-up over its eager
             float32 latency (same mode and size) is printed, e.g. the authors'
             decoder or the ViT encoder.
@@ -136,9 +140,14 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
               flush=True)
         for key, spec in specs:
             name, mode, backend, prec, size = key
-            res = (run_isolated(spec, keep_freed_memory=keep_freed_memory) if isolate
+            res = (run_isolated(spec, keep_freed_memory=keep_freed_memory,
+                                memory_limit_gb=memory_limit_gb) if isolate
                    else measure(spec))
             runs[key].append(res)
+            if res.get('out_of_memory'):
+                print(f'  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px '
+                      f'out of memory (limit {memory_limit_gb} GB)', flush=True)
+                continue
             print(f"  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px "
                   f"{res['tokens']:6d} tok {res['latency_ms']:10.1f} ms "
                   f"{res['peak_tensor_mb']:9.1f} MB tensors", flush=True)
@@ -148,7 +157,16 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
           + f' (median of {rounds})')
     rows = []
     for (name, mode, backend, prec, size), results in runs.items():
-        res = dict(results[0])
+        if any(r.get('out_of_memory') for r in results):
+            nan = float('nan')
+            rows.append(dict(case=name, mode=mode, backend=backend, precision=prec, size=size,
+                             tokens=(size // 16) ** 2, rounds=len(results),
+                             status=f'out of memory (limit {memory_limit_gb} GB)',
+                             **{k: nan for k in ('latency_ms', 'throughput', 'peak_mem_mb',
+                                                 'peak_tensor_mb', 'gflops', 'pct_matmul',
+                                                 'achieved_gflops_per_s')}))
+            continue
+        res = dict(results[0], status='ok')
         res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
         for key in ('peak_mem_mb', 'peak_tensor_mb'):
             res[key] = max(r[key] for r in results)
@@ -160,16 +178,18 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
         rows.append(res)
 
     header = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s',
-              'peak MB', 'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul']
+              'peak MB', 'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul', 'status']
     table = [[r['case'], r['mode'], r['backend'], r['precision'], r['size'], r['tokens'],
               f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
               f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
-              f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}"] for r in rows]
+              f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}", r['status']]
+             for r in rows]
     print()
     print(markdown_table(header, table, align=True))
 
+    measured = [r for r in rows if r['status'] == 'ok']
     series = defaultdict(list)
-    for r in rows:
+    for r in measured:
         series[(r['case'], _variant(r))].append(r)
     print('\nscaling exponent of latency over tokens (1 = linear, 2 = quadratic)')
     for (name, variant), rs in series.items():
@@ -177,9 +197,9 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
             t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]
             print(f'  {name} [{variant}]: all sizes {fit_exponent(t, v):.2f}, '
                   f'{t[-2]}->{t[-1]} tokens {fit_exponent(t[-2:], v[-2:]):.2f}')
-    eager32 = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in rows
+    eager32 = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in measured
                if (r['backend'], r['precision']) == ('eager', 'float32')}
-    others = [r for r in rows if (r['backend'], r['precision']) != ('eager', 'float32')
+    others = [r for r in measured if (r['backend'], r['precision']) != ('eager', 'float32')
               and (r['case'], r['mode'], r['size']) in eager32]
     if others:
         print('\nspeed-up over eager float32 (its latency / latency; same case, mode and size)')
@@ -187,13 +207,13 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
             ref = eager32[(r['case'], r['mode'], r['size'])]
             print(f"  {r['case']} [{_variant(r)}] {r['size']}px: {ref / r['latency_ms']:.2f}x")
     if baseline:
-        ref = {(r['mode'], r['size']): r['latency_ms'] for r in rows
+        ref = {(r['mode'], r['size']): r['latency_ms'] for r in measured
                if r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')}
         if not ref:
             raise ValueError(f"--baseline '{baseline}' is not a case of this run: "
-                             f"{sorted({r['case'] for r in rows})}")
+                             f"{sorted({r['case'] for r in measured})}")
         print(f'\nspeed-up over {baseline} (eager float32; its latency / latency)')
-        for r in rows:
+        for r in measured:
             own = r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')
             if not own and (r['mode'], r['size']) in ref:
                 print(f"  {r['case']} [{_variant(r)}] {r['size']}px: "

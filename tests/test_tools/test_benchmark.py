@@ -136,3 +136,16 @@ def test_authors_root_must_be_their_checkout(tmp_path):
         cwd=REPO, capture_output=True, text=True)
     assert res.returncode != 0
     assert 'no CBSA_image_classification folder' in res.stderr
+
+
+def test_out_of_memory_is_reported_not_fatal(tmp_path):
+    """A case that does not fit in --memory-limit-gb is a row, not a crash."""
+    res = _bench(tmp_path, '--layers', 'CBSA', '--sizes', '64', '65536',
+                 '--memory-limit-gb', '6')
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {r['size']: r for r in csv.DictReader(open(tmp_path / 'results.csv'))}
+    assert rows['64']['status'] == 'ok' and float(rows['64']['latency_ms']) > 0
+    # 65536 px: 16.8M tokens of width 32, 2 GiB per activation, beyond the
+    # ~2 GiB a PyTorch process has left of 6 GiB of address space
+    assert rows['65536']['status'] == 'out of memory (limit 6.0 GB)'
+    assert 'out of memory (limit 6.0 GB)' in res.stdout

@@ -27,6 +27,8 @@ its basic or all of its graph optimisations (float32 inference only).
 ``--part backbone`` times the encoder alone (classifier configs give the
 paper's Table 7: e.g. ``--sizes 224 512 --batch 8``).
 ``--baseline CASE`` prints every case's speed-up over that case.
+``--memory-limit-gb G`` caps each case's address space and reports a case
+that runs out of it as such (the size at which a model no longer fits).
 
 ``--authors-root DIR`` (a local checkout of the authors' repository,
 QishuaiWen/CBSA) adds their CBT decoder, or with ``--part backbone`` their
@@ -71,6 +73,9 @@ def parse_args() -> argparse.Namespace:
                    help='run every case in these precisions (bf16, fp16: autocast)')
     p.add_argument('--backends', nargs='+', choices=list(BACKENDS), default=['eager'],
                    help='run every case on these backends (onnxruntime: float32 inference)')
+    p.add_argument('--memory-limit-gb', type=float,
+                   help='cap each case\'s address space; a case that runs out of it is '
+                   'reported as out of memory instead of stopping the run')
     p.add_argument('--baseline', help='a case name: print every case\'s speed-up over it')
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5, help='timed calls per case and round')
@@ -88,6 +93,8 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.rounds < 1:
         p.error(f'--rounds must be >= 1, got {args.rounds}')
+    if args.no_isolation and args.memory_limit_gb:
+        p.error('--memory-limit-gb needs a fresh process per case: drop --no-isolation')
     if args.no_isolation and args.keep_freed_memory:
         p.error('--keep-freed-memory needs a fresh process per case: drop --no-isolation')
     return args
@@ -101,7 +108,8 @@ def main() -> None:
                   args.out_dir, args.sizes, args.modes, args.batch, args.repeats, args.rounds,
                   args.warmup, args.device, isolate=not args.no_isolation,
                   keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,
-                  backends=args.backends, baseline=args.baseline)
+                  backends=args.backends, baseline=args.baseline,
+                  memory_limit_gb=args.memory_limit_gb)
 
 
 if __name__ == '__main__':

@@ -340,8 +340,10 @@ def run_isolated(case: Dict, python: str = sys.executable,
     ``memory_limit_gb`` caps the interpreter's address space
     (``RLIMIT_AS``, which also counts the ~3-4 GB of libraries a PyTorch
     process maps); a case that runs out of it returns
-    ``{'out_of_memory': True}`` instead of raising, so that a run can show
-    the size at which a model no longer fits.
+    ``{'out_of_memory': True}``, so that a run can show the size at which
+    a model no longer fits. Any other failure returns ``{'failed': last
+    line of stderr, 'stderr': its tail}`` (e.g. a case onnxruntime cannot
+    run), for the caller to report.
     """
     import os
     import subprocess
@@ -359,7 +361,9 @@ def run_isolated(case: Dict, python: str = sys.executable,
     if res.returncode != 0:
         if memory_limit_gb and any(s in res.stderr for s in OUT_OF_MEMORY):
             return dict(out_of_memory=True)
-        raise RuntimeError(f'benchmark case {case} failed:\n{res.stderr[-3000:]}')
+        lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+        return dict(failed=lines[-1] if lines else f'exit status {res.returncode}',
+                    stderr=res.stderr[-3000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

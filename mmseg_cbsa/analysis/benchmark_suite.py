@@ -6,6 +6,7 @@ in a fresh interpreter by :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
 import os
 import os.path as osp
 import statistics
+import sys
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -144,9 +145,13 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
                                 memory_limit_gb=memory_limit_gb) if isolate
                    else measure(spec))
             runs[key].append(res)
-            if res.get('out_of_memory'):
-                print(f'  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px '
-                      f'out of memory (limit {memory_limit_gb} GB)', flush=True)
+            if res.get('out_of_memory') or res.get('failed'):
+                status = (f'out of memory (limit {memory_limit_gb} GB)'
+                          if res.get('out_of_memory') else f"failed: {res['failed']}")
+                print(f'  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px {status}',
+                      flush=True)
+                if res.get('stderr'):
+                    print(res['stderr'], file=sys.stderr, flush=True)
                 continue
             print(f"  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px "
                   f"{res['tokens']:6d} tok {res['latency_ms']:10.1f} ms "
@@ -157,11 +162,14 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
           + f' (median of {rounds})')
     rows = []
     for (name, mode, backend, prec, size), results in runs.items():
-        if any(r.get('out_of_memory') for r in results):
+        bad = [r for r in results if r.get('out_of_memory') or r.get('failed')]
+        if bad:
             nan = float('nan')
             rows.append(dict(case=name, mode=mode, backend=backend, precision=prec, size=size,
                              tokens=(size // 16) ** 2, rounds=len(results),
-                             status=f'out of memory (limit {memory_limit_gb} GB)',
+                             status=(f'out of memory (limit {memory_limit_gb} GB)'
+                                     if bad[0].get('out_of_memory')
+                                     else f"failed: {bad[0]['failed']}"),
                              **{k: nan for k in ('latency_ms', 'throughput', 'peak_mem_mb',
                                                  'peak_tensor_mb', 'gflops', 'pct_matmul',
                                                  'achieved_gflops_per_s')}))

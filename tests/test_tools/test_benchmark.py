@@ -149,3 +149,24 @@ def test_out_of_memory_is_reported_not_fatal(tmp_path):
     # ~2 GiB a PyTorch process has left of 6 GiB of address space
     assert rows['65536']['status'] == 'out of memory (limit 6.0 GB)'
     assert 'out of memory (limit 6.0 GB)' in res.stdout
+
+
+def test_a_failing_case_is_reported_and_fails_the_run(tmp_path):
+    """The other cases are still measured and tabled; the exit status says the table has a hole."""
+    root = tmp_path / 'CBSA'
+    (root / 'CBSA_image_classification').mkdir(parents=True)
+    (root / 'CBSA_image_classification' / 'models.py').write_text(
+        FAKE_AUTHORS_MODELS + '\n\ndef Ours_small():\n    raise RuntimeError("no such model")\n')
+    out = tmp_path / 'out'
+    res = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+         'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root', str(root),
+         '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '--repeats', '1',
+         '--warmup', '0', '--out-dir', str(out)],
+        cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 1
+    rows = {r['case']: r for r in csv.DictReader(open(out / 'results.csv'))}
+    assert rows['cls_tiny [encoder]']['status'] == 'ok'
+    assert rows["authors' CRATE-S [encoder]"]['status'] == 'ok'
+    assert rows["authors' CBT-S [encoder]"]['status'] == 'failed: RuntimeError: no such model'
+    assert "1 case(s) failed: authors' CBT-S [encoder] eager float32 32px" in res.stderr

@@ -102,14 +102,21 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    run_benchmark(benchmark_cases(args.configs, args.part, args.layers, args.dims, args.heads,
-                                  args.head_dims, args.rep_grid, args.extra_tokens,
-                                  args.authors_root, args.authors_encoders),
-                  args.out_dir, args.sizes, args.modes, args.batch, args.repeats, args.rounds,
-                  args.warmup, args.device, isolate=not args.no_isolation,
-                  keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,
-                  backends=args.backends, baseline=args.baseline,
-                  memory_limit_gb=args.memory_limit_gb)
+    rows = run_benchmark(benchmark_cases(args.configs, args.part, args.layers, args.dims,
+                                         args.heads, args.head_dims, args.rep_grid,
+                                         args.extra_tokens, args.authors_root,
+                                         args.authors_encoders),
+                         args.out_dir, args.sizes, args.modes, args.batch, args.repeats,
+                         args.rounds, args.warmup, args.device, isolate=not args.no_isolation,
+                         keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,
+                         backends=args.backends, baseline=args.baseline,
+                         memory_limit_gb=args.memory_limit_gb)
+    failed = [r for r in rows if r['status'].startswith('failed')]
+    if failed:
+        # a table with holes is not a successful benchmark
+        raise SystemExit(f'{len(failed)} case(s) failed: '
+                         + '; '.join(f"{r['case']} {r['backend']} {r['precision']} "
+                                     f"{r['size']}px ({r['status']})" for r in failed))
 
 
 if __name__ == '__main__':

@@ -128,6 +128,21 @@ class _AuthorsEncoder(nn.Module):
         return self.net.forward_features(img)
 
 
+class _OnnxFile(nn.Module):
+    """An exported ``.onnx`` file run by onnxruntime (all its optimisations),
+    called like the module it was exported from (one input, e.g. the
+    ``img`` of ``tools/deployment/pytorch2onnx.py``)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        from ..deployment.onnx import ort_session
+        self.session = ort_session(path, 'all', threads=torch.get_num_threads())
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, img):
+        return torch.from_numpy(self.session.run(None, {self.input_name: img.numpy()})[0])
+
+
 #: the authors' classifier constructors timed by ``--part backbone`` (``kind='authors_encoder'``)
 AUTHORS_ENCODERS = {'CBT-S': 'Ours_small', 'CRATE-S': 'CRATE_small', 'ToST-S': 'ToST_small'}
 
@@ -162,7 +177,8 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     attention type with its kwargs), ``authors`` (the authors' CBT decoder)
     and ``authors_encoder`` (one of the authors' classifiers without its
     head, ``model`` a constructor of their ``models.py``); both need ``root``,
-    a checkout of their repository (:func:`authors_folder`).
+    a checkout of their repository (:func:`authors_folder`); ``onnx`` (an
+    exported ``file`` run by onnxruntime on (batch, 3, size, size) inputs).
     """
     size, batch = case['size'], case.get('batch', 1)
     side = size // 16
@@ -191,6 +207,8 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
         model = _AuthorsDecoder(authors_folder(case['root'], 'segmentation'),
                                 case.get('dims', 384), case.get('num_classes', 150))
         return model, (encoder_features(batch, case.get('dims', 384), side),), side ** 2
+    if case['kind'] == 'onnx':
+        return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size),), side ** 2
     if case['kind'] == 'authors_encoder':
         model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'])
         return model, (torch.randn(batch, 3, size, size),), side ** 2
@@ -289,7 +307,8 @@ def measure(case: Dict) -> Dict:
             step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     # onnxruntime's buffers are outside PyTorch: no tensor count
-    tensor_mb = float('nan') if backend.startswith('ort') else tracker.peak / 2 ** 20
+    outside = backend.startswith('ort') or case['kind'] == 'onnx'
+    tensor_mb = float('nan') if outside else tracker.peak / 2 ** 20
     for _ in range(case.get('warmup', 2)):
         step()
     _sync(device)
@@ -301,7 +320,9 @@ def measure(case: Dict) -> Dict:
         _sync(device)
         times.append(time.perf_counter() - t)
     from .complexity import count_flops
-    macs = count_flops(module.eval(), *inputs)
+
+    # an exported file has no PyTorch module to count
+    macs = float('nan') if case['kind'] == 'onnx' else count_flops(module.eval(), *inputs)
     latency = statistics.median(times)
     flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
     return dict(tokens=tokens, latency_ms=1e3 * latency,

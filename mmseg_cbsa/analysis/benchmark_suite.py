@@ -26,8 +26,8 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
                     layers: Sequence[str] = (), dims: int = 384, heads: int = 3,
                     head_dims: int = 100, rep_grid: int = 10, extra_tokens: int = 150,
                     authors_root: Optional[str] = None,
-                    authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS)
-                    ) -> List[Tuple[str, Dict]]:
+                    authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS),
+                    onnx_files: Sequence[str] = ()) -> List[Tuple[str, Dict]]:
     """``(name, case)`` pairs for :func:`~mmseg_cbsa.analysis.benchmark.build_case`
     (without size and mode).
 
@@ -45,6 +45,9 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
             'model') or, for part 'backbone', their classifiers named in
             ``authors_encoders`` (keys of
             :data:`~mmseg_cbsa.analysis.benchmark.AUTHORS_ENCODERS`).
+        onnx_files: exported models (``tools/deployment/pytorch2onnx.py``), each
+            run by onnxruntime on (batch, 3, size, size) inputs (float32
+            inference; FLOPs not counted).
     """
     out = []
     for cfg in configs:
@@ -60,6 +63,8 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
         if t == 'DMSA':
             layer.pop('head_dims')
         out.append((f'{t} layer', dict(kind='layer', layer=layer)))
+    for path in onnx_files:
+        out.append((osp.basename(path) + ' [onnxruntime]', dict(kind='onnx', file=path)))
     if authors_root and part == 'backbone':
         for name in authors_encoders:
             out.append((f"authors' {name} [encoder]",
@@ -68,6 +73,13 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
     elif authors_root:
         out.append(("authors' CBT decoder", dict(kind='authors', root=authors_root, dims=dims)))
     return out
+
+
+def _runs_on(case: Dict, mode: str, backend: str, precision: str) -> bool:
+    """onnxruntime runs float32 inference; an exported file runs only there."""
+    if case['kind'] == 'onnx':
+        return (mode, backend, precision) == ('infer', 'eager', 'float32')
+    return not backend.startswith('ort') or (mode, precision) == ('infer', 'float32')
 
 
 def _variant(row: Dict) -> str:
@@ -131,7 +143,7 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
                    device=device, precision=prec, backend=backend))
              for name, case in cases for mode in modes for backend in backends
              for prec in precisions for size in sizes
-             if not backend.startswith('ort') or (mode, prec) == ('infer', 'float32')]
+             if _runs_on(case, mode, backend, prec)]
     rates, runs = defaultdict(list), defaultdict(list)
     for r in range(rounds):
         for prec in precisions:

@@ -170,3 +170,28 @@ def test_a_failing_case_is_reported_and_fails_the_run(tmp_path):
     assert rows["authors' CRATE-S [encoder]"]['status'] == 'ok'
     assert rows["authors' CBT-S [encoder]"]['status'] == 'failed: RuntimeError: no such model'
     assert "1 case(s) failed: authors' CBT-S [encoder] eager float32 32px" in res.stderr
+
+
+def test_an_exported_model_beside_its_config(tmp_path):
+    """``--onnx``: the file from pytorch2onnx.py timed in onnxruntime next to the config."""
+    onnx_file = tmp_path / 'tiny.onnx'
+    exp = subprocess.run([sys.executable, 'tools/deployment/pytorch2onnx.py',
+                          'tests/data/configs/tiny_cbt.py', str(onnx_file), '--dynamic'],
+                         cwd=REPO, capture_output=True, text=True)
+    assert exp.returncode == 0, exp.stderr[-3000:]
+    out = tmp_path / 'out'
+    res = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+         'tests/data/configs/tiny_cbt.py', '--part', 'model', '--onnx', str(onnx_file),
+         '--sizes', '64', '96', '--repeats', '1', '--warmup', '0', '--no-isolation',
+         '--precisions', 'float32', 'bf16', '--out-dir', str(out)],
+        cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / 'results.csv')))
+    onnx_rows = [r for r in rows if r['case'] == 'tiny.onnx [onnxruntime]']
+    # float32 inference only, at each size (a dynamic graph)
+    assert sorted(r['size'] for r in onnx_rows) == ['64', '96']
+    assert {r['precision'] for r in onnx_rows} == {'float32'}
+    for r in onnx_rows:
+        assert r['status'] == 'ok' and float(r['latency_ms']) > 0
+    assert len(rows) == 2 * 2 + 2

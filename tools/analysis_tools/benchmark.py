@@ -26,6 +26,7 @@ PyTorch, ``torch.compile``, and the case exported to ONNX in onnxruntime with
 its basic or all of its graph optimisations (float32 inference only).
 ``--part backbone`` times the encoder alone (classifier configs give the
 paper's Table 7: e.g. ``--sizes 224 512 --batch 8``).
+``--onnx MODEL.onnx`` times an exported model in onnxruntime.
 ``--baseline CASE`` prints every case's speed-up over that case.
 ``--memory-limit-gb G`` caps each case's address space and reports a case
 that runs out of it as such (the size at which a model no longer fits).
@@ -52,6 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--part', choices=['head', 'model', 'backbone'], default='head',
                    help='decode head alone (on encoder-shaped features), the whole model, '
                    'or the encoder alone')
+    p.add_argument('--onnx', nargs='*', default=[],
+                   help='exported models (tools/deployment/pytorch2onnx.py) to time in '
+                   'onnxruntime, e.g. beside the config they came from')
     p.add_argument('--layers', nargs='*', default=[],
                    help='attention types of the family (MODELS names), one layer each')
     p.add_argument('--dims', type=int, default=384, help='token width of --layers')
@@ -105,7 +109,7 @@ def main() -> None:
     rows = run_benchmark(benchmark_cases(args.configs, args.part, args.layers, args.dims,
                                          args.heads, args.head_dims, args.rep_grid,
                                          args.extra_tokens, args.authors_root,
-                                         args.authors_encoders),
+                                         args.authors_encoders, args.onnx),
                          args.out_dir, args.sizes, args.modes, args.batch, args.repeats,
                          args.rounds, args.warmup, args.device, isolate=not args.no_isolation,
                          keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,

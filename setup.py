@@ -54,6 +54,18 @@ def add_mim_extension() -> None:
             shutil.copyfile(src, dst)
 
 
+def read_requirements(name: str) -> list:
+    """The requirement lines of requirements/NAME, following ``-r`` includes."""
+    out = []
+    for line in (Path('requirements') / name).read_text().splitlines():
+        line = line.split('#')[0].strip()
+        if line.startswith('-r '):
+            out += read_requirements(line[3:].strip())
+        elif line:
+            out.append(line)
+    return out
+
+
 add_mim_extension()
 setup(
     name='mmseg_cbsa',
@@ -67,9 +79,38 @@ setup(
     package_data={'mmseg_cbsa': ['.mim/model-index.yml', '.mim/configs/**/*.py',
                                  '.mim/configs/**/*.yaml', '.mim/configs/**/*.md',
                                  '.mim/tools/**/*.py', '.mim/tools/**/*.sh']},
+    author='mmseg_cbsa contributors',
+    # the paper and the authors' code this package implements (it has no
+    # public home of its own yet)
+    url='https://arxiv.org/abs/2509.16875',
+    project_urls={
+        'Paper': 'https://arxiv.org/abs/2509.16875',
+        "Authors' implementation": 'https://github.com/QishuaiWen/CBSA',
+        'mmsegmentation': 'https://github.com/open-mmlab/mmsegmentation',
+    },
+    keywords='computer vision, semantic segmentation, attention, white-box transformers, '
+             'CBSA, mmsegmentation',
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Intended Audience :: Science/Research',
+        'License :: OSI Approved :: MIT License',
+        'Operating System :: POSIX :: Linux',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.9',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        'Topic :: Scientific/Engineering :: Image Recognition',
+    ],
     python_requires='>=3.9',
     install_requires=['mmsegmentation>=1.2.2', 'mmengine>=0.10.7', 'mmpretrain>=1.2.0'],
-    extras_require={'tests': ['pytest>=8', 'pytest-xdist', 'timm>=1.0']},
+    # the pinned sets live in requirements/ (tools/install.sh installs them)
+    extras_require={
+        'deploy': read_requirements('deploy.txt'),
+        'web': read_requirements('web.txt'),
+        'lint': read_requirements('lint.txt'),
+        'tests': read_requirements('tests.txt'),
+    },
     license='MIT',
     zip_safe=False,
 )

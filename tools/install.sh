@@ -60,7 +60,7 @@ EOF
 }
 
 test_packages_ok() {
-  (cd / && "$PYTHON" -c "import pytest, timm, xdist, onnx, onnxruntime, onnxscript, gradio, selenium") 2>/dev/null
+  (cd / && "$PYTHON" -c "import pytest, timm, xdist, onnx, onnxruntime, onnxscript, gradio, selenium, flake8, isort, yapf, codespell_lib, pre_commit") 2>/dev/null
 }
 
 browser_ok() {
@@ -72,19 +72,19 @@ tests_ok() {
 }
 
 # Chromium and its driver from the system's packages, for the web demo's
-# browser test (tests/test_tools/test_web_demo.py, skipped without them).
+# browser test (tests/test_tools/test_web_demo.py fails without them).
 install_browser() {
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
       sudo="sudo -n"
     else
-      log "chromium / chromium-driver missing and neither root nor sudo: the browser test will be skipped"
+      log "chromium / chromium-driver missing and neither root nor sudo: the web demo's browser test will fail"
       return 0
     fi
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    log "chromium / chromium-driver missing and no apt-get: the browser test will be skipped"
+    log "chromium / chromium-driver missing and no apt-get: the web demo's browser test will fail"
     return 0
   fi
   log "installing chromium and chromium-driver (apt-get)"

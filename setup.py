@@ -71,14 +71,17 @@ setup(
     name='mmseg_cbsa',
     version=read_version(),
     description='Contract-and-Broadcast Self-Attention (CBSA) and the white-box '
-                'attention family for mmsegmentation',
+    'attention family for mmsegmentation',
     long_description=Path('README.md').read_text() if Path('README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
     # the copies made by add_mim_extension (MANIFEST.in does the same for the sdist)
-    package_data={'mmseg_cbsa': ['.mim/model-index.yml', '.mim/configs/**/*.py',
-                                 '.mim/configs/**/*.yaml', '.mim/configs/**/*.md',
-                                 '.mim/tools/**/*.py', '.mim/tools/**/*.sh']},
+    package_data={
+        'mmseg_cbsa': [
+            '.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yaml',
+            '.mim/configs/**/*.md', '.mim/tools/**/*.py', '.mim/tools/**/*.sh'
+        ]
+    },
     author='mmseg_cbsa contributors',
     # the paper and the authors' code this package implements (it has no
     # public home of its own yet)
@@ -89,7 +92,7 @@ setup(
         'mmsegmentation': 'https://github.com/open-mmlab/mmsegmentation',
     },
     keywords='computer vision, semantic segmentation, attention, white-box transformers, '
-             'CBSA, mmsegmentation',
+    'CBSA, mmsegmentation',
     classifiers=[
         'Development Status :: 4 - Beta',
         'Intended Audience :: Science/Research',

@@ -43,23 +43,33 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('checkpoint')
     p.add_argument('images', nargs='+', help='image files and/or folders')
     p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--layers', type=int, nargs='+',
-                   help='encoder blocks to draw (negative from the end; default all)')
+    p.add_argument(
+        '--layers',
+        type=int,
+        nargs='+',
+        help='encoder blocks to draw (negative from the end; default all)')
     p.add_argument('--tile', type=int, default=96, help='long side of a [CLS] map, px')
-    p.add_argument('--map-size', type=int, default=64,
-                   help="long side of one representative's tile, px")
+    p.add_argument(
+        '--map-size', type=int, default=64, help="long side of one representative's tile, px")
     p.add_argument('--device', default='cpu')
-    p.add_argument('--bf16', action='store_true',
-                   help='run the model under bfloat16 autocast (CPU or CUDA)')
+    p.add_argument(
+        '--bf16', action='store_true', help='run the model under bfloat16 autocast (CPU or CUDA)')
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
-        draw_attention_maps(args.config, args.checkpoint, args.images, args.out, args.layers,
-                            args.tile, args.map_size, args.device,
-                            precision='bf16' if args.bf16 else 'float32')
+        draw_attention_maps(
+            args.config,
+            args.checkpoint,
+            args.images,
+            args.out,
+            args.layers,
+            args.tile,
+            args.map_size,
+            args.device,
+            precision='bf16' if args.bf16 else 'float32')
     except ImageFailures as e:
         sys.exit(f'error: {e}')
 

@@ -34,17 +34,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--gt-suffix', default='.png', help='file ending of the label maps')
     p.add_argument('--device', default='cpu')
     p.add_argument('--opacity', type=float, default=0.5)
-    p.add_argument('--bf16', action='store_true',
-                   help='run a PyTorch model under bfloat16 autocast (CPU or CUDA)')
+    p.add_argument(
+        '--bf16',
+        action='store_true',
+        help='run a PyTorch model under bfloat16 autocast (CPU or CUDA)')
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
-        segment_images(args.config, args.checkpoint, args.images, args.out, args.device,
-                       args.opacity, precision='bf16' if args.bf16 else 'float32',
-                       gt_dir=args.gt_dir, gt_suffix=args.gt_suffix)
+        segment_images(
+            args.config,
+            args.checkpoint,
+            args.images,
+            args.out,
+            args.device,
+            args.opacity,
+            precision='bf16' if args.bf16 else 'float32',
+            gt_dir=args.gt_dir,
+            gt_suffix=args.gt_suffix)
     except ImageFailures as e:
         sys.exit(f'error: {e}')
 

@@ -11,11 +11,11 @@ MMSegInferencer) through the project's weights-only loader and fit check
 configs inherit ``mmseg_cbsa::cbt/...py`` and ``MMSegInferencer(...,
 scope='mmseg_cbsa')`` finds the model index.
 """
-from .utils.checkpoint import allow_mmengine_checkpoint_types
+from . import datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
 from .engine.checkpoint_loading import install_checkpoint_loading
 from .registry import register_scope
+from .utils.checkpoint import allow_mmengine_checkpoint_types
 from .version import __version__
-from . import datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
 
 allow_mmengine_checkpoint_types()
 install_checkpoint_loading()

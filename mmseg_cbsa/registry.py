@@ -29,8 +29,7 @@ SCOPE = 'mmseg_cbsa'
 def _child(parent: Registry) -> Registry:
     # a lookup imports only the searched registry's own locations, never its
     # parent's: list mmseg's (e.g. mmseg.evaluation for IoUMetric) as well
-    return Registry(parent.name, parent=parent, scope=SCOPE,
-                    locations=[*parent._locations, SCOPE])
+    return Registry(parent.name, parent=parent, scope=SCOPE, locations=[*parent._locations, SCOPE])
 
 
 HOOKS = _child(mmseg.HOOKS)

@@ -23,8 +23,9 @@ def repo_root() -> str:
 
 @pytest.fixture(scope='session')
 def mmseg_scope():
-    import mmseg_cbsa  # noqa: F401
     from mmengine.registry import init_default_scope
+
+    import mmseg_cbsa  # noqa: F401
     init_default_scope('mmseg')
 
 

@@ -10,8 +10,9 @@ from mmengine.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_DIR = os.path.join(REPO, 'configs', '_base_')
-CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if not p.startswith(BASE_DIR + os.sep))
+CONFIGS = sorted(
+    p for p in glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if not p.startswith(BASE_DIR + os.sep))
 ADE = [p for p in CONFIGS if 'ade20k-512x512' in p or p.endswith('cbt_decoder_ade20k.py')]
 ZERO_SHOT = [p for p in CONFIGS if 'zero_shot' in p]
 CLASSIFIERS = [p for p in CONFIGS if 'classification' in p]
@@ -36,16 +37,15 @@ def test_config_builds(path, mmseg_scope):
     model = MODELS.build(_strip_pretrained(cfg.model))
     head = model.decode_head
     assert head.in_channels == model.backbone.embed_dims
-    assert head.num_classes == len(cfg.train_dataloader.dataset.get('metainfo', {}).get(
-        'classes', [None] * head.num_classes))
+    assert head.num_classes == len(
+        cfg.train_dataloader.dataset.get('metainfo', {}).get('classes', [None] * head.num_classes))
 
 
 @pytest.mark.parametrize('path', ADE, ids=lambda p: os.path.relpath(p, REPO))
 def test_ade20k_recipe(path):
     cfg = Config.fromfile(path)
-    assert cfg.train_dataloader.batch_size * 8 == 8            # 8 GPUs x 1 image
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-3, momentum=0.9,
-                                               weight_decay=0.0)
+    assert cfg.train_dataloader.batch_size * 8 == 8  # 8 GPUs x 1 image
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=0.0)
     assert cfg.param_scheduler[0].type == 'PolyLR' and cfg.param_scheduler[0].power == 0.9
     assert cfg.train_cfg.max_iters == 160000
     assert cfg.model.test_cfg == dict(mode='slide', crop_size=(512, 512), stride=(512, 512))
@@ -89,7 +89,7 @@ def test_classification_config_follows_the_paper(path, mmseg_scope):
     assert cfg.default_scope == 'mmpretrain'
     assert cfg.train_dataloader.batch_size * 8 == 256
     assert cfg.optim_wrapper.optimizer == dict(type='Lion', lr=2e-4, weight_decay=0.05)
-    assert OPTIMIZERS.get('Lion') is not None           # registered through lion-pytorch
+    assert OPTIMIZERS.get('Lion') is not None  # registered through lion-pytorch
     assert cfg.train_cfg.max_epochs == 150
     assert cfg.model.head.loss.label_smooth_val == 0.1
     assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'CosineAnnealingLR']
@@ -97,7 +97,7 @@ def test_classification_config_follows_the_paper(path, mmseg_scope):
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             model = MODELS.build(cfg.model)
         total = sum(p.numel() for p in model.parameters())
-        assert abs(total / 1e6 - 1.8) / 1.8 < 0.02         # Table 3: CBT-T 1.8M
+        assert abs(total / 1e6 - 1.8) / 1.8 < 0.02  # Table 3: CBT-T 1.8M
 
 
 @pytest.mark.parametrize('path', CLASSIFIERS, ids=lambda p: os.path.relpath(p, REPO))
@@ -119,9 +119,11 @@ def test_every_config_is_built_by_a_test():
 
 
 def test_base_configs_only_under_base_dir():
-    stray = [os.path.relpath(p, REPO)
-             for p in glob.glob(os.path.join(REPO, 'configs', '**', '_base*'), recursive=True)
-             if not (p == BASE_DIR or p.startswith(BASE_DIR + os.sep))]
+    stray = [
+        os.path.relpath(p, REPO)
+        for p in glob.glob(os.path.join(REPO, 'configs', '**', '_base*'), recursive=True)
+        if not (p == BASE_DIR or p.startswith(BASE_DIR + os.sep))
+    ]
     assert not stray, f'base configs outside configs/_base_/: {stray}'
 
 
@@ -146,14 +148,19 @@ def _bases(path):
 def _is_cbt_file(path):
     """A CBT config by its name (cbt/, cbt_*, cbt-*) or by a CBTHead in it."""
     parts = os.path.relpath(path, os.path.join(REPO, 'configs')).split(os.sep)
-    strings = {n.value for n in ast.walk(ast.parse(open(path).read()))
-               if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    strings = {
+        n.value
+        for n in ast.walk(ast.parse(open(path).read()))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
     return any(re.match(r'cbt([_.-]|$)', part) for part in parts) or 'CBTHead' in strings
 
 
 def test_base_chain_is_followed():
-    chain = [os.path.relpath(p, REPO) for p in _bases(
-        os.path.join(REPO, 'configs', 'cbt', 'cbt_vit-b16_8xb1-160k_ade20k-512x512.py'))]
+    chain = [
+        os.path.relpath(p, REPO) for p in _bases(
+            os.path.join(REPO, 'configs', 'cbt', 'cbt_vit-b16_8xb1-160k_ade20k-512x512.py'))
+    ]
     assert 'configs/cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py' in chain
     assert 'configs/_base_/models/vit-s16.py' in chain
     assert _is_cbt_file(os.path.join(REPO, chain[0]))
@@ -167,9 +174,10 @@ def test_baselines_do_not_inherit_cbt(path):
 
 
 def test_quickstart_decoders_share_everything_but_the_head():
-    cbt, segmenter = (Config.fromfile(os.path.join(REPO, 'configs', 'quickstart', name)).to_dict()
-                      for name in ('cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
-                                   'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128.py'))
+    cbt, segmenter = (
+        Config.fromfile(os.path.join(REPO, 'configs', 'quickstart', name)).to_dict()
+        for name in ('cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
+                     'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128.py'))
     for cfg in (cbt, segmenter):
         cfg.pop('filename', None)
         cfg['model'].pop('decode_head')

@@ -7,8 +7,8 @@ import re
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ['README.md'] + sorted(os.path.relpath(p, REPO)
-                               for p in glob.glob(os.path.join(REPO, 'docs', '*.md')))
+PAGES = ['README.md'] + sorted(
+    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'docs', '*.md')))
 LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
 
 
@@ -20,8 +20,7 @@ def test_relative_links_resolve(page):
     for target in LINK.findall(text):
         if re.match(r'^[a-z]+:', target) or target.startswith('#'):
             continue
-        path = os.path.normpath(os.path.join(REPO, os.path.dirname(page),
-                                             target.split('#', 1)[0]))
+        path = os.path.normpath(os.path.join(REPO, os.path.dirname(page), target.split('#', 1)[0]))
         if not os.path.exists(path):
             broken.append(target)
     assert not broken, f'{page}: links to missing files {broken}'
@@ -66,16 +65,19 @@ def _concept_table():
 
 @pytest.mark.parametrize('concept', [
     'rep_init', 'rep_rank', 'Fig. 6 per-subspace', 'QKVCBSA', 'QKVLinearAttention', 'vit2cbsa',
-    'Pascal Context', 'Cityscapes', 'fine-tuning', 'web demo'])
+    'Pascal Context', 'Cityscapes', 'fine-tuning', 'web demo'
+])
 def test_architecture_table_has_a_row_for_each_concept(concept):
     assert any(concept in row for row in _concept_table()), \
         f'docs/architecture.md: no row for {concept!r} in "Where is each paper concept"'
 
 
 def test_paths_in_the_concept_table_exist():
-    paths = [name for row in _concept_table() for name in re.findall(r'`([^`]+)`', row)
-             if re.fullmatch(r'[\w.-]+(/[\w.-]+)+/?', name)]
-    assert len(paths) > 20                     # the table names its files by path
+    paths = [
+        name for row in _concept_table() for name in re.findall(r'`([^`]+)`', row)
+        if re.fullmatch(r'[\w.-]+(/[\w.-]+)+/?', name)
+    ]
+    assert len(paths) > 20  # the table names its files by path
     missing = [p for p in paths if not os.path.exists(os.path.join(REPO, p))]
     assert not missing, f'docs/architecture.md names missing paths: {missing}'
 

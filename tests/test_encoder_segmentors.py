@@ -41,8 +41,8 @@ def test_recipe(converted):
     backbone = cfg.model.backbone
     assert backbone.type in ('CBT', 'CRATECBT') and backbone.arch == 's'
     assert backbone.legacy_cls_pooling and backbone.norm_eval and backbone.img_size == 512
-    assert backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
-                                     checkpoint=backbone.init_cfg.checkpoint)
+    assert backbone.init_cfg == dict(
+        type='Pretrained', prefix='backbone.', checkpoint=backbone.init_cfg.checkpoint)
     assert backbone.init_cfg.checkpoint.endswith('-s_in1k.pth')
     # ImageNet normalisation, as the classifiers were trained
     assert cfg.model.data_preprocessor.mean == [123.675, 116.28, 103.53]
@@ -70,13 +70,15 @@ def test_stem_batchnorm_keeps_imagenet_statistics(converted, mmseg_scope):
     config, path, state = converted
     _, model = _build(config, path, mmseg_scope)
     model.train()
-    bns = [m for m in model.backbone.patch_embed.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m for m in model.backbone.patch_embed.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     assert len(bns) == 4 and not any(m.training for m in bns)
     assert model.backbone.blocks[0].training
     before = [m.running_mean.clone() for m in bns]
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     sample = SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, 150, (1, 64, 64))))
     sample.set_metainfo(dict(img_shape=(64, 64), pad_shape=(64, 64)))
     losses = model.loss(torch.randn(1, 3, 64, 64), [sample])
@@ -91,7 +93,12 @@ def test_whole_image_inference_at_any_size(converted, mmseg_scope):
     model.test_cfg.mode = 'whole'
     model.eval()
     with torch.no_grad():
-        logits = model.inference(torch.randn(1, 3, 96, 160),
-                                 [dict(img_shape=(96, 160), ori_shape=(96, 160),
-                                       pad_shape=(96, 160), padding_size=[0, 0, 0, 0])])
+        logits = model.inference(
+            torch.randn(1, 3, 96, 160), [
+                dict(
+                    img_shape=(96, 160),
+                    ori_shape=(96, 160),
+                    pad_shape=(96, 160),
+                    padding_size=[0, 0, 0, 0])
+            ])
     assert logits.shape == (1, 150, 96, 160) and torch.isfinite(logits).all()

@@ -17,8 +17,8 @@ import os.path as osp
 
 import mmseg_cbsa  # noqa: F401  (registers modules, weights-only checked checkpoint loading)
 from mmseg_cbsa.engine import UniqueLogRunner
-from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed,
-                              init_distributed, parse_runner_args, prepare_config)
+from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed, init_distributed,
+                              parse_runner_args, prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,8 +31,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
-    parser.add_argument('--bf16', action='store_true',
-                        help='run the model under bfloat16 autocast (CPU or CUDA)')
+    parser.add_argument(
+        '--bf16', action='store_true', help='run the model under bfloat16 autocast (CPU or CUDA)')
     add_runner_args(parser)
     return parse_runner_args(parser)
 

@@ -13,14 +13,13 @@ import argparse
 import contextlib
 
 import torch
-
 from mmengine.registry import RUNNERS
 
 import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
 from mmseg_cbsa.engine import UniqueLogRunner
 from mmseg_cbsa.utils import (CheckpointError, WorkDirError, add_runner_args, close_distributed,
-                              guard_work_dir, init_distributed, parse_runner_args,
-                              prepare_config, relative_path_notes)
+                              guard_work_dir, init_distributed, parse_runner_args, prepare_config,
+                              relative_path_notes)
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,11 +28,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from CKPT, or without a value from the latest intact checkpoint '
         'in the work dir (an error if there is none)')
     start.add_argument(
-        '--overwrite', action='store_true',
+        '--overwrite',
+        action='store_true',
         help='start a new run in a work dir that holds an earlier run\'s checkpoints, '
         'deleting them (without it such a run is refused)')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
@@ -67,8 +70,7 @@ def main() -> None:
             stack.enter_context(guard_work_dir(cfg, overwrite=args.overwrite, notes=notes))
         except WorkDirError as e:
             raise SystemExit(f'error: {e}') from None
-        runner = (UniqueLogRunner.from_cfg(cfg) if 'runner_type' not in cfg
-                  else RUNNERS.build(cfg))
+        runner = (UniqueLogRunner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg))
         for note in notes:
             runner.logger.info(note)
         try:

@@ -4,7 +4,6 @@ default_scope = 'mmseg'
 test_cfg = dict(type='TestLoop')
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl'))
 log_processor = dict(by_epoch=False)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50), timer=dict(type='IterTimerHook'))
+default_hooks = dict(logger=dict(type='LoggerHook', interval=50), timer=dict(type='IterTimerHook'))
 log_level = 'INFO'
 custom_hooks = [dict(type='ProgressBarHook')]

@@ -2,6 +2,5 @@
 _base_ = ['./cbt-s_in1k-pre_1xb50-400e_oxford-pets.py']
 checkpoint = 'checkpoints/cbt-l_in1k.pth'
 model = dict(
-    backbone=dict(type='CBT', arch='l',
-                  init_cfg=dict(checkpoint=checkpoint)),
+    backbone=dict(type='CBT', arch='l', init_cfg=dict(checkpoint=checkpoint)),
     head=dict(in_channels=1024))

@@ -9,6 +9,6 @@ _base_ = [
 checkpoint = 'checkpoints/cbt-s_in1k.pth'
 model = dict(
     # the authors' CBT classifiers pool a grid shifted by one token
-    backbone=dict(type='CBT', arch='s', legacy_cls_pooling=True,
-                  init_cfg=dict(checkpoint=checkpoint)),
+    backbone=dict(
+        type='CBT', arch='s', legacy_cls_pooling=True, init_cfg=dict(checkpoint=checkpoint)),
     head=dict(num_classes=10, in_channels=384))

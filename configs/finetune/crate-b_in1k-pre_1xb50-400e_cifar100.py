@@ -2,6 +2,9 @@
 _base_ = ['./cbt-s_in1k-pre_1xb50-400e_cifar100.py']
 checkpoint = 'checkpoints/crate-b_in1k.pth'
 model = dict(
-    backbone=dict(type='CRATE', arch='b', legacy_cls_pooling=False,  # no pooling in MSSA
-                  init_cfg=dict(checkpoint=checkpoint)),
+    backbone=dict(
+        type='CRATE',
+        arch='b',
+        legacy_cls_pooling=False,  # no pooling in MSSA
+        init_cfg=dict(checkpoint=checkpoint)),
     head=dict(in_channels=768))

@@ -4,6 +4,9 @@
 _base_ = ['./cbt-s_in1k-pre_1xb50-400e_cifar100.py']
 checkpoint = 'checkpoints/vit-s16_224_timm.pth'
 model = dict(
-    backbone=dict(type='mmseg.ViT', arch='s', legacy_cls_pooling=False,
-                  init_cfg=dict(checkpoint=checkpoint, prefix=None)),
+    backbone=dict(
+        type='mmseg.ViT',
+        arch='s',
+        legacy_cls_pooling=False,
+        init_cfg=dict(checkpoint=checkpoint, prefix=None)),
     head=dict(in_channels=384))

@@ -6,6 +6,8 @@
 _base_ = ['../finetune/vit-s_in1k-pre_1xb50-400e_cifar10.py']
 checkpoint = 'checkpoints/vit-b16-cbsa_in1k.pth'
 model = dict(
-    backbone=dict(arch='b', attn_cfg=dict(type='QKVCBSA', rep_grid=8),
-                  init_cfg=dict(prefix='backbone.', checkpoint=checkpoint)),
+    backbone=dict(
+        arch='b',
+        attn_cfg=dict(type='QKVCBSA', rep_grid=8),
+        init_cfg=dict(prefix='backbone.', checkpoint=checkpoint)),
     head=dict(in_channels=768))

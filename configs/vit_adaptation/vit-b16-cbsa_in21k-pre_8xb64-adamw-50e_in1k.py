@@ -16,8 +16,14 @@ _base_ = [
 load_from = 'checkpoints/vit-b16_in21k-ft-in1k_adapted.pth'
 model = dict(
     # this project's ViT is an mmseg model, hence the scope
-    backbone=dict(_delete_=True, type='mmseg.ViT', arch='b', img_size=224, patch_size=16,
-                  out_type='cls_token', attn_cfg=dict(type='QKVCBSA', rep_grid=8)),
+    backbone=dict(
+        _delete_=True,
+        type='mmseg.ViT',
+        arch='b',
+        img_size=224,
+        patch_size=16,
+        out_type='cls_token',
+        attn_cfg=dict(type='QKVCBSA', rep_grid=8)),
     head=dict(in_channels=768))
 train_dataloader = dict(batch_size=64)
 optim_wrapper = dict(

@@ -5,6 +5,10 @@ _base_ = [
     '../_base_/zero_shot_runtime.py'
 ]
 checkpoint = 'checkpoints/crate-cbt-s_in1k.pth'
-model = dict(backbone=dict(type='CRATECBT', arch='s', img_size=224, legacy_cls_pooling=True,
-                           init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
-                                         prefix='backbone.')))
+model = dict(
+    backbone=dict(
+        type='CRATECBT',
+        arch='s',
+        img_size=224,
+        legacy_cls_pooling=True,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))

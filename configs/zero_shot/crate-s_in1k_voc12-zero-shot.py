@@ -5,6 +5,10 @@ _base_ = [
     '../_base_/zero_shot_runtime.py'
 ]
 checkpoint = 'checkpoints/crate-s_in1k.pth'
-model = dict(backbone=dict(type='CRATE', arch='s', img_size=224, stem='conv',
-                           init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
-                                         prefix='backbone.')))
+model = dict(
+    backbone=dict(
+        type='CRATE',
+        arch='s',
+        img_size=224,
+        stem='conv',
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))

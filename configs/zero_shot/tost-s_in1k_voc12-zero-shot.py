@@ -5,6 +5,9 @@ _base_ = [
     '../_base_/zero_shot_runtime.py'
 ]
 checkpoint = 'checkpoints/tost-s_in1k.pth'
-model = dict(backbone=dict(type='ToST', arch='s', img_size=224,
-                           init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
-                                         prefix='backbone.')))
+model = dict(
+    backbone=dict(
+        type='ToST',
+        arch='s',
+        img_size=224,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))

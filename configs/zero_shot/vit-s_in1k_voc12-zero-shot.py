@@ -7,5 +7,6 @@ _base_ = [
 checkpoint = 'checkpoints/vit-s16_224_timm.pth'
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    backbone=dict(type='ViT', arch='s', img_size=224,
-                  init_cfg=dict(type='Pretrained', checkpoint=checkpoint)))
+    backbone=dict(
+        type='ViT', arch='s', img_size=224, init_cfg=dict(type='Pretrained',
+                                                          checkpoint=checkpoint)))

@@ -10,8 +10,7 @@ from .coding_rate import (CodingRateRecorder, LayerCodingRate, LayerSubspaceRate
                           SubspaceReductionRecorder, coding_rate, compression_term,
                           head_coding_rates, normalized_compression_term, subspace_bases,
                           subspace_correlation, summarize_layers, summarize_subspaces)
-from .complexity import (HeadCall, count_flops, count_similarities, flop_analyzer,
-                         report_complexity)
+from .complexity import HeadCall, count_flops, count_similarities, flop_analyzer, report_complexity
 from .demos import draw_attention_maps, segment_images
 from .extraction_hooks import ExtractionListener, LayerRecord, extracts_representatives
 from .loading import (LoadedModel, build_model, drop_pretrained, image_pipeline,
@@ -25,18 +24,19 @@ from .synthetic import (class_coding_rates, compress_per_class, linear_compressi
                         principal_share, run_synthetic_compression, synthetic_subspace_mixture)
 from .zero_shot import evaluate_zero_shot
 
-__all__ = ['AttentionRecorder', 'CBSAExtraction', 'CodingRateRecorder', 'ExtractionListener',
-           'ExtractionRankRecorder', 'HeadCall', 'LayerCodingRate', 'LayerRank', 'LayerRecord',
-           'LayerSubspaceRates', 'LoadedModel', 'SubspaceReductionRecorder',
-           'attention_projection_weights', 'benchmark_cases', 'build_model', 'class_coding_rates',
-           'coding_rate', 'compress_per_class', 'compression_term', 'count_flops',
-           'count_similarities', 'draw_attention_maps', 'drop_pretrained', 'evaluate_zero_shot',
-           'extraction_centroids', 'extracts_representatives', 'flop_analyzer',
-           'head_coding_rates', 'image_pipeline', 'is_bare_backbone_state',
-           'linear_compression_step', 'load_weights', 'markdown_table', 'measure_coding_rate',
-           'measure_noise_robustness', 'measure_rep_rank', 'noise_sweep',
-           'normalized_compression_term', 'perturb_', 'pretrained_backbone', 'principal_share',
-           'report_complexity', 'representative_cells', 'restore_', 'run_benchmark',
-           'run_synthetic_compression', 'segment_images', 'subspace_bases',
-           'subspace_correlation', 'summarize_layers', 'summarize_ranks', 'summarize_subspaces',
-           'synthetic_subspace_mixture', 'write_csv', 'write_json']
+__all__ = [
+    'AttentionRecorder', 'CBSAExtraction', 'CodingRateRecorder', 'ExtractionListener',
+    'ExtractionRankRecorder', 'HeadCall', 'LayerCodingRate', 'LayerRank', 'LayerRecord',
+    'LayerSubspaceRates', 'LoadedModel', 'SubspaceReductionRecorder',
+    'attention_projection_weights', 'benchmark_cases', 'build_model', 'class_coding_rates',
+    'coding_rate', 'compress_per_class', 'compression_term', 'count_flops', 'count_similarities',
+    'draw_attention_maps', 'drop_pretrained', 'evaluate_zero_shot', 'extraction_centroids',
+    'extracts_representatives', 'flop_analyzer', 'head_coding_rates', 'image_pipeline',
+    'is_bare_backbone_state', 'linear_compression_step', 'load_weights', 'markdown_table',
+    'measure_coding_rate', 'measure_noise_robustness', 'measure_rep_rank', 'noise_sweep',
+    'normalized_compression_term', 'perturb_', 'pretrained_backbone', 'principal_share',
+    'report_complexity', 'representative_cells', 'restore_', 'run_benchmark',
+    'run_synthetic_compression', 'segment_images', 'subspace_bases', 'subspace_correlation',
+    'summarize_layers', 'summarize_ranks', 'summarize_subspaces', 'synthetic_subspace_mixture',
+    'write_csv', 'write_json'
+]

@@ -160,8 +160,11 @@ class AttentionRecorder:
         cbsa: record CBSA extraction maps.
     """
 
-    def __init__(self, model: nn.Module, cls_layers: Optional[Sequence[int]] = None,
-                 record_cls: bool = True, cbsa: bool = True) -> None:
+    def __init__(self,
+                 model: nn.Module,
+                 cls_layers: Optional[Sequence[int]] = None,
+                 record_cls: bool = True,
+                 cbsa: bool = True) -> None:
         self.model = model
         self.backbone = getattr(model, 'backbone', None)
         self.cls_layers = cls_layers
@@ -203,14 +206,12 @@ class AttentionRecorder:
                         self._handles.append(self.backbone.blocks[i].attn.register_attention_hook(
                             self._make_cls_hook(i)))
                 else:
-                    self.cls_skip_reason = (
-                        f'{type(self.backbone).__name__} has no [CLS] token '
-                        '(no forward_cls_attention)')
+                    self.cls_skip_reason = (f'{type(self.backbone).__name__} has no [CLS] token '
+                                            '(no forward_cls_attention)')
         if self.record_cbsa:
             for name, module in self.model.named_modules():
                 if extracts_representatives(module):
-                    self._handles.append(module.register_attention_hook(
-                        self._make_cbsa_hook(name)))
+                    self._handles.append(module.register_attention_hook(self._make_cbsa_hook(name)))
 
     def _remove(self) -> None:
         for handle in self._handles:
@@ -222,15 +223,17 @@ class AttentionRecorder:
             self.inputs = args[0].detach()
 
     def _make_cls_hook(self, index: int):
+
         def hook(module: nn.Module, maps: AttentionMaps) -> None:
             if self.cls_maps is None:
                 self.cls_maps = {}
             if index not in self.cls_maps:  # the first call: whole-image inference
-                self.cls_maps[index] = self.backbone.cls_rows(
-                    maps.tokens, maps.hw_shape).detach()
+                self.cls_maps[index] = self.backbone.cls_rows(maps.tokens, maps.hw_shape).detach()
+
         return hook
 
     def _make_cbsa_hook(self, name: str):
+
         def hook(module: BaseAttention, maps: AttentionMaps) -> None:
             if maps.extraction is None:
                 return
@@ -238,12 +241,18 @@ class AttentionRecorder:
                                               maps.patch_start)
             call = self._calls.get(name, 0)
             self._calls[name] = call + 1
-            self.extractions.append(CBSAExtraction(
-                name=name, type=type(module).__name__, maps=patches, other_mass=other,
-                rep_grid=tuple(getattr(maps, 'rep_grid', module.rep_grid)),
-                hw_shape=maps.hw_shape,
-                patch_start=maps.patch_start, call=call,
-                rep_init=getattr(maps, 'rep_init', 'pool')))
+            self.extractions.append(
+                CBSAExtraction(
+                    name=name,
+                    type=type(module).__name__,
+                    maps=patches,
+                    other_mass=other,
+                    rep_grid=tuple(getattr(maps, 'rep_grid', module.rep_grid)),
+                    hw_shape=maps.hw_shape,
+                    patch_start=maps.patch_start,
+                    call=call,
+                    rep_init=getattr(maps, 'rep_init', 'pool')))
+
         return hook
 
     def input_images(self) -> List[np.ndarray]:

@@ -25,7 +25,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5,
+def matmul_rate(device: str = 'cpu',
+                n: int = 2048,
+                repeats: int = 5,
                 precision: str = 'float32') -> float:
     """Measured matrix-multiply rate in GFLOP/s (2 n^3 per product), of
     float32 matrices or, for ``precision`` 'bf16' / 'fp16', of matrices of
@@ -43,7 +45,7 @@ def matmul_rate(device: str = 'cpu', n: int = 2048, repeats: int = 5,
         a @ b
         _sync(device)
         times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 class TensorMemoryTracker(TorchDispatchMode):
@@ -81,6 +83,7 @@ class TensorMemoryTracker(TorchDispatchMode):
 
 
 class _SegmentorCall(nn.Module):
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
@@ -90,6 +93,7 @@ class _SegmentorCall(nn.Module):
 
 
 class _LayerCall(nn.Module):
+
     def __init__(self, layer: nn.Module, hw: Tuple[int, int]) -> None:
         super().__init__()
         self.layer, self.hw = layer, hw
@@ -105,8 +109,8 @@ class _AuthorsDecoder(nn.Module):
         super().__init__()
         sys.path.insert(0, root)
         from segm.model.decoder import MaskTransformer
-        self.net = MaskTransformer(n_cls=num_classes, patch_size=16, n_layers=3, n_heads=3,
-                                   d_model=dims, dropout=0.0)
+        self.net = MaskTransformer(
+            n_cls=num_classes, patch_size=16, n_layers=3, n_heads=3, d_model=dims, dropout=0.0)
 
     def forward(self, feat):
         b, d, h, w = feat.shape
@@ -152,8 +156,8 @@ def authors_folder(root: str, part: str) -> str:
     'segmentation' or 'classification'. ``root`` may be the checkout or
     either of its ``CBSA_*`` folders."""
     import os.path as osp
-    sub = dict(segmentation='CBSA_semantic_segmentation',
-               classification='CBSA_image_classification')[part]
+    sub = dict(
+        segmentation='CBSA_semantic_segmentation', classification='CBSA_image_classification')[part]
     for base in (root, osp.dirname(osp.abspath(root))):
         if osp.isdir(osp.join(base, sub)):
             return osp.join(base, sub)
@@ -191,27 +195,28 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
         part = case.get('part', 'head')
         if part == 'head':
             dims = model.backbone.embed_dims
-            return HeadCall(model.decode_head), (encoder_features(batch, dims, side),), side ** 2
-        img = (torch.randn(batch, 3, size, size),)
+            return HeadCall(model.decode_head), (encoder_features(batch, dims, side), ), side**2
+        img = (torch.randn(batch, 3, size, size), )
         if part == 'backbone':
-            return model.backbone, img, side ** 2
-        return _SegmentorCall(model), img, side ** 2
+            return model.backbone, img, side**2
+        return _SegmentorCall(model), img, side**2
     if case['kind'] == 'layer':
         from mmseg.registry import MODELS
         kwargs = dict(case['layer'])
         extra = kwargs.pop('extra_tokens', 0)
         layer = MODELS.build(kwargs)
         x = torch.randn(batch, side * side + extra, kwargs['embed_dims'])
-        return _LayerCall(layer, (side, side)), (x,), side ** 2
+        return _LayerCall(layer, (side, side)), (x, ), side**2
     if case['kind'] == 'authors':
-        model = _AuthorsDecoder(authors_folder(case['root'], 'segmentation'),
-                                case.get('dims', 384), case.get('num_classes', 150))
-        return model, (encoder_features(batch, case.get('dims', 384), side),), side ** 2
+        model = _AuthorsDecoder(
+            authors_folder(case['root'], 'segmentation'), case.get('dims', 384),
+            case.get('num_classes', 150))
+        return model, (encoder_features(batch, case.get('dims', 384), side), ), side**2
     if case['kind'] == 'onnx':
-        return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size),), side ** 2
+        return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size), ), side**2
     if case['kind'] == 'authors_encoder':
         model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'])
-        return model, (torch.randn(batch, 3, size, size),), side ** 2
+        return model, (torch.randn(batch, 3, size, size), ), side**2
     raise ValueError(f"unknown case kind '{case['kind']}'")
 
 
@@ -219,8 +224,12 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
 BACKENDS = ('eager', 'compile', 'ort', 'ort-opt')
 
 
-def backend_call(module: nn.Module, inputs: Tuple[torch.Tensor, ...], backend: str,
-                 mode: str = 'infer', precision: str = 'float32', device: str = 'cpu'):
+def backend_call(module: nn.Module,
+                 inputs: Tuple[torch.Tensor, ...],
+                 backend: str,
+                 mode: str = 'infer',
+                 precision: str = 'float32',
+                 device: str = 'cpu'):
     """A no-argument callable running ``module(*inputs)`` on ``backend``.
 
     * ``eager``: the module itself;
@@ -249,8 +258,8 @@ def backend_call(module: nn.Module, inputs: Tuple[torch.Tensor, ...], backend: s
         from ..deployment.onnx import export_module, ort_session
         with tempfile.TemporaryDirectory() as tmp:
             path = export_module(module, inputs, os.path.join(tmp, 'case.onnx'))
-            session = ort_session(path, 'all' if backend == 'ort-opt' else 'basic',
-                                  threads=torch.get_num_threads())
+            session = ort_session(
+                path, 'all' if backend == 'ort-opt' else 'basic', threads=torch.get_num_threads())
         feeds = {f'input{i}': t.numpy() for i, t in enumerate(inputs)}
         return lambda: session.run(None, feeds)
     raise ValueError(f"unknown backend '{backend}', expected one of {BACKENDS}")
@@ -258,7 +267,7 @@ def backend_call(module: nn.Module, inputs: Tuple[torch.Tensor, ...], backend: s
 
 def _rss_mb() -> float:
     with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def measure(case: Dict) -> Dict:
@@ -300,7 +309,7 @@ def measure(case: Dict) -> Dict:
         with tracker:
             step()
         _sync(device)
-        peak = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         base = _rss_mb()
         with tracker:
@@ -308,7 +317,7 @@ def measure(case: Dict) -> Dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     # onnxruntime's buffers are outside PyTorch: no tensor count
     outside = backend.startswith('ort') or case['kind'] == 'onnx'
-    tensor_mb = float('nan') if outside else tracker.peak / 2 ** 20
+    tensor_mb = float('nan') if outside else tracker.peak / 2**20
     for _ in range(case.get('warmup', 2)):
         step()
     _sync(device)
@@ -325,10 +334,14 @@ def measure(case: Dict) -> Dict:
     macs = float('nan') if case['kind'] == 'onnx' else count_flops(module.eval(), *inputs)
     latency = statistics.median(times)
     flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
-    return dict(tokens=tokens, latency_ms=1e3 * latency,
-                throughput=inputs[0].shape[0] / latency, peak_mem_mb=max(peak, 0.0),
-                peak_tensor_mb=tensor_mb,
-                gflops=flops / 1e9, achieved_gflops_per_s=flops / latency / 1e9)
+    return dict(
+        tokens=tokens,
+        latency_ms=1e3 * latency,
+        throughput=inputs[0].shape[0] / latency,
+        peak_mem_mb=max(peak, 0.0),
+        peak_tensor_mb=tensor_mb,
+        gflops=flops / 1e9,
+        achieved_gflops_per_s=flops / latency / 1e9)
 
 
 def fit_exponent(tokens: List[int], latency: List[float]) -> float:
@@ -336,7 +349,7 @@ def fit_exponent(tokens: List[int], latency: List[float]) -> float:
     import math
     xs, ys = [math.log(t) for t in tokens], [math.log(v) for v in latency]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx)**2 for x in xs)
 
 
 # glibc hands large freed blocks back to the kernel, so every forward pass
@@ -344,14 +357,14 @@ def fit_exponent(tokens: List[int], latency: List[float]) -> float:
 # tunables keep freed memory in the process, as PyTorch's CUDA allocator does.
 KEEP_FREED_MEMORY = 'glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432'
 
-
 #: what a case that ran out of memory leaves on stderr (PyTorch's CPU
 #: allocator, Python, the C++ runtime)
-OUT_OF_MEMORY = ("can't allocate memory", 'MemoryError', 'std::bad_alloc',
-                 'Cannot allocate memory', 'CUDA out of memory')
+OUT_OF_MEMORY = ("can't allocate memory", 'MemoryError', 'std::bad_alloc', 'Cannot allocate memory',
+                 'CUDA out of memory')
 
 
-def run_isolated(case: Dict, python: str = sys.executable,
+def run_isolated(case: Dict,
+                 python: str = sys.executable,
                  keep_freed_memory: bool = False,
                  memory_limit_gb: Optional[float] = None) -> Dict:
     """:func:`measure` in a fresh interpreter; returns its JSON result.
@@ -373,18 +386,22 @@ def run_isolated(case: Dict, python: str = sys.executable,
         env['GLIBC_TUNABLES'] = KEEP_FREED_MEMORY
 
     def limit() -> None:
-        size = int(memory_limit_gb * 2 ** 30)
+        size = int(memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
-    res = subprocess.run([python, '-m', 'mmseg_cbsa.analysis.benchmark', json.dumps(case)],
-                         capture_output=True, text=True, env=env,
+    res = subprocess.run([python, '-m', 'mmseg_cbsa.analysis.benchmark',
+                          json.dumps(case)],
+                         capture_output=True,
+                         text=True,
+                         env=env,
                          preexec_fn=limit if memory_limit_gb else None)
     if res.returncode != 0:
         if memory_limit_gb and any(s in res.stderr for s in OUT_OF_MEMORY):
             return dict(out_of_memory=True)
         lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
-        return dict(failed=lines[-1] if lines else f'exit status {res.returncode}',
-                    stderr=res.stderr[-3000:])
+        return dict(
+            failed=lines[-1] if lines else f'exit status {res.returncode}',
+            stderr=res.stderr[-3000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -17,17 +17,26 @@ from .benchmark import AUTHORS_ENCODERS, fit_exponent, matmul_rate, measure, run
 from .report import dict_rows, markdown_table, write_csv
 
 #: columns of ``results.csv``
-CSV_COLUMNS = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
-               'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul',
-               'rounds', 'status']
+CSV_COLUMNS = [
+    'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
+    'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul', 'rounds',
+    'status'
+]
 
 
-def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
-                    layers: Sequence[str] = (), dims: int = 384, heads: int = 3,
-                    head_dims: int = 100, rep_grid: int = 10, extra_tokens: int = 150,
-                    authors_root: Optional[str] = None,
-                    authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS),
-                    onnx_files: Sequence[str] = ()) -> List[Tuple[str, Dict]]:
+def benchmark_cases(
+    configs: Sequence[str] = (),
+    part: str = 'head',
+    layers: Sequence[str] = (),
+    dims: int = 384,
+    heads: int = 3,
+    head_dims: int = 100,
+    rep_grid: int = 10,
+    extra_tokens: int = 150,
+    authors_root: Optional[str] = None,
+    authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS),
+    onnx_files: Sequence[str] = ()
+) -> List[Tuple[str, Dict]]:
     """``(name, case)`` pairs for :func:`~mmseg_cbsa.analysis.benchmark.build_case`
     (without size and mode).
 
@@ -51,12 +60,12 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
     """
     out = []
     for cfg in configs:
-        name = osp.splitext(osp.basename(cfg))[0] + dict(model='', head=' [head]',
-                                                         backbone=' [encoder]')[part]
+        name = osp.splitext(osp.basename(cfg))[0] + dict(
+            model='', head=' [head]', backbone=' [encoder]')[part]
         out.append((name, dict(kind='config', config=cfg, part=part)))
     for t in layers:
         layer = dict(type=t, embed_dims=dims, num_heads=heads, extra_tokens=extra_tokens)
-        if t not in ('MHSA',):
+        if t not in ('MHSA', ):
             layer['head_dims'] = head_dims
         if t in ('CBSA', 'AgentAttention'):
             layer['rep_grid'] = rep_grid
@@ -67,9 +76,9 @@ def benchmark_cases(configs: Sequence[str] = (), part: str = 'head',
         out.append((osp.basename(path) + ' [onnxruntime]', dict(kind='onnx', file=path)))
     if authors_root and part == 'backbone':
         for name in authors_encoders:
-            out.append((f"authors' {name} [encoder]",
-                        dict(kind='authors_encoder', root=authors_root,
-                             model=AUTHORS_ENCODERS[name])))
+            out.append(
+                (f"authors' {name} [encoder]",
+                 dict(kind='authors_encoder', root=authors_root, model=AUTHORS_ENCODERS[name])))
     elif authors_root:
         out.append(("authors' CBT decoder", dict(kind='authors', root=authors_root, dims=dims)))
     return out
@@ -92,13 +101,19 @@ def _variant(row: Dict) -> str:
     return ', '.join(parts)
 
 
-def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
-                  sizes: Sequence[int] = (512, 1024, 2048), modes: Sequence[str] = ('infer',),
-                  batch: int = 1, repeats: int = 5, rounds: int = 1, warmup: int = 2,
-                  device: str = 'cpu', isolate: bool = True,
+def run_benchmark(cases: Sequence[Tuple[str, Dict]],
+                  out_dir: str,
+                  sizes: Sequence[int] = (512, 1024, 2048),
+                  modes: Sequence[str] = ('infer', ),
+                  batch: int = 1,
+                  repeats: int = 5,
+                  rounds: int = 1,
+                  warmup: int = 2,
+                  device: str = 'cpu',
+                  isolate: bool = True,
                   keep_freed_memory: bool = False,
-                  precisions: Sequence[str] = ('float32',),
-                  backends: Sequence[str] = ('eager',),
+                  precisions: Sequence[str] = ('float32', ),
+                  backends: Sequence[str] = ('eager', ),
                   baseline: Optional[str] = None,
                   memory_limit_gb: Optional[float] = None) -> List[Dict]:
     """Time every case at every image size and mode; print, plot and save.
@@ -139,52 +154,71 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
     """
     os.makedirs(out_dir, exist_ok=True)
     specs = [((name, mode, backend, prec, size),
-              dict(case, size=size, mode=mode, batch=batch, repeats=repeats, warmup=warmup,
-                   device=device, precision=prec, backend=backend))
-             for name, case in cases for mode in modes for backend in backends
-             for prec in precisions for size in sizes
+              dict(
+                  case,
+                  size=size,
+                  mode=mode,
+                  batch=batch,
+                  repeats=repeats,
+                  warmup=warmup,
+                  device=device,
+                  precision=prec,
+                  backend=backend)) for name, case in cases for mode in modes
+             for backend in backends for prec in precisions for size in sizes
              if _runs_on(case, mode, backend, prec)]
     rates, runs = defaultdict(list), defaultdict(list)
     for r in range(rounds):
         for prec in precisions:
             rates[prec].append(matmul_rate(device, precision=prec))
-        print(f'round {r + 1}/{rounds}: matrix-multiply rate '
-              + ', '.join(f'{p} {rates[p][-1]:.1f}' for p in precisions) + ' GFLOP/s',
-              flush=True)
+        print(
+            f'round {r + 1}/{rounds}: matrix-multiply rate ' +
+            ', '.join(f'{p} {rates[p][-1]:.1f}' for p in precisions) + ' GFLOP/s',
+            flush=True)
         for key, spec in specs:
             name, mode, backend, prec, size = key
-            res = (run_isolated(spec, keep_freed_memory=keep_freed_memory,
-                                memory_limit_gb=memory_limit_gb) if isolate
-                   else measure(spec))
+            res = (
+                run_isolated(
+                    spec, keep_freed_memory=keep_freed_memory, memory_limit_gb=memory_limit_gb)
+                if isolate else measure(spec))
             runs[key].append(res)
             if res.get('out_of_memory') or res.get('failed'):
                 status = (f'out of memory (limit {memory_limit_gb} GB)'
                           if res.get('out_of_memory') else f"failed: {res['failed']}")
-                print(f'  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px {status}',
-                      flush=True)
+                print(
+                    f'  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px {status}',
+                    flush=True)
                 if res.get('stderr'):
                     print(res['stderr'], file=sys.stderr, flush=True)
                 continue
-            print(f"  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px "
-                  f"{res['tokens']:6d} tok {res['latency_ms']:10.1f} ms "
-                  f"{res['peak_tensor_mb']:9.1f} MB tensors", flush=True)
+            print(
+                f"  {name:50s} {mode:5s} {backend:7s} {prec:7s} {size:5d}px "
+                f"{res['tokens']:6d} tok {res['latency_ms']:10.1f} ms "
+                f"{res['peak_tensor_mb']:9.1f} MB tensors",
+                flush=True)
     rate = {p: statistics.median(v) for p, v in rates.items()}
-    print(f'device {device}, {torch.get_num_threads()} threads; measured matrix-multiply rate: '
-          + ', '.join(f'{p} {rate[p]:.1f} GFLOP/s' for p in precisions)
-          + f' (median of {rounds})')
+    print(f'device {device}, {torch.get_num_threads()} threads; measured matrix-multiply rate: ' +
+          ', '.join(f'{p} {rate[p]:.1f} GFLOP/s' for p in precisions) + f' (median of {rounds})')
     rows = []
     for (name, mode, backend, prec, size), results in runs.items():
         bad = [r for r in results if r.get('out_of_memory') or r.get('failed')]
         if bad:
             nan = float('nan')
-            rows.append(dict(case=name, mode=mode, backend=backend, precision=prec, size=size,
-                             tokens=(size // 16) ** 2, rounds=len(results),
-                             status=(f'out of memory (limit {memory_limit_gb} GB)'
-                                     if bad[0].get('out_of_memory')
-                                     else f"failed: {bad[0]['failed']}"),
-                             **{k: nan for k in ('latency_ms', 'throughput', 'peak_mem_mb',
-                                                 'peak_tensor_mb', 'gflops', 'pct_matmul',
-                                                 'achieved_gflops_per_s')}))
+            rows.append(
+                dict(
+                    case=name,
+                    mode=mode,
+                    backend=backend,
+                    precision=prec,
+                    size=size,
+                    tokens=(size // 16)**2,
+                    rounds=len(results),
+                    status=(f'out of memory (limit {memory_limit_gb} GB)'
+                            if bad[0].get('out_of_memory') else f"failed: {bad[0]['failed']}"),
+                    **{
+                        k: nan
+                        for k in ('latency_ms', 'throughput', 'peak_mem_mb', 'peak_tensor_mb',
+                                  'gflops', 'pct_matmul', 'achieved_gflops_per_s')
+                    }))
             continue
         res = dict(results[0], status='ok')
         res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
@@ -192,18 +226,26 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
             res[key] = max(r[key] for r in results)
         res['throughput'] = batch * 1e3 / res['latency_ms']
         res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
-        res.update(case=name, mode=mode, backend=backend, precision=prec, size=size,
-                   rounds=len(results),
-                   pct_matmul=100 * res['achieved_gflops_per_s'] / rate[prec])
+        res.update(
+            case=name,
+            mode=mode,
+            backend=backend,
+            precision=prec,
+            size=size,
+            rounds=len(results),
+            pct_matmul=100 * res['achieved_gflops_per_s'] / rate[prec])
         rows.append(res)
 
-    header = ['case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s',
-              'peak MB', 'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul', 'status']
-    table = [[r['case'], r['mode'], r['backend'], r['precision'], r['size'], r['tokens'],
-              f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
-              f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}",
-              f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}", r['status']]
-             for r in rows]
+    header = [
+        'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
+        'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul', 'status'
+    ]
+    table = [[
+        r['case'], r['mode'], r['backend'], r['precision'], r['size'], r['tokens'],
+        f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
+        f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}", f"{r['achieved_gflops_per_s']:.1f}",
+        f"{r['pct_matmul']:.0f}", r['status']
+    ] for r in rows]
     print()
     print(markdown_table(header, table, align=True))
 
@@ -217,18 +259,26 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
             t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]
             print(f'  {name} [{variant}]: all sizes {fit_exponent(t, v):.2f}, '
                   f'{t[-2]}->{t[-1]} tokens {fit_exponent(t[-2:], v[-2:]):.2f}')
-    eager32 = {(r['case'], r['mode'], r['size']): r['latency_ms'] for r in measured
-               if (r['backend'], r['precision']) == ('eager', 'float32')}
-    others = [r for r in measured if (r['backend'], r['precision']) != ('eager', 'float32')
-              and (r['case'], r['mode'], r['size']) in eager32]
+    eager32 = {
+        (r['case'], r['mode'], r['size']): r['latency_ms']
+        for r in measured if (r['backend'], r['precision']) == ('eager', 'float32')
+    }
+    others = [
+        r for r in measured
+        if (r['backend'], r['precision']) != ('eager', 'float32') and (r['case'], r['mode'],
+                                                                       r['size']) in eager32
+    ]
     if others:
         print('\nspeed-up over eager float32 (its latency / latency; same case, mode and size)')
         for r in others:
             ref = eager32[(r['case'], r['mode'], r['size'])]
             print(f"  {r['case']} [{_variant(r)}] {r['size']}px: {ref / r['latency_ms']:.2f}x")
     if baseline:
-        ref = {(r['mode'], r['size']): r['latency_ms'] for r in measured
-               if r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')}
+        ref = {
+            (r['mode'], r['size']): r['latency_ms']
+            for r in measured
+            if r['case'] == baseline and (r['backend'], r['precision']) == ('eager', 'float32')
+        }
         if not ref:
             raise ValueError(f"--baseline '{baseline}' is not a case of this run: "
                              f"{sorted({r['case'] for r in measured})}")
@@ -241,8 +291,11 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]], out_dir: str,
 
     csv_path, png_path = osp.join(out_dir, 'results.csv'), osp.join(out_dir, 'latency.png')
     write_csv(csv_path, CSV_COLUMNS, dict_rows(rows, CSV_COLUMNS))
-    plot_latency(png_path, {f'{name} [{v}]': rs for (name, v), rs in series.items()},
-                 f'{device}, matmul rate '
-                 + ', '.join(f'{p} {rate[p]:.0f}' for p in precisions) + ' GFLOP/s')
+    plot_latency(
+        png_path, {
+            f'{name} [{v}]': rs
+            for (name, v), rs in series.items()
+        }, f'{device}, matmul rate ' + ', '.join(f'{p} {rate[p]:.0f}'
+                                                 for p in precisions) + ' GFLOP/s')
     print(f'\nwrote {csv_path} and {png_path}')
     return rows

@@ -47,10 +47,11 @@ from torch import Tensor, nn
 from ..models.attentions import ATTENTION_TYPES, BaseAttention
 from .extraction_hooks import ExtractionListener, LayerRecord
 
-__all__ = ['coding_rate', 'head_coding_rates', 'compression_term', 'normalized_compression_term',
-           'subspace_bases', 'LayerCodingRate', 'CodingRateRecorder', 'summarize_layers',
-           'LayerSubspaceRates', 'SubspaceReductionRecorder', 'summarize_subspaces',
-           'subspace_correlation']
+__all__ = [
+    'coding_rate', 'head_coding_rates', 'compression_term', 'normalized_compression_term',
+    'subspace_bases', 'LayerCodingRate', 'CodingRateRecorder', 'summarize_layers',
+    'LayerSubspaceRates', 'SubspaceReductionRecorder', 'summarize_subspaces', 'subspace_correlation'
+]
 
 
 def check_eps(eps: float) -> None:
@@ -89,11 +90,13 @@ def coding_rate(z: Tensor, eps: float = 0.5) -> Tensor:
     zt = z.transpose(-1, -2)
     gram = zt @ z if d <= n else z @ zt
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-    chol = torch.linalg.cholesky(eye + (d / (n * eps ** 2)) * gram)
+    chol = torch.linalg.cholesky(eye + (d / (n * eps**2)) * gram)
     return chol.diagonal(dim1=-2, dim2=-1).log().sum(-1).to(out_dtype)
 
 
-def head_coding_rates(z: Tensor, bases: Tensor, eps: float = 0.5,
+def head_coding_rates(z: Tensor,
+                      bases: Tensor,
+                      eps: float = 0.5,
                       normalize: bool = False) -> Tensor:
     r"""``R(Z U_k)`` for every subspace: the terms of :func:`compression_term`.
 
@@ -120,8 +123,7 @@ def head_coding_rates(z: Tensor, bases: Tensor, eps: float = 0.5,
     return coding_rate(proj, eps)
 
 
-def compression_term(z: Tensor, bases: Tensor, eps: float = 0.5,
-                     normalize: bool = False) -> Tensor:
+def compression_term(z: Tensor, bases: Tensor, eps: float = 0.5, normalize: bool = False) -> Tensor:
     r"""``R^c(Z) = sum_k R(Z U_k)``: (..., N, d), (K, d, p) -> (...).
 
     See :func:`head_coding_rates` for the arguments."""
@@ -150,6 +152,7 @@ def subspace_bases(module: nn.Module) -> Tensor:
 # --------------------------------------------------------------------------
 # Measuring a model's layers during a forward pass
 # --------------------------------------------------------------------------
+
 
 @dataclass
 class LayerCodingRate(LayerRecord):
@@ -228,15 +231,22 @@ class CodingRateRecorder:
         self._handles.clear()
 
     def _make_hook(self, name: str):
+
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
             x = args[0] if args else kwargs['x']
             with torch.no_grad():
                 bases = subspace_bases(module)
                 rates = head_coding_rates(x.detach(), bases, self.eps)
                 normed = head_coding_rates(x.detach(), bases, self.eps, normalize=True)
-            self.records.append(LayerCodingRate(
-                name=name, type=type(module).__name__, num_tokens=x.shape[-2],
-                head_dims=bases.shape[-1], rates=rates.cpu(), rates_normalized=normed.cpu()))
+            self.records.append(
+                LayerCodingRate(
+                    name=name,
+                    type=type(module).__name__,
+                    num_tokens=x.shape[-2],
+                    head_dims=bases.shape[-1],
+                    rates=rates.cpu(),
+                    rates_normalized=normed.cpu()))
+
         return hook
 
 
@@ -261,20 +271,32 @@ def summarize_layers(records: Sequence[LayerCodingRate]) -> List[dict]:
         def std(v: Tensor) -> float:
             return float(v.std()) if v.numel() > 1 else 0.0
 
-        out.append(dict(
-            index=index, name=name, part=recs[0].part, type=recs[0].type,
-            num_heads=rates.shape[-1], head_dims=recs[0].head_dims,
-            num_tokens=sorted({r.num_tokens for r in recs}), samples=rc.numel(),
-            Rc_mean=float(rc.mean()), Rc_std=std(rc),
-            Rc_normalized_mean=float(rcn.mean()), Rc_normalized_std=std(rcn),
-            Rc_per_head=rates.mean(0).tolist(), Rc_normalized_per_head=normed.mean(0).tolist(),
-            Rc=rc.tolist(), Rc_normalized=rcn.tolist()))
+        out.append(
+            dict(
+                index=index,
+                name=name,
+                part=recs[0].part,
+                type=recs[0].type,
+                num_heads=rates.shape[-1],
+                head_dims=recs[0].head_dims,
+                num_tokens=sorted({r.num_tokens
+                                   for r in recs}),
+                samples=rc.numel(),
+                Rc_mean=float(rc.mean()),
+                Rc_std=std(rc),
+                Rc_normalized_mean=float(rcn.mean()),
+                Rc_normalized_std=std(rcn),
+                Rc_per_head=rates.mean(0).tolist(),
+                Rc_normalized_per_head=normed.mean(0).tolist(),
+                Rc=rc.tolist(),
+                Rc_normalized=rcn.tolist()))
     return out
 
 
 # --------------------------------------------------------------------------
 # Per subspace: what one CBSA layer does to tokens and representatives (Fig. 6)
 # --------------------------------------------------------------------------
+
 
 @dataclass
 class LayerSubspaceRates(LayerRecord):
@@ -351,8 +373,9 @@ class SubspaceReductionRecorder(ExtractionListener):
             dq = maps.rep_update.double()
             dw = maps.extraction.double().transpose(-1, -2) @ dq
             rates = [coding_rate(z, self.eps).cpu() for z in (w, w + dw, q, q + dq)]
-        self.records.append(LayerSubspaceRates(
-            name, type(layer).__name__, w.shape[-2], q.shape[-2], *rates))
+        self.records.append(
+            LayerSubspaceRates(name,
+                               type(layer).__name__, w.shape[-2], q.shape[-2], *rates))
 
 
 def summarize_subspaces(records: Sequence[LayerSubspaceRates]) -> List[dict]:
@@ -367,6 +390,7 @@ def summarize_subspaces(records: Sequence[LayerSubspaceRates]) -> List[dict]:
         groups.setdefault(rec.name, []).append(rec)
     out = []
     for index, (name, recs) in enumerate(groups.items()):
+
         def cat(attr: str) -> Tensor:
             return torch.cat([getattr(r, attr) for r in recs]).double()
 
@@ -374,17 +398,26 @@ def summarize_subspaces(records: Sequence[LayerSubspaceRates]) -> List[dict]:
             return v.std(0).tolist() if v.shape[0] > 1 else [0.0] * v.shape[1]
 
         tok, rep = cat('tokens_reduction'), cat('reps_reduction')
-        out.append(dict(
-            index=index, name=name, part=recs[0].part, type=recs[0].type,
-            num_heads=tok.shape[1], num_tokens=sorted({r.num_tokens for r in recs}),
-            num_representatives=sorted({r.num_representatives for r in recs}),
-            samples=tok.shape[0],
-            tokens_reduction_mean=tok.mean(0).tolist(), tokens_reduction_std=std(tok),
-            reps_reduction_mean=rep.mean(0).tolist(), reps_reduction_std=std(rep),
-            tokens_before=cat('tokens_before').mean(0).tolist(),
-            tokens_after=cat('tokens_after').mean(0).tolist(),
-            reps_before=cat('reps_before').mean(0).tolist(),
-            reps_after=cat('reps_after').mean(0).tolist()))
+        out.append(
+            dict(
+                index=index,
+                name=name,
+                part=recs[0].part,
+                type=recs[0].type,
+                num_heads=tok.shape[1],
+                num_tokens=sorted({r.num_tokens
+                                   for r in recs}),
+                num_representatives=sorted({r.num_representatives
+                                            for r in recs}),
+                samples=tok.shape[0],
+                tokens_reduction_mean=tok.mean(0).tolist(),
+                tokens_reduction_std=std(tok),
+                reps_reduction_mean=rep.mean(0).tolist(),
+                reps_reduction_std=std(rep),
+                tokens_before=cat('tokens_before').mean(0).tolist(),
+                tokens_after=cat('tokens_after').mean(0).tolist(),
+                reps_before=cat('reps_before').mean(0).tolist(),
+                reps_after=cat('reps_after').mean(0).tolist()))
     return out
 
 

@@ -50,9 +50,8 @@ def matmul_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
 def flop_analyzer(model: nn.Module, inputs: Tuple[Any, ...]) -> FlopAnalyzer:
     """An mmengine :class:`FlopAnalyzer` that also counts fused attention."""
     analyzer = FlopAnalyzer(model, inputs)
-    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit,
-                           'aten::baddbmm', baddbmm_flop_jit,
-                           'aten::matmul', matmul_flop_jit)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit, 'aten::baddbmm',
+                           baddbmm_flop_jit, 'aten::matmul', matmul_flop_jit)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     return analyzer
@@ -77,11 +76,13 @@ def count_similarities(model: nn.Module, *inputs: Any) -> int:
         tokens = args[0].shape[1]
         query = kwargs.get('query')
         batch = args[0].shape[0]
-        total += batch * module.num_similarities(
-            tokens if query is None else query.shape[1], tokens)
+        total += batch * module.num_similarities(tokens if query is None else query.shape[1],
+                                                 tokens)
 
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in model.modules()
-               if isinstance(m, BaseAttention)]
+    handles = [
+        m.register_forward_hook(hook, with_kwargs=True) for m in model.modules()
+        if isinstance(m, BaseAttention)
+    ]
     try:
         with torch.no_grad():
             model(*inputs)
@@ -128,10 +129,16 @@ def config_complexity(path: str, shape: Tuple[int, int] = (512, 512)) -> List:
     with torch.no_grad():
         feats = model.backbone(img)
     head = HeadCall(model.decode_head).eval()
-    return [osp.splitext(osp.basename(path))[0], type(model.backbone).__name__,
-            type(model.decode_head).__name__, _params(model.backbone), _params(model.decode_head),
-            count_flops(model.backbone, img) / 1e9, count_flops(head, *feats) / 1e9,
-            _similarities(head, *feats)]
+    return [
+        osp.splitext(osp.basename(path))[0],
+        type(model.backbone).__name__,
+        type(model.decode_head).__name__,
+        _params(model.backbone),
+        _params(model.decode_head),
+        count_flops(model.backbone, img) / 1e9,
+        count_flops(head, *feats) / 1e9,
+        _similarities(head, *feats)
+    ]
 
 
 def backbone_complexity(spec: str, shape: Tuple[int, int] = (224, 224)) -> List:
@@ -141,15 +148,22 @@ def backbone_complexity(spec: str, shape: Tuple[int, int] = (224, 224)) -> List:
     name, _, arch = spec.partition(':')
     model = MODELS.get(name)(arch=arch or 's', img_size=shape).eval()
     img = torch.randn(1, 3, *shape)
-    return [spec, name, '-', _params(model), 0.0, count_flops(model, img) / 1e9, 0.0,
-            _similarities(model, img)]
+    return [
+        spec, name, '-',
+        _params(model), 0.0,
+        count_flops(model, img) / 1e9, 0.0,
+        _similarities(model, img)
+    ]
 
 
-COMPLEXITY_HEADER = ['model', 'encoder', 'decoder', 'enc params (M)', 'dec params (M)',
-                     'enc GFLOPs', 'dec GFLOPs', 'similarities (M)']
+COMPLEXITY_HEADER = [
+    'model', 'encoder', 'decoder', 'enc params (M)', 'dec params (M)', 'enc GFLOPs', 'dec GFLOPs',
+    'similarities (M)'
+]
 
 
-def report_complexity(configs: Sequence[str] = (), backbones: Sequence[str] = (),
+def report_complexity(configs: Sequence[str] = (),
+                      backbones: Sequence[str] = (),
                       shape: Optional[Tuple[int, int]] = None) -> List[List]:
     """Print the complexity table of configs and encoders (``get_flops.py``).
 
@@ -164,7 +178,10 @@ def report_complexity(configs: Sequence[str] = (), backbones: Sequence[str] = ()
     """
     rows = [config_complexity(c, tuple(shape or (512, 512))) for c in configs]
     rows += [backbone_complexity(b, tuple(shape or (224, 224))) for b in backbones]
-    cells = [r[:3] + ['n/a' if v != v else f'{v:.2f}' if i < 2 else f'{v:.3f}'
-                      for i, v in enumerate(r[3:])] for r in rows]
+    cells = [
+        r[:3] +
+        ['n/a' if v != v else f'{v:.2f}' if i < 2 else f'{v:.3f}' for i, v in enumerate(r[3:])]
+        for r in rows
+    ]
     print(markdown_table(COMPLEXITY_HEADER, cells, align=True))
     return rows

@@ -45,8 +45,8 @@ class ImageFailures(RuntimeError):
     def __init__(self, failures: Dict[str, str], total: int, written: List[str]) -> None:
         self.failures = failures
         self.written = written
-        super().__init__(f'{len(failures)} of {total} images failed and were skipped: '
-                         + ', '.join(failures))
+        super().__init__(f'{len(failures)} of {total} images failed and were skipped: ' +
+                         ', '.join(failures))
 
 
 def read_image(path: str) -> np.ndarray:
@@ -126,8 +126,8 @@ class Report:
         self.say(path)
 
 
-def _each_image(images: Sequence[str], process: Callable[[str, str], None],
-                stems: Sequence[str], report: Report) -> None:
+def _each_image(images: Sequence[str], process: Callable[[str, str], None], stems: Sequence[str],
+                report: Report) -> None:
     """``process(path, stem)`` for every image under one progress bar
     (mmengine's ``ProgressBar`` on stderr); then the warnings raised
     meanwhile, the report's lines on stdout and the failures on stderr, each
@@ -176,7 +176,9 @@ def dataset_meta(cfg: Config) -> dict:
     return dict(classes=list(meta['classes']), palette=meta.get('palette'))
 
 
-def ground_truth_files(images: Sequence[str], stems: Sequence[str], gt_dir: str,
+def ground_truth_files(images: Sequence[str],
+                       stems: Sequence[str],
+                       gt_dir: str,
                        suffix: str = '.png') -> Dict[str, str]:
     """``{image: gt_dir/<stem><suffix>}`` for every image.
 
@@ -190,8 +192,8 @@ def ground_truth_files(images: Sequence[str], stems: Sequence[str], gt_dir: str,
     missing = [f for f in files.values() if not osp.isfile(f)]
     if missing:
         raise FileNotFoundError(f'no ground truth for {len(missing)} of {len(files)} images '
-                                f'(expected <image name>{suffix} in {gt_dir}): '
-                                + ', '.join(missing))
+                                f'(expected <image name>{suffix} in {gt_dir}): ' +
+                                ', '.join(missing))
     return files
 
 
@@ -203,8 +205,7 @@ def ground_truth_loader(cfg: Config) -> Callable[[str], np.ndarray]:
     from mmseg.registry import TRANSFORMS
     dataset = cfg.get('test_dataloader', {}).get('dataset', {})
     steps = dataset.get('pipeline') or cfg.get('test_pipeline') or []
-    step = next((dict(s) for s in steps if 'Annotation' in s['type']),
-                dict(type='LoadAnnotations'))
+    step = next((dict(s) for s in steps if 'Annotation' in s['type']), dict(type='LoadAnnotations'))
     transform = TRANSFORMS.build(step)
     # the step's own setting, else the dataset's (mmseg checks they agree)
     reduce_zero_label = transform.reduce_zero_label
@@ -212,9 +213,10 @@ def ground_truth_loader(cfg: Config) -> Callable[[str], np.ndarray]:
         reduce_zero_label = dataset.get('reduce_zero_label', False)
 
     def load(path: str) -> np.ndarray:
-        results = transform(dict(seg_map_path=path, reduce_zero_label=reduce_zero_label,
-                                 seg_fields=[]))
+        results = transform(
+            dict(seg_map_path=path, reduce_zero_label=reduce_zero_label, seg_fields=[]))
         return results['gt_seg_map']
+
     return load
 
 
@@ -227,13 +229,14 @@ def torch_predictor(config: str, checkpoint: str, device: str,
     model's ``dataset_meta``."""
     from mmseg.apis import MMSegInferencer
     inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
-    inferencer.show_progress = False       # the demo's own bar covers all images
+    inferencer.show_progress = False  # the demo's own bar covers all images
 
     def predict(bgr: np.ndarray):
         with autocast(inferencer.model, precision):
             sample = inferencer(bgr, return_datasamples=True)
         outputs_to_float32([sample])
         return sample
+
     return predict, inferencer.model.dataset_meta
 
 
@@ -257,9 +260,15 @@ def onnx_predictor(config: str, onnx_file: str, device: str,
 PREDICTORS: Dict[str, Callable[..., Tuple[Predictor, dict]]] = {'.onnx': onnx_predictor}
 
 
-def segment_images(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
-                   device: str = 'cpu', opacity: float = 0.5, precision: str = 'float32',
-                   gt_dir: Optional[str] = None, gt_suffix: str = '.png') -> List[str]:
+def segment_images(config: str,
+                   checkpoint: str,
+                   images: Sequence[str],
+                   out_dir: str,
+                   device: str = 'cpu',
+                   opacity: float = 0.5,
+                   precision: str = 'float32',
+                   gt_dir: Optional[str] = None,
+                   gt_suffix: str = '.png') -> List[str]:
     """Segment images and save ``input | prediction [| ground truth]`` pictures.
 
     The model is mmseg's ``MMSegInferencer`` on a checkpoint, or, for a
@@ -335,7 +344,9 @@ def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
     return f'cbsa_{ext.where}_layer{layer}' + (f'_call{ext.call}' if ext.call else '') + '.png'
 
 
-def attention_model(config: str, checkpoint: str, device: str = 'cpu',
+def attention_model(config: str,
+                    checkpoint: str,
+                    device: str = 'cpu',
                     say: Callable[[str], None] = print):
     """mmseg's ``init_model`` for attention pictures: a sliding-window test
     config is switched to whole-image inference (``say`` tells so), so that
@@ -349,7 +360,9 @@ def attention_model(config: str, checkpoint: str, device: str = 'cpu',
     return init_model(cfg, checkpoint, device=device)
 
 
-def record_attention(model, image: np.ndarray, cls_layers: Optional[Sequence[int]] = None,
+def record_attention(model,
+                     image: np.ndarray,
+                     cls_layers: Optional[Sequence[int]] = None,
                      precision: str = 'float32'):
     """One forward of ``model`` (``mmseg.apis.inference_model``) on an
     (H, W, 3) RGB image under an
@@ -369,8 +382,8 @@ def extraction_title(ext: CBSAExtraction) -> str:
     """The three title lines of a representative figure: the layer, and what is shown."""
     patch_mass = 1 - ext.other_mass[0]
     m = ext.rep_grid[0] * ext.rep_grid[1]
-    start = ('learned representatives (no starting patches)' if ext.cells() is None
-             else 'white box: the patches j starts from (pooled)')
+    start = ('learned representatives (no starting patches)'
+             if ext.cells() is None else 'white box: the patches j starts from (pooled)')
     return (f'{ext.name} ({ext.type}): where each of its {m} representatives extracts from\n'
             f'tile j: row j of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max\n'
             f'{start}; {ext.rep_grid[0]}x{ext.rep_grid[1]} representatives, '
@@ -383,9 +396,14 @@ CLS_TITLE = '[CLS] attention to each patch\nrows: encoder blocks, columns: heads
             'each map scaled to its max'
 
 
-def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out_dir: str,
-                        layers: Optional[Sequence[int]] = None, tile: int = 96,
-                        map_size: int = 64, device: str = 'cpu',
+def draw_attention_maps(config: str,
+                        checkpoint: str,
+                        images: Sequence[str],
+                        out_dir: str,
+                        layers: Optional[Sequence[int]] = None,
+                        tile: int = 96,
+                        map_size: int = 64,
+                        device: str = 'cpu',
                         precision: str = 'float32') -> List[str]:
     """Draw a model's [CLS] attention and CBSA representatives for images.
 
@@ -445,7 +463,7 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
         report.wrote(out)
 
     def draw(path: str, stem: str) -> None:
-        image = read_image(path)   # an unreadable file is named, not a cv2 error
+        image = read_image(path)  # an unreadable file is named, not a cv2 error
         folder = out_dir if len(images) == 1 else osp.join(out_dir, stem)
         rec, _ = record_attention(model, image, layers, precision)
         os.makedirs(folder, exist_ok=True)
@@ -455,19 +473,22 @@ def draw_attention_maps(config: str, checkpoint: str, images: Sequence[str], out
             report.say(f'skipping cls_attention.png: {rec.cls_skip_reason}')
         else:
             maps = {i: m[0].float().cpu().numpy() for i, m in rec.cls_maps.items()}
-            save(cls_attention_grid(image, maps, tile, rec.patch_size, colour_bar=True,
-                                    title=CLS_TITLE), folder, 'cls_attention.png')
+            save(
+                cls_attention_grid(
+                    image, maps, tile, rec.patch_size, colour_bar=True, title=CLS_TITLE), folder,
+                'cls_attention.png')
 
-        extractions = [e for e in rec.extractions
-                       if wanted is None or e.where != 'backbone' or e.layer in wanted]
+        extractions = [
+            e for e in rec.extractions
+            if wanted is None or e.where != 'backbone' or e.layer in wanted
+        ]
         if not rec.extractions:
             report.say(f'no CBSA layers in {type(model).__name__}: no extraction maps')
         for index, ext in enumerate(extractions):
             cells = ext.cells()
-            canvas = cbsa_extraction_figure(
-                image, ext.maps[0].float().cpu().numpy(),
-                None if cells is None else cells.numpy(), ext.rep_grid,
-                rec.patch_size, map_size, extraction_title(ext))
+            canvas = cbsa_extraction_figure(image, ext.maps[0].float().cpu().numpy(),
+                                            None if cells is None else cells.numpy(), ext.rep_grid,
+                                            rec.patch_size, map_size, extraction_title(ext))
             save(canvas, folder, extraction_file_name(ext, index))
 
     _each_image(images, draw, stems, report)

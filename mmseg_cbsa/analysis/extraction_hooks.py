@@ -93,15 +93,16 @@ class ExtractionListener:
                              'representatives (CBSA, AgentAttention, QKVCBSA: an attention layer '
                              'stating rep_grid_for)')
         for name, layer in layers:
-            self._handles.append(layer.register_attention_hook(
-                lambda module, maps, name=name: self._dispatch(name, module, maps)))
+            self._handles.append(
+                layer.register_attention_hook(
+                    lambda module, maps, name=name: self._dispatch(name, module, maps)))
         return self
 
     def _dispatch(self, name: str, layer: BaseAttention, maps: AttentionMaps) -> None:
         missing = missing_fields(maps, self.needs)
         if missing:
-            self.unmeasured[name] = (f'{type(layer).__name__}: its attention maps carry no '
-                                     + ', '.join(missing))
+            self.unmeasured[name] = (f'{type(layer).__name__}: its attention maps carry no ' +
+                                     ', '.join(missing))
         else:
             self.record(name, layer, maps)
 

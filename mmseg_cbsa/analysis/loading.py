@@ -116,8 +116,11 @@ def load_weights(model: nn.Module, path: str) -> List[str]:
     return list(result.unexpected_keys)
 
 
-def build_model(cfg: Union[str, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
-                seed: Optional[int] = 0, init_weights: bool = True) -> LoadedModel:
+def build_model(cfg: Union[str, Config],
+                checkpoint: Optional[str] = None,
+                device: str = 'cpu',
+                seed: Optional[int] = 0,
+                init_weights: bool = True) -> LoadedModel:
     """Build ``cfg.model`` without pretrained weights, then load ``checkpoint``.
 
     Args:

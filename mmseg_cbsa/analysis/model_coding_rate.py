@@ -24,22 +24,27 @@ from .report import dict_rows, markdown_table, write_csv, write_json
 OUTPUTS = ('coding_rate.json', 'coding_rate.csv', 'coding_rate.png')
 #: the files it adds with ``per_subspace`` (and a ``subspaces`` key in the JSON)
 SUBSPACE_OUTPUTS = ('coding_rate_subspaces.csv', 'coding_rate_subspaces.png')
-_SUBSPACE_COLUMNS = ['index', 'part', 'name', 'type', 'head', 'samples', 'tokens_reduction_mean',
-                     'tokens_reduction_std', 'reps_reduction_mean', 'reps_reduction_std',
-                     'tokens_before', 'tokens_after', 'reps_before', 'reps_after']
-_CSV_COLUMNS = ['index', 'part', 'name', 'type', 'num_heads', 'head_dims', 'samples', 'Rc_mean',
-                'Rc_std', 'Rc_normalized_mean', 'Rc_normalized_std']
+_SUBSPACE_COLUMNS = [
+    'index', 'part', 'name', 'type', 'head', 'samples', 'tokens_reduction_mean',
+    'tokens_reduction_std', 'reps_reduction_mean', 'reps_reduction_std', 'tokens_before',
+    'tokens_after', 'reps_before', 'reps_after'
+]
+_CSV_COLUMNS = [
+    'index', 'part', 'name', 'type', 'num_heads', 'head_dims', 'samples', 'Rc_mean', 'Rc_std',
+    'Rc_normalized_mean', 'Rc_normalized_std'
+]
 
 
 def format_layer_table(layers: Sequence[dict]) -> str:
     """Markdown table of :func:`~mmseg_cbsa.analysis.coding_rate.summarize_layers`
     entries: one row per layer, ``Rc`` and normalised ``Rc`` as mean ± std."""
-    rows = [[layer['index'], layer['part'], layer['name'], layer['type'],
-             f"{layer['num_heads']} x {layer['head_dims']}",
-             '/'.join(str(n) for n in layer['num_tokens']),
-             f"{layer['Rc_mean']:.2f} ± {layer['Rc_std']:.2f}",
-             f"{layer['Rc_normalized_mean']:.2f} ± {layer['Rc_normalized_std']:.2f}"]
-            for layer in layers]
+    rows = [[
+        layer['index'], layer['part'], layer['name'], layer['type'],
+        f"{layer['num_heads']} x {layer['head_dims']}",
+        '/'.join(str(n)
+                 for n in layer['num_tokens']), f"{layer['Rc_mean']:.2f} ± {layer['Rc_std']:.2f}",
+        f"{layer['Rc_normalized_mean']:.2f} ± {layer['Rc_normalized_std']:.2f}"
+    ] for layer in layers]
     return markdown_table(['#', 'part', 'layer', 'type', 'K x p', 'N', 'Rc', 'Rc (normalised)'],
                           rows)
 
@@ -47,9 +52,10 @@ def format_layer_table(layers: Sequence[dict]) -> str:
 def write_layer_csv(path: str, layers: Sequence[dict]) -> None:
     """One CSV row per layer: the scalar fields, then ``num_tokens``
     (space-separated token counts)."""
-    write_csv(path, _CSV_COLUMNS + ['num_tokens'],
-              [row + [' '.join(str(n) for n in layer['num_tokens'])]
-               for row, layer in zip(dict_rows(layers, _CSV_COLUMNS), layers)])
+    write_csv(path, _CSV_COLUMNS + ['num_tokens'], [
+        row + [' '.join(str(n) for n in layer['num_tokens'])]
+        for row, layer in zip(dict_rows(layers, _CSV_COLUMNS), layers)
+    ])
 
 
 def subspace_rows(layers: Sequence[dict]) -> List[list]:
@@ -57,18 +63,20 @@ def subspace_rows(layers: Sequence[dict]) -> List[list]:
     entries, in the order of ``_SUBSPACE_COLUMNS``."""
     per_head = _SUBSPACE_COLUMNS[6:]
     return [[layer[c] for c in _SUBSPACE_COLUMNS[:4]] + [k, layer['samples']] +
-            [layer[c][k] for c in per_head]
-            for layer in layers for k in range(layer['num_heads'])]
+            [layer[c][k] for c in per_head] for layer in layers for k in range(layer['num_heads'])]
 
 
 def format_subspace_table(layers: Sequence[dict]) -> str:
     """Markdown table, one row per CBSA layer and subspace: the reductions
     on tokens and on representatives side by side, mean ± std."""
-    rows = [[r[0], r[1], r[2], r[4], f'{r[6]:.3f} ± {r[7]:.3f}', f'{r[8]:.3f} ± {r[9]:.3f}',
-             f'{r[10]:.2f} -> {r[11]:.2f}', f'{r[12]:.2f} -> {r[13]:.2f}']
-            for r in subspace_rows(layers)]
-    return markdown_table(['#', 'part', 'layer', 'head', 'ΔR tokens', 'ΔR representatives',
-                           'R tokens', 'R representatives'], rows)
+    rows = [[
+        r[0], r[1], r[2], r[4], f'{r[6]:.3f} ± {r[7]:.3f}', f'{r[8]:.3f} ± {r[9]:.3f}',
+        f'{r[10]:.2f} -> {r[11]:.2f}', f'{r[12]:.2f} -> {r[13]:.2f}'
+    ] for r in subspace_rows(layers)]
+    return markdown_table([
+        '#', 'part', 'layer', 'head', 'ΔR tokens', 'ΔR representatives', 'R tokens',
+        'R representatives'
+    ], rows)
 
 
 def prepare_model(config: str, images: Sequence[str], checkpoint: Optional[str],
@@ -104,10 +112,16 @@ def forward_images(model: nn.Module, cfg: Config, images: Sequence[str]) -> None
             model(batch['inputs'], batch['data_samples'], mode='tensor')
 
 
-def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
-                        checkpoint: Optional[str] = None, eps: float = 0.5,
-                        max_images: Optional[int] = None, device: str = 'cpu', seed: int = 0,
-                        cfg_options: Optional[dict] = None, per_subspace: bool = False) -> dict:
+def measure_coding_rate(config: str,
+                        images: Sequence[str],
+                        out_dir: str,
+                        checkpoint: Optional[str] = None,
+                        eps: float = 0.5,
+                        max_images: Optional[int] = None,
+                        device: str = 'cpu',
+                        seed: int = 0,
+                        cfg_options: Optional[dict] = None,
+                        per_subspace: bool = False) -> dict:
     """Coding rate of the tokens every attention layer of a model sees.
 
     Each image goes through the config's test pipeline
@@ -145,8 +159,8 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
         ``ignored_checkpoint_keys``, ``eps``, ``images`` and ``layers``
         (one summary per layer, in running order). Also prints the table.
     """
-    cfg, images, (model, source, ignored) = prepare_model(
-        config, images, checkpoint, max_images, device, seed, cfg_options)
+    cfg, images, (model, source, ignored) = prepare_model(config, images, checkpoint, max_images,
+                                                          device, seed, cfg_options)
     subspaces = SubspaceReductionRecorder(model, eps) if per_subspace else nullcontext()
     with CodingRateRecorder(model, eps) as rec, subspaces:
         forward_images(model, cfg, images)
@@ -154,9 +168,15 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
 
     os.makedirs(out_dir, exist_ok=True)
     json_path, csv_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)
-    result = dict(config=config, checkpoint=checkpoint, weights=source,
-                  random_init=checkpoint is None, ignored_checkpoint_keys=ignored,
-                  eps=eps, images=images, layers=layers)
+    result = dict(
+        config=config,
+        checkpoint=checkpoint,
+        weights=source,
+        random_init=checkpoint is None,
+        ignored_checkpoint_keys=ignored,
+        eps=eps,
+        images=images,
+        layers=layers)
     name = osp.splitext(osp.basename(config))[0]
     title = f'{name}, {source}, eps={eps:g}, {len(images)} images'
     if per_subspace:
@@ -183,7 +203,7 @@ def measure_coding_rate(config: str, images: Sequence[str], out_dir: str,
             print(f'coding rate removed by one CBSA layer in each subspace (Fig. 6), tokens '
                   f'and representatives, mean ± std over {len(images)} images:')
             print(format_subspace_table(result['subspaces']))
-            print('correlation over subspaces: ' + (
-                'n/a (fewer than 3 subspaces)' if corr is None else f'{corr:.3f}'))
+            print('correlation over subspaces: ' +
+                  ('n/a (fewer than 3 subspaces)' if corr is None else f'{corr:.3f}'))
             print(f'wrote {sub_csv} and {sub_png}')
     return result

@@ -97,7 +97,9 @@ def restore_(params: Mapping[str, Tensor], clean: Mapping[str, Tensor]) -> None:
 
 
 @torch.no_grad()
-def perturb_(params: Mapping[str, Tensor], sigma: float, generator: torch.Generator,
+def perturb_(params: Mapping[str, Tensor],
+             sigma: float,
+             generator: torch.Generator,
              mode: str = 'relative') -> Dict[str, float]:
     r"""Add Gaussian noise to every tensor of ``params`` in place.
 
@@ -137,7 +139,7 @@ def _mean_std(values: Sequence[float]) -> Dict[str, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     n = len(values)
     mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    std = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1)) if n > 1 else 0.0
     return dict(mean=mean, std=std)
 
 
@@ -204,10 +206,18 @@ def model_labels(configs: Sequence[str], labels: Optional[Sequence[str]] = None)
     return out
 
 
-def sweep_model(config: str, checkpoint: str, label: str, out_dir: str,
-                noise: Sequence[float], scope: str = 'head', mode: str = 'relative',
-                repeats: int = 1, seed: int = 0, metric: str = 'mIoU',
-                cfg_options: Optional[dict] = None, launcher: str = 'none') -> dict:
+def sweep_model(config: str,
+                checkpoint: str,
+                label: str,
+                out_dir: str,
+                noise: Sequence[float],
+                scope: str = 'head',
+                mode: str = 'relative',
+                repeats: int = 1,
+                seed: int = 0,
+                metric: str = 'mIoU',
+                cfg_options: Optional[dict] = None,
+                launcher: str = 'none') -> dict:
     """One model under noise: its test loop at every level (:func:`noise_sweep`).
 
     The Runner is built as ``tools/test.py`` builds it (work dir
@@ -234,7 +244,7 @@ def sweep_model(config: str, checkpoint: str, label: str, out_dir: str,
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
-    runner.load_or_resume()     # once; runner.test() then skips loading
+    runner.load_or_resume()  # once; runner.test() then skips loading
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if scope == 'head':
         if not hasattr(model, 'decode_head'):
@@ -265,9 +275,16 @@ def sweep_model(config: str, checkpoint: str, label: str, out_dir: str,
         return {k: float(str(v)) for k, v in metrics.items()}
 
     results = noise_sweep(params, evaluate, noise, repeats, seed, mode)
-    return dict(label=label, config=config, checkpoint=checkpoint,
-                weights={k: list(v.shape) for k, v in params.items()},
-                num_perturbed=sum(v.numel() for v in params.values()), results=results)
+    return dict(
+        label=label,
+        config=config,
+        checkpoint=checkpoint,
+        weights={
+            k: list(v.shape)
+            for k, v in params.items()
+        },
+        num_perturbed=sum(v.numel() for v in params.values()),
+        results=results)
 
 
 def format_noise_table(models: Sequence[dict], metric: str) -> str:
@@ -286,17 +303,23 @@ def format_noise_table(models: Sequence[dict], metric: str) -> str:
 
 def write_noise_csv(path: str, models: Sequence[dict], metric: str) -> None:
     """One CSV row per model and level: runs, mean, std and every value of ``metric``."""
-    write_csv(path, ['model', 'noise', 'runs', f'{metric}_mean', f'{metric}_std', 'values'],
-              [[m['label'], r['noise'], len(r['values']), r[metric]['mean'], r[metric]['std'],
-                ' '.join(str(v[metric]) for v in r['values'])]
-               for m in models for r in m['results']])
+    write_csv(path, ['model', 'noise', 'runs', f'{metric}_mean', f'{metric}_std', 'values'], [[
+        m['label'], r['noise'],
+        len(r['values']), r[metric]['mean'], r[metric]['std'], ' '.join(
+            str(v[metric]) for v in r['values'])
+    ] for m in models for r in m['results']])
 
 
-def measure_noise_robustness(configs: Sequence[str], checkpoints: Sequence[str], out_dir: str,
+def measure_noise_robustness(configs: Sequence[str],
+                             checkpoints: Sequence[str],
+                             out_dir: str,
                              labels: Optional[Sequence[str]] = None,
                              noise: Sequence[float] = (0, 0.01, 0.03, 0.1, 0.3, 1.0),
-                             scope: str = 'head', mode: str = 'relative', repeats: int = 1,
-                             seed: int = 0, metric: str = 'mIoU',
+                             scope: str = 'head',
+                             mode: str = 'relative',
+                             repeats: int = 1,
+                             seed: int = 0,
+                             metric: str = 'mIoU',
                              cfg_options: Optional[dict] = None,
                              launcher: str = 'none') -> List[dict]:
     """Segmentors under Gaussian noise on their attention projections (Fig. 8).
@@ -321,14 +344,21 @@ def measure_noise_robustness(configs: Sequence[str], checkpoints: Sequence[str],
 
     init_cpu_distributed(launcher)
     names = model_labels(configs, labels)
-    models = [sweep_model(cfg, ckpt, label, out_dir, noise, scope, mode, repeats, seed, metric,
-                          cfg_options, launcher)
-              for cfg, ckpt, label in zip(configs, checkpoints, names)]
+    models = [
+        sweep_model(cfg, ckpt, label, out_dir, noise, scope, mode, repeats, seed, metric,
+                    cfg_options, launcher) for cfg, ckpt, label in zip(configs, checkpoints, names)
+    ]
     if is_main_process():
         os.makedirs(out_dir, exist_ok=True)
         json_path, csv_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)
-        settings = dict(noise=noise, scope=scope, mode=mode, repeats=repeats, seed=seed,
-                        metric=metric, cfg_options=cfg_options)
+        settings = dict(
+            noise=noise,
+            scope=scope,
+            mode=mode,
+            repeats=repeats,
+            seed=seed,
+            metric=metric,
+            cfg_options=cfg_options)
         write_json(json_path, dict(settings=settings, models=models))
         write_noise_csv(csv_path, models, metric)
         plot_noise_robustness(png_path, models, metric, noise, mode, scope, repeats > 1)

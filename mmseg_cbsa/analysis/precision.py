@@ -14,8 +14,7 @@ from ..utils import collect_images
 from ..utils.precision import autocast, precision_dtype
 
 
-def argmax_agreement(model: nn.Module, images: Sequence[str],
-                     precision: str = 'bf16') -> Dict:
+def argmax_agreement(model: nn.Module, images: Sequence[str], precision: str = 'bf16') -> Dict:
     """Share of pixels whose predicted class under autocast to ``precision``
     equals the float32 prediction.
 
@@ -45,22 +44,33 @@ def argmax_agreement(model: nn.Module, images: Sequence[str],
         agree = int((a == b).sum())
         same, total = same + agree, total + a.numel()
         per_image.append(agree / a.numel())
-        max_diff = max(max_diff, float((ref.seg_logits.data.float()
-                                        - low.seg_logits.data.float()).abs().max()))
-    return dict(precision=precision, agreement=same / max(total, 1), pixels=total,
-                images=len(per_image), per_image=per_image, max_abs_logit_diff=max_diff)
+        max_diff = max(
+            max_diff, float(
+                (ref.seg_logits.data.float() - low.seg_logits.data.float()).abs().max()))
+    return dict(
+        precision=precision,
+        agreement=same / max(total, 1),
+        pixels=total,
+        images=len(per_image),
+        per_image=per_image,
+        max_abs_logit_diff=max_diff)
 
 
-def measure_precision_agreement(config: str, checkpoint: str, images: Sequence[str],
-                                precision: str = 'bf16', device: str = 'cpu') -> Dict:
+def measure_precision_agreement(config: str,
+                                checkpoint: str,
+                                images: Sequence[str],
+                                precision: str = 'bf16',
+                                device: str = 'cpu') -> Dict:
     """:func:`argmax_agreement` of a config's model with ``checkpoint`` on
     image files and/or folders; prints one line and returns the result."""
     from mmseg.apis import init_model
     paths = collect_images(images)
     model = init_model(config, checkpoint, device=device)
     res = argmax_agreement(model, paths, precision)
-    print(f"{precision} autocast vs float32 on {device}: argmax agreement "
-          f"{100 * res['agreement']:.2f}% of {res['pixels']} pixels in {res['images']} images "
-          f"(lowest image {100 * min(res['per_image'], default=1):.2f}%), "
-          f"max |logit difference| {res['max_abs_logit_diff']:.4f}", flush=True)
+    print(
+        f"{precision} autocast vs float32 on {device}: argmax agreement "
+        f"{100 * res['agreement']:.2f}% of {res['pixels']} pixels in {res['images']} images "
+        f"(lowest image {100 * min(res['per_image'], default=1):.2f}%), "
+        f"max |logit difference| {res['max_abs_logit_diff']:.4f}",
+        flush=True)
     return res

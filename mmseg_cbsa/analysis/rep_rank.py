@@ -38,8 +38,10 @@ from .extraction_hooks import ExtractionListener, LayerRecord
 from .model_coding_rate import forward_images, prepare_model
 from .report import markdown_table, write_json
 
-__all__ = ['singular_values', 'default_rtol', 'numerical_rank', 'effective_rank', 'stable_rank',
-           'LayerRank', 'ExtractionRankRecorder', 'summarize_ranks', 'measure_rep_rank']
+__all__ = [
+    'singular_values', 'default_rtol', 'numerical_rank', 'effective_rank', 'stable_rank',
+    'LayerRank', 'ExtractionRankRecorder', 'summarize_ranks', 'measure_rep_rank'
+]
 
 #: the files :func:`measure_rep_rank` writes into its ``out_dir``
 OUTPUTS = ('rep_rank.json', 'rep_rank.png')
@@ -75,7 +77,7 @@ def effective_rank(s: Tensor) -> Tensor:
 
 def stable_rank(s: Tensor) -> Tensor:
     """``sum s_i^2 / s_max^2``: (..., r) descending -> (...)."""
-    return (s ** 2).sum(-1) / s[..., 0] ** 2
+    return (s**2).sum(-1) / s[..., 0]**2
 
 
 @dataclass
@@ -118,7 +120,7 @@ class ExtractionRankRecorder(ExtractionListener):
     def __init__(self, model, rtol: Optional[float] = None) -> None:
         super().__init__(model)
         if rtol is not None:
-            numerical_rank(torch.ones(1), rtol)          # validates rtol
+            numerical_rank(torch.ones(1), rtol)  # validates rtol
         self.rtol = rtol
         self.records: List[LayerRank] = []
 
@@ -126,11 +128,17 @@ class ExtractionRankRecorder(ExtractionListener):
         a = maps.extraction
         rtol = self.rtol if self.rtol is not None else default_rtol(a.shape, a.dtype)
         s = singular_values(a)
-        self.records.append(LayerRank(
-            name=name, type=type(layer).__name__, rep_init=maps.rep_init,
-            num_representatives=a.shape[-2], num_tokens=a.shape[-1], rtol=rtol,
-            rank=numerical_rank(s, rtol).cpu(), effective=effective_rank(s).cpu(),
-            stable=stable_rank(s).cpu()))
+        self.records.append(
+            LayerRank(
+                name=name,
+                type=type(layer).__name__,
+                rep_init=maps.rep_init,
+                num_representatives=a.shape[-2],
+                num_tokens=a.shape[-1],
+                rtol=rtol,
+                rank=numerical_rank(s, rtol).cpu(),
+                effective=effective_rank(s).cpu(),
+                stable=stable_rank(s).cpu()))
 
 
 def summarize_ranks(records: Sequence[LayerRank]) -> List[dict]:
@@ -146,47 +154,67 @@ def summarize_ranks(records: Sequence[LayerRank]) -> List[dict]:
     out = []
     for index, (name, recs) in enumerate(groups.items()):
         rank = torch.cat([r.rank for r in recs]).double()
-        m = torch.cat([torch.full((r.rank.shape[0], 1), float(r.num_representatives))
-                       for r in recs])
+        m = torch.cat(
+            [torch.full((r.rank.shape[0], 1), float(r.num_representatives)) for r in recs])
         n = torch.cat([torch.full((r.rank.shape[0], 1), float(r.num_tokens)) for r in recs])
         eff = torch.cat([r.effective for r in recs])
         stable = torch.cat([r.stable for r in recs])
-        out.append(dict(
-            index=index, name=name, part=recs[0].part, type=recs[0].type,
-            rep_init=recs[0].rep_init, num_heads=rank.shape[-1],
-            num_representatives=sorted({r.num_representatives for r in recs}),
-            num_tokens=sorted({r.num_tokens for r in recs}),
-            max_rank=sorted({min(r.num_representatives, r.num_tokens) for r in recs}),
-            rtol=sorted({r.rtol for r in recs}), samples=rank.shape[0],
-            rank_mean=rank.mean(0).tolist(), rank_min=rank.amin(0).long().tolist(),
-            rank_max=rank.amax(0).long().tolist(),
-            rank_over_m=(rank / m).mean(0).tolist(),
-            rank_over_max=(rank / torch.minimum(m, n)).mean(0).tolist(),
-            effective_rank=eff.mean(0).tolist(), stable_rank=stable.mean(0).tolist(),
-            rank=rank.long().tolist()))
+        out.append(
+            dict(
+                index=index,
+                name=name,
+                part=recs[0].part,
+                type=recs[0].type,
+                rep_init=recs[0].rep_init,
+                num_heads=rank.shape[-1],
+                num_representatives=sorted({r.num_representatives
+                                            for r in recs}),
+                num_tokens=sorted({r.num_tokens
+                                   for r in recs}),
+                max_rank=sorted({min(r.num_representatives, r.num_tokens)
+                                 for r in recs}),
+                rtol=sorted({r.rtol
+                             for r in recs}),
+                samples=rank.shape[0],
+                rank_mean=rank.mean(0).tolist(),
+                rank_min=rank.amin(0).long().tolist(),
+                rank_max=rank.amax(0).long().tolist(),
+                rank_over_m=(rank / m).mean(0).tolist(),
+                rank_over_max=(rank / torch.minimum(m, n)).mean(0).tolist(),
+                effective_rank=eff.mean(0).tolist(),
+                stable_rank=stable.mean(0).tolist(),
+                rank=rank.long().tolist()))
     return out
 
 
 def format_rank_table(layers: Sequence[dict]) -> str:
     """Markdown table: one row per layer, per-head values joined by ' / '."""
+
     def heads(values, fmt='{:.1f}'):
         return ' / '.join(fmt.format(v) for v in values)
 
-    rows = [[layer['index'], layer['part'], layer['name'], layer['type'], layer['rep_init'],
-             '/'.join(map(str, layer['num_representatives'])),
-             '/'.join(map(str, layer['num_tokens'])),
-             heads(layer['rank_mean']), heads(layer['rank_over_m'], '{:.2f}'),
-             heads(layer['effective_rank']), heads(layer['stable_rank'], '{:.2f}'),
-             '/'.join(f'{t:.1e}' for t in layer['rtol'])]
-            for layer in layers]
-    return markdown_table(['#', 'part', 'layer', 'type', 'rep_init', 'm', 'N',
-                           'rank (per head)', 'rank / m', 'effective rank', 'stable rank',
-                           'rtol'], rows)
+    rows = [[
+        layer['index'], layer['part'], layer['name'], layer['type'], layer['rep_init'],
+        '/'.join(map(str, layer['num_representatives'])), '/'.join(map(str, layer['num_tokens'])),
+        heads(layer['rank_mean']),
+        heads(layer['rank_over_m'], '{:.2f}'),
+        heads(layer['effective_rank']),
+        heads(layer['stable_rank'], '{:.2f}'), '/'.join(f'{t:.1e}' for t in layer['rtol'])
+    ] for layer in layers]
+    return markdown_table([
+        '#', 'part', 'layer', 'type', 'rep_init', 'm', 'N', 'rank (per head)', 'rank / m',
+        'effective rank', 'stable rank', 'rtol'
+    ], rows)
 
 
-def measure_rep_rank(config: str, images: Sequence[str], out_dir: str,
-                     checkpoint: Optional[str] = None, rtol: Optional[float] = None,
-                     max_images: Optional[int] = None, device: str = 'cpu', seed: int = 0,
+def measure_rep_rank(config: str,
+                     images: Sequence[str],
+                     out_dir: str,
+                     checkpoint: Optional[str] = None,
+                     rtol: Optional[float] = None,
+                     max_images: Optional[int] = None,
+                     device: str = 'cpu',
+                     seed: int = 0,
                      cfg_options: Optional[dict] = None) -> dict:
     """The rank of ``A`` in every CBSA layer of a config's model on image files.
 
@@ -205,17 +233,23 @@ def measure_rep_rank(config: str, images: Sequence[str], out_dir: str,
         ``ignored_checkpoint_keys``, ``rtol`` (as asked), ``images`` and
         ``layers`` (:func:`summarize_ranks`). Also prints the table.
     """
-    cfg, images, (model, source, ignored) = prepare_model(
-        config, images, checkpoint, max_images, device, seed, cfg_options)
+    cfg, images, (model, source, ignored) = prepare_model(config, images, checkpoint, max_images,
+                                                          device, seed, cfg_options)
     with ExtractionRankRecorder(model, rtol) as rec:
         forward_images(model, cfg, images)
     layers = summarize_ranks(rec.records)
 
     os.makedirs(out_dir, exist_ok=True)
     json_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)
-    result = dict(config=config, checkpoint=checkpoint, weights=source,
-                  random_init=checkpoint is None, ignored_checkpoint_keys=ignored,
-                  rtol=rtol, images=images, layers=layers)
+    result = dict(
+        config=config,
+        checkpoint=checkpoint,
+        weights=source,
+        random_init=checkpoint is None,
+        ignored_checkpoint_keys=ignored,
+        rtol=rtol,
+        images=images,
+        layers=layers)
     write_json(json_path, result)
     name = osp.splitext(osp.basename(config))[0]
     plot_rep_rank(png_path, layers, f'{name}, {source}, {len(images)} images')

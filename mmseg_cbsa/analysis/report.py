@@ -11,7 +11,8 @@ import json
 from typing import Any, List, Sequence
 
 
-def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]],
+def markdown_table(header: Sequence[Any],
+                   rows: Sequence[Sequence[Any]],
                    align: bool = False) -> str:
     """A markdown table, one line per row, without a trailing newline.
 
@@ -31,8 +32,7 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]],
         out.insert(1, '|---' * len(lines[0]) + '|')
         return '\n'.join(out)
     widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    out = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(cells, widths)) + ' |'
-           for cells in lines]
+    out = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(cells, widths)) + ' |' for cells in lines]
     out.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(out)
 

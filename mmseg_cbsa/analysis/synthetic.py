@@ -21,9 +21,10 @@ from .coding_rate import check_eps, coding_rate
 from .report import write_json
 
 
-def synthetic_subspace_mixture(num_points: int = 600, num_subspaces: int = 3,
-                               stds: Sequence[float] = (1.0, 0.6, 0.1), seed: int = 0
-                               ) -> Tuple[Tensor, Tensor, Tensor]:
+def synthetic_subspace_mixture(num_points: int = 600,
+                               num_subspaces: int = 3,
+                               stds: Sequence[float] = (1.0, 0.6, 0.1),
+                               seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
     """Points around the origin from K anisotropic Gaussians in R^d.
 
     Component k is ``g diag(stds) Q_k^T`` with ``g ~ N(0, I)`` and a random
@@ -51,15 +52,16 @@ def synthetic_subspace_mixture(num_points: int = 600, num_subspaces: int = 3,
         raise ValueError(f'stds must hold at least two positive values, got {stds.tolist()}')
     gen = torch.Generator().manual_seed(seed)
     d = len(stds)
-    rotations, _ = torch.linalg.qr(torch.randn(num_subspaces, d, d, generator=gen,
-                                               dtype=torch.float64))
-    counts = [num_points // num_subspaces + (k < num_points % num_subspaces)
-              for k in range(num_subspaces)]
+    rotations, _ = torch.linalg.qr(
+        torch.randn(num_subspaces, d, d, generator=gen, dtype=torch.float64))
+    counts = [
+        num_points // num_subspaces + (k < num_points % num_subspaces) for k in range(num_subspaces)
+    ]
     points, labels = [], []
     for k, n in enumerate(counts):
         g = torch.randn(n, d, generator=gen, dtype=torch.float64)
         points.append((g * stds) @ rotations[k].T)
-        labels.append(torch.full((n,), k, dtype=torch.long))
+        labels.append(torch.full((n, ), k, dtype=torch.long))
     return torch.cat(points), torch.cat(labels), rotations
 
 
@@ -111,8 +113,7 @@ def class_coding_rates(z: Tensor, labels: Tensor, eps: float = 0.5) -> Tensor:
     return torch.stack([coding_rate(z[labels == k], eps) for k in range(num)])
 
 
-def compress_per_class(z: Tensor, labels: Tensor, eps: float = 0.5, step: float = 0.5
-                       ) -> Tensor:
+def compress_per_class(z: Tensor, labels: Tensor, eps: float = 0.5, step: float = 0.5) -> Tensor:
     """:func:`linear_compression_step` applied to each class's points on its own
     (memberships known, bases = the identity: the paper's parameter-free
     setting for Fig. 4)."""
@@ -134,9 +135,14 @@ def principal_share(z: Tensor) -> float:
 OUTPUTS = ('synthetic_compression.json', 'synthetic_compression.png')
 
 
-def run_synthetic_compression(out_dir: str, num_points: int = 600, num_subspaces: int = 3,
-                              iters: int = 30, eps: float = 0.5, step: float = 0.1,
-                              stds: Sequence[float] = (1.0, 0.4, 0.1), seed: int = 0) -> dict:
+def run_synthetic_compression(out_dir: str,
+                              num_points: int = 600,
+                              num_subspaces: int = 3,
+                              iters: int = 30,
+                              eps: float = 0.5,
+                              step: float = 0.1,
+                              stds: Sequence[float] = (1.0, 0.4, 0.1),
+                              seed: int = 0) -> dict:
     """Iterate :func:`compress_per_class` on a :func:`synthetic_subspace_mixture`.
 
     Args:
@@ -164,14 +170,25 @@ def run_synthetic_compression(out_dir: str, num_points: int = 600, num_subspaces
         total.append(coding_rate(z, eps))
     rc = [float(r.sum()) for r in per_class]
 
-    share = {when: [principal_share(pts[labels == k]) for k in range(num_subspaces)]
-             for when, pts in (('before', start), ('after', z))}
+    share = {
+        when: [principal_share(pts[labels == k]) for k in range(num_subspaces)]
+        for when, pts in (('before', start), ('after', z))
+    }
     result = dict(
-        settings=dict(num_points=num_points, num_subspaces=num_subspaces, iters=iters, eps=eps,
-                      step=step, stds=list(stds), seed=seed),
+        settings=dict(
+            num_points=num_points,
+            num_subspaces=num_subspaces,
+            iters=iters,
+            eps=eps,
+            step=step,
+            stds=list(stds),
+            seed=seed),
         update='per class k: Z_k <- Z_k - step * Z_k (I + c Z_k^T Z_k)^-1, c = d/(N_k eps^2)',
-        Rc=rc, R_per_class=[r.tolist() for r in per_class], R_all=[float(r) for r in total],
-        principal_share=share, initial_axes=rotations[:, :, 0].tolist())
+        Rc=rc,
+        R_per_class=[r.tolist() for r in per_class],
+        R_all=[float(r) for r in total],
+        principal_share=share,
+        initial_axes=rotations[:, :, 0].tolist())
 
     os.makedirs(out_dir, exist_ok=True)
     json_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)

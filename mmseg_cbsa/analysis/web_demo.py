@@ -67,7 +67,10 @@ class WebDemo:
         opacity: weight of the class colours over the image.
     """
 
-    def __init__(self, config: str, checkpoint: str, device: str = 'cpu',
+    def __init__(self,
+                 config: str,
+                 checkpoint: str,
+                 device: str = 'cpu',
                  opacity: float = 0.5) -> None:
         from ..visualization import standalone_visualizer
         self.config = config
@@ -101,11 +104,17 @@ class WebDemo:
         from ..visualization import draw_segmentation
         f = max(1, PICTURE_SIZE // max(analysis.image.shape[:2]))
         label = analysis.sample.pred_sem_seg.data
-        sample = SegDataSample(pred_sem_seg=PixelData(
-            data=label.repeat_interleave(f, -2).repeat_interleave(f, -1)))
+        sample = SegDataSample(
+            pred_sem_seg=PixelData(data=label.repeat_interleave(f, -2).repeat_interleave(f, -1)))
         image = analysis.image.repeat(f, 0).repeat(f, 1)
-        return draw_segmentation(self.visualizer, image, sample, draw_gt=False,
-                                 with_labels=False, legend=True, opacity=self.opacity)
+        return draw_segmentation(
+            self.visualizer,
+            image,
+            sample,
+            draw_gt=False,
+            with_labels=False,
+            legend=True,
+            opacity=self.opacity)
 
     def predicted_classes(self, analysis: Analysis) -> List[str]:
         """Names of the classes in the prediction, by id."""
@@ -121,9 +130,11 @@ class WebDemo:
         maps = analysis.cls_maps[block]
         picture = attention_overlay(analysis.network_input, maps[head], PICTURE_SIZE,
                                     self.patch_size)
-        return label_grid([[append_colour_bar(picture)]], pad=0, title=(
-            f'[CLS] attention to each patch, encoder block {block}, head {head}\n'
-            f'scaled to its maximum, {maps[head].max():.3g}'))
+        return label_grid(
+            [[append_colour_bar(picture)]],
+            pad=0,
+            title=(f'[CLS] attention to each patch, encoder block {block}, head {head}\n'
+                   f'scaled to its maximum, {maps[head].max():.3g}'))
 
     def representative_picture(self, analysis: Analysis, layer: int, head: int,
                                rep: int) -> np.ndarray:
@@ -135,16 +146,22 @@ class WebDemo:
         ext = analysis.extractions[layer]
         amap = ext.maps[0, head, rep].numpy()
         cells = ext.cells()
-        tile = extraction_tile(analysis.network_input, amap,
-                               None if cells is None else cells[rep].tolist(),
-                               PICTURE_SIZE, self.patch_size, number=rep)
+        tile = extraction_tile(
+            analysis.network_input,
+            amap,
+            None if cells is None else cells[rep].tolist(),
+            PICTURE_SIZE,
+            self.patch_size,
+            number=rep)
         mass = 1 - float(ext.other_mass[0, head, rep])
-        start = ('learned representative: it starts from no patch' if cells is None
-                 else 'white box: the patches it starts from')
-        return label_grid([[append_colour_bar(tile)]], pad=0, title=(
-            f'{ext.name}, head {head}: representative {rep} of {ext.maps.shape[2]}'
-            f'\nits row of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max'
-            f'\n{start}; {mass:.2f} of its mass on patches'))
+        start = ('learned representative: it starts from no patch'
+                 if cells is None else 'white box: the patches it starts from')
+        return label_grid(
+            [[append_colour_bar(tile)]],
+            pad=0,
+            title=(f'{ext.name}, head {head}: representative {rep} of {ext.maps.shape[2]}'
+                   f'\nits row of A = softmax(Q0 W^T / sqrt p) over the image, scaled to its max'
+                   f'\n{start}; {mass:.2f} of its mass on patches'))
 
     def build(self):
         """The Gradio page (a ``gradio.Blocks``; not launched)."""
@@ -156,10 +173,20 @@ class WebDemo:
             gr.Markdown(f'## {name}\nUpload an image: the model segments it, and the '
                         'panels below show where its attention goes.')
             with gr.Row():
-                upload = gr.Image(type='numpy', image_mode='RGB', sources=['upload'],
-                                  label='image', height=PICTURE_SIZE, elem_id='upload')
-                seg = gr.Image(type='numpy', format='png', label='segmentation',
-                               height=PICTURE_SIZE, interactive=False, elem_id='segmentation')
+                upload = gr.Image(
+                    type='numpy',
+                    image_mode='RGB',
+                    sources=['upload'],
+                    label='image',
+                    height=PICTURE_SIZE,
+                    elem_id='upload')
+                seg = gr.Image(
+                    type='numpy',
+                    format='png',
+                    label='segmentation',
+                    height=PICTURE_SIZE,
+                    interactive=False,
+                    elem_id='segmentation')
             classes = gr.Markdown(elem_id='classes')
             with gr.Row():
                 with gr.Column():
@@ -173,14 +200,13 @@ class WebDemo:
                                 'extracts its content from (its row of A).')
                     rep_layer, rep_head = _dropdowns(('CBSA layer', 'rep-layer'),
                                                      ('head', 'rep-head'))
-                    rep_index = gr.Slider(0, 1, step=1, value=0, label='representative',
-                                          elem_id='rep-index')
+                    rep_index = gr.Slider(
+                        0, 1, step=1, value=0, label='representative', elem_id='rep-index')
                     rep_note, rep_image = gr.Markdown(), _picture('rep-picture')
 
             def run(image):
                 if image is None:
-                    return (None, None, '', *self._cls_widgets(None),
-                            *self._rep_widgets(None))
+                    return (None, None, '', *self._cls_widgets(None), *self._rep_widgets(None))
                 analysis = self.analyse(image)
                 found = ', '.join(self.predicted_classes(analysis))
                 return (analysis, self.segmentation(analysis), f'**predicted:** {found}',
@@ -196,13 +222,13 @@ class WebDemo:
                     return None, gr.update()
                 m = analysis.extractions[int(layer)].maps.shape[2]
                 rep = min(int(rep or 0), m - 1)
-                picture = self.representative_picture(analysis, int(layer), int(head or 0),
-                                                      rep)
+                picture = self.representative_picture(analysis, int(layer), int(head or 0), rep)
                 return picture, gr.update(maximum=m - 1, value=rep)
 
-            upload.change(run, upload, [state, seg, classes, cls_block, cls_head, cls_note,
-                                        cls_image, rep_layer, rep_head, rep_index, rep_note,
-                                        rep_image])
+            upload.change(run, upload, [
+                state, seg, classes, cls_block, cls_head, cls_note, cls_image, rep_layer, rep_head,
+                rep_index, rep_note, rep_image
+            ])
             for widget in (cls_block, cls_head):
                 widget.input(show_cls, [state, cls_block, cls_head], cls_image)
             for widget in (rep_layer, rep_head, rep_index):
@@ -216,13 +242,13 @@ class WebDemo:
         import gradio as gr
         if analysis is None or analysis.cls_maps is None:
             note = NO_CLS if analysis is not None else ''
-            return (gr.update(choices=[], value=None), gr.update(choices=[], value=None),
-                    note, None)
+            return (gr.update(choices=[], value=None), gr.update(choices=[],
+                                                                 value=None), note, None)
         blocks = sorted(analysis.cls_maps)
         heads = range(len(analysis.cls_maps[blocks[0]]))
         return (gr.update(choices=[(str(b), b) for b in blocks], value=blocks[0]),
-                gr.update(choices=[(str(k), k) for k in heads], value=0), '',
-                self.cls_picture(analysis, blocks[0], 0))
+                gr.update(choices=[(str(k), k) for k in heads],
+                          value=0), '', self.cls_picture(analysis, blocks[0], 0))
 
     def _rep_widgets(self, analysis: Optional[Analysis]) -> Tuple:
         """Updates of the representatives tab for a new analysis: layer,
@@ -235,10 +261,10 @@ class WebDemo:
         layers = [(layer_label(e, i), i) for i, e in enumerate(analysis.extractions)]
         first = analysis.extractions[0]
         heads, m = first.maps.shape[1], first.maps.shape[2]
-        return (gr.update(choices=layers, value=0),
-                gr.update(choices=[(str(k), k) for k in range(heads)], value=0),
-                gr.update(minimum=0, maximum=m - 1, value=0), '',
-                self.representative_picture(analysis, 0, 0, 0))
+        return (gr.update(choices=layers,
+                          value=0), gr.update(choices=[(str(k), k) for k in range(heads)], value=0),
+                gr.update(minimum=0, maximum=m - 1,
+                          value=0), '', self.representative_picture(analysis, 0, 0, 0))
 
 
 def _dropdowns(*specs: Tuple[str, str]) -> list:
@@ -251,24 +277,35 @@ def _dropdowns(*specs: Tuple[str, str]) -> list:
 def _picture(elem_id: str):
     """An output picture, sent losslessly (PNG); the picture has its own title."""
     import gradio as gr
-    return gr.Image(type='numpy', format='png', interactive=False, show_label=False,
-                    elem_id=elem_id)
+    return gr.Image(
+        type='numpy', format='png', interactive=False, show_label=False, elem_id=elem_id)
 
 
-def launch(config: str, checkpoint: str, host: str = '127.0.0.1', port: int = 7860,
-           device: str = 'cpu', opacity: float = 0.5) -> None:
+def launch(config: str,
+           checkpoint: str,
+           host: str = '127.0.0.1',
+           port: int = 7860,
+           device: str = 'cpu',
+           opacity: float = 0.5) -> None:
     """Serve the demo page of a model until interrupted (no share link, no
     analytics, nothing fetched from outside)."""
     page = WebDemo(config, checkpoint, device, opacity).build()
-    page.launch(server_name=host, server_port=port, share=False, ssr_mode=False,
-                mcp_server=False, pwa=False, footer_links=[], theme=_offline_theme())
+    page.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        footer_links=[],
+        theme=_offline_theme())
 
 
 def _offline_theme():
     """Gradio's default theme on the browser's own fonts (no font files to fetch)."""
     import gradio as gr
-    return gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'],
-                             font_mono=['ui-monospace', 'monospace'])
+    return gr.themes.Default(
+        font=['ui-sans-serif', 'system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -278,12 +315,12 @@ def parse_args(argv: Optional[List[str]] = None):
                                 '[CLS] attention and CBSA representatives.')
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--host', default='127.0.0.1',
-                   help='address to serve on (0.0.0.0 for other machines)')
+    p.add_argument(
+        '--host', default='127.0.0.1', help='address to serve on (0.0.0.0 for other machines)')
     p.add_argument('--port', type=int, default=7860)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--opacity', type=float, default=0.5,
-                   help='weight of the class colours over the image')
+    p.add_argument(
+        '--opacity', type=float, default=0.5, help='weight of the class colours over the image')
     return p.parse_args(argv)
 
 

@@ -29,8 +29,8 @@ RESULT_TIMEOUT = 120
 
 def browser_paths() -> Tuple[Optional[str], Optional[str]]:
     """(chromium, chromedriver) found on PATH, None where missing."""
-    return (shutil.which('chromium') or shutil.which('chromium-browser'),
-            shutil.which('chromedriver'))
+    return (shutil.which('chromium')
+            or shutil.which('chromium-browser'), shutil.which('chromedriver'))
 
 
 def free_port() -> int:
@@ -41,8 +41,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(config: str, checkpoint: str, log_file: str, port: Optional[int] = None,
-          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+def serve(config: str,
+          checkpoint: str,
+          log_file: str,
+          port: Optional[int] = None,
+          env: Optional[Dict[str, str]] = None,
+          cwd: Optional[str] = None,
           timeout: float = START_TIMEOUT) -> Iterator[str]:
     """Run the demo (``python -m mmseg_cbsa.analysis.web_demo``) on the
     loopback interface until the block ends; yields its URL once it answers.
@@ -54,16 +58,23 @@ def serve(config: str, checkpoint: str, log_file: str, port: Optional[int] = Non
     port = port or free_port()
     url = f'http://127.0.0.1:{port}/'
     with open(log_file, 'w') as log:
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'mmseg_cbsa.analysis.web_demo', config, checkpoint,
-             '--port', str(port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen([
+            sys.executable, '-m', 'mmseg_cbsa.analysis.web_demo', config, checkpoint, '--port',
+            str(port)
+        ],
+                                stdout=log,
+                                stderr=subprocess.STDOUT,
+                                cwd=cwd,
+                                env={
+                                    **os.environ,
+                                    **(env or {})
+                                })
     try:
         deadline = time.time() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f'the demo exited ({proc.returncode}):\n'
-                                   + open(log_file).read()[-3000:])
+                raise RuntimeError(f'the demo exited ({proc.returncode}):\n' +
+                                   open(log_file).read()[-3000:])
             try:
                 with urllib.request.urlopen(url, timeout=5) as r:
                     if r.status == 200:
@@ -71,8 +82,8 @@ def serve(config: str, checkpoint: str, log_file: str, port: Optional[int] = Non
             except OSError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError(f'the demo did not answer in {timeout} s:\n'
-                                   + open(log_file).read()[-3000:])
+                raise RuntimeError(f'the demo did not answer in {timeout} s:\n' +
+                                   open(log_file).read()[-3000:])
             time.sleep(1)
         yield url
     finally:
@@ -112,12 +123,15 @@ def upload(driver, url: str, image: str, timeout: float = 60) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     driver.get(url)
-    field = WebDriverWait(driver, timeout).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, '#upload input[type=file]'))
+    field = WebDriverWait(
+        driver,
+        timeout).until(lambda d: d.find_element(By.CSS_SELECTOR, '#upload input[type=file]'))
     field.send_keys(os.path.abspath(image))
 
 
-def shown(driver, elem_id: str, old_src: Optional[str] = None,
+def shown(driver,
+          elem_id: str,
+          old_src: Optional[str] = None,
           timeout: float = RESULT_TIMEOUT) -> Tuple[np.ndarray, str]:
     """The (H, W, 3) RGB picture an output image of the page shows once its
     source is set (and differs from ``old_src``), fetched from the demo as
@@ -130,6 +144,7 @@ def shown(driver, elem_id: str, old_src: Optional[str] = None,
         imgs = d.find_elements(By.CSS_SELECTOR, f'#{elem_id} img')
         src = imgs[0].get_attribute('src') if imgs else None
         return src if src and src != old_src else False
+
     src = WebDriverWait(driver, timeout).until(ready)
     if src.startswith('data:'):
         data = base64.b64decode(src.split(',', 1)[1])

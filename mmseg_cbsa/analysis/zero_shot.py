@@ -27,9 +27,13 @@ def per_layer(metrics: Mapping[str, float]) -> Dict[str, Dict[int, float]]:
     return out
 
 
-def evaluate_zero_shot(config: str, checkpoint: str, share: Optional[float] = None,
-                       layers: Optional[Sequence[int]] = None, work_dir: Optional[str] = None,
-                       cfg_options: Optional[dict] = None, launcher: str = 'none') -> dict:
+def evaluate_zero_shot(config: str,
+                       checkpoint: str,
+                       share: Optional[float] = None,
+                       layers: Optional[Sequence[int]] = None,
+                       work_dir: Optional[str] = None,
+                       cfg_options: Optional[dict] = None,
+                       launcher: str = 'none') -> dict:
     """Run the config's test loop with ``checkpoint``'s encoder and report.
 
     Args:
@@ -66,18 +70,24 @@ def evaluate_zero_shot(config: str, checkpoint: str, share: Optional[float] = No
 
     scores = per_layer(metrics)
     os.makedirs(cfg.work_dir, exist_ok=True)
-    result = dict(config=config, checkpoint=checkpoint,
-                  share=cfg.test_evaluator.get('share', 0.6), per_layer=scores,
-                  best={t: max(scores[t].values()) for t in TARGETS})
+    result = dict(
+        config=config,
+        checkpoint=checkpoint,
+        share=cfg.test_evaluator.get('share', 0.6),
+        per_layer=scores,
+        best={t: max(scores[t].values())
+              for t in TARGETS})
     write_json(osp.join(cfg.work_dir, 'zero_shot.json'), result)
 
     ids = sorted(scores['foreground'])
-    print('\nbest layer (as Table 5):  ' + '  '.join(
-        f'{t} {result["best"][t]:.2f}' for t in TARGETS))
+    print('\nbest layer (as Table 5):  ' + '  '.join(f'{t} {result["best"][t]:.2f}'
+                                                     for t in TARGETS))
     print('per layer (as Table 6):')
-    print(markdown_table(['target'] + [f'L{i}' for i in ids],
-                         [[t] + [f'{scores[t][i]:.2f}' for i in ids] for t in TARGETS]))
-    plot_zero_shot_layers(osp.join(cfg.work_dir, 'zero_shot_layers.png'), scores,
-                          osp.splitext(osp.basename(config))[0], ids)
+    print(
+        markdown_table(['target'] + [f'L{i}' for i in ids],
+                       [[t] + [f'{scores[t][i]:.2f}' for i in ids] for t in TARGETS]))
+    plot_zero_shot_layers(
+        osp.join(cfg.work_dir, 'zero_shot_layers.png'), scores,
+        osp.splitext(osp.basename(config))[0], ids)
     print(f"wrote {osp.join(cfg.work_dir, 'zero_shot.json')} and zero_shot_layers.png")
     return result

@@ -4,5 +4,7 @@ from .mapping import KeyMapper, refuse_unmatched
 from .timm_vit import convert_timm_vit
 from .vit_adaptation import ADAPTATIONS, adapted_attention, convert_vit_to_cbsa
 
-__all__ = ['ADAPTATIONS', 'KeyMapper', 'adapted_attention', 'convert_classifier',
-           'convert_segmentation', 'convert_timm_vit', 'convert_vit_to_cbsa', 'refuse_unmatched']
+__all__ = [
+    'ADAPTATIONS', 'KeyMapper', 'adapted_attention', 'convert_classifier', 'convert_segmentation',
+    'convert_timm_vit', 'convert_vit_to_cbsa', 'refuse_unmatched'
+]

@@ -24,8 +24,11 @@ DEPICT_HEAD_DIMS, DEPICT_CROSS_HEAD_DIMS, CBT_DECODER_REP_GRID = 100, 50, 10
 
 
 def _layers(state: Dict[str, Tensor], prefix: str) -> int:
-    ids = {int(m.group(1)) for k in state for m in [re.match(re.escape(prefix) + r'(\d+)\.', k)]
-           if m}
+    ids = {
+        int(m.group(1))
+        for k in state
+        for m in [re.match(re.escape(prefix) + r'(\d+)\.', k)] if m
+    }
     return max(ids) + 1 if ids else 0
 
 
@@ -36,14 +39,12 @@ _CBT_DECODER = KeyMapper([
     (r'net\.layers\.(\d+)\.fn\.step_rep', r'layers.\1.attn.step_extract'),
     (r'net\.layers\.(\d+)\.fn\.step_x', r'layers.\1.attn.step_broadcast'),
     (r'net\.layers\.(\d+)\.fn\.to_out\.(weight|bias)', r'layers.\1.attn.to_out.\2'),
-    (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)',
-     r'\1'),
+    (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)', r'\1'),
 ])
 _DEPICT_SA = KeyMapper([
     (r'net\.layers\.(\d+)\.norm\.(weight|bias)', r'layers.\1.norm.\2'),
     (r'net\.layers\.(\d+)\.fn\.(proj|step_size)', r'layers.\1.attn.\2'),
-    (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)',
-     r'\1'),
+    (r'(cls_emb|decoder_norm\.weight|decoder_norm\.bias|mask_norm\.weight|mask_norm\.bias)', r'\1'),
 ])
 _DEPICT_CA = KeyMapper([
     (r'snet\.layers\.(\d+)\.norm\.(weight|bias)', r'layers.\1.norm.\2'),
@@ -59,27 +60,37 @@ _DEPICT_CA = KeyMapper([
 def _cbt_decoder(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
     out, left = _CBT_DECODER(dec)
     heads = dec['net.layers.0.fn.step_rep'].shape[0]
-    cfg = dict(type='CBTHead', num_layers=_layers(dec, 'net.layers.'), num_heads=heads,
-               head_dims=dec['net.layers.0.fn.proj.weight'].shape[0] // heads,
-               rep_grid=CBT_DECODER_REP_GRID)
+    cfg = dict(
+        type='CBTHead',
+        num_layers=_layers(dec, 'net.layers.'),
+        num_heads=heads,
+        head_dims=dec['net.layers.0.fn.proj.weight'].shape[0] // heads,
+        rep_grid=CBT_DECODER_REP_GRID)
     return out, cfg, left
 
 
 def _depict_sa(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
     out, left = _DEPICT_SA(dec)
-    cfg = dict(type='DEPICTHead', mode='sa', num_layers=_layers(dec, 'net.layers.'),
-               num_heads=dec['net.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
-               head_dims=DEPICT_HEAD_DIMS)
+    cfg = dict(
+        type='DEPICTHead',
+        mode='sa',
+        num_layers=_layers(dec, 'net.layers.'),
+        num_heads=dec['net.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
+        head_dims=DEPICT_HEAD_DIMS)
     return out, cfg, left
 
 
 def _depict_ca(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
     out, left = _DEPICT_CA(dec)
-    cfg = dict(type='DEPICTHead', mode='ca', num_layers=_layers(dec, 'snet.layers.'),
-               num_heads=dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
-               head_dims=DEPICT_HEAD_DIMS, num_cross_layers=_layers(dec, 'cnet.layers.'),
-               cross_head_dims=dec['cnet.layers.0.fn.proj'].shape[0] // (
-                   dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS))
+    cfg = dict(
+        type='DEPICTHead',
+        mode='ca',
+        num_layers=_layers(dec, 'snet.layers.'),
+        num_heads=dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
+        head_dims=DEPICT_HEAD_DIMS,
+        num_cross_layers=_layers(dec, 'cnet.layers.'),
+        cross_head_dims=dec['cnet.layers.0.fn.proj'].shape[0] //
+        (dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS))
     return out, cfg, left
 
 
@@ -91,8 +102,8 @@ DECODERS: Dict[str, Tuple[str, Callable, str]] = {
 }
 
 
-def convert_segmentation(state: Dict[str, Tensor], src: str = '<checkpoint>'
-                         ) -> Tuple[Dict[str, Tensor], dict]:
+def convert_segmentation(state: Dict[str, Tensor],
+                         src: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], dict]:
     """Segmenter-style ``encoder.*`` / ``decoder.*`` -> ``backbone.*`` / ``decode_head.*``.
 
     Returns:
@@ -149,8 +160,8 @@ def _conv_index(key: str) -> str:
     return re.sub(r'convs\.(\d+)\.', lambda m: f'convs.{int(m.group(1)) // 2}.', key)
 
 
-def convert_classifier(state: Dict[str, Tensor], src: str = '<checkpoint>'
-                       ) -> Tuple[Dict[str, Tensor], dict]:
+def convert_classifier(state: Dict[str, Tensor],
+                       src: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], dict]:
     """The authors' CBT / CRATE / ToST / hybrid classifier -> an mmpretrain
     ``ImageClassifier`` state dict (``backbone.*``, ``head.fc.*``).
 
@@ -197,14 +208,18 @@ def convert_classifier(state: Dict[str, Tensor], src: str = '<checkpoint>'
         raise KeyError(f'{src}: unsupported mix of attention layers {kinds}')
     conv = 'patch_embed.convs.0.conv.weight' in body
     if conv:
-        patch = 2 ** _layers(body, 'patch_embed.convs.')
+        patch = 2**_layers(body, 'patch_embed.convs.')
     else:
-        patch = int(round((body['patch_embed.proj.weight'].shape[1] / 3) ** 0.5))
-    grid = round((body['pos_embed'].shape[1] - 1) ** 0.5)
-    cfg = dict(type=model, arch=(d, depth, heads), img_size=grid * patch, patch_size=patch,
-               stem='conv' if conv else 'linear')
+        patch = int(round((body['patch_embed.proj.weight'].shape[1] / 3)**0.5))
+    grid = round((body['pos_embed'].shape[1] - 1)**0.5)
+    cfg = dict(
+        type=model,
+        arch=(d, depth, heads),
+        img_size=grid * patch,
+        patch_size=patch,
+        stem='conv' if conv else 'linear')
     if 'CBSA' in kinds:
-        cfg['legacy_cls_pooling'] = True    # their grid is pooled from tokens[:, :-1]
+        cfg['legacy_cls_pooling'] = True  # their grid is pooled from tokens[:, :-1]
     out = {f'backbone.{k}': v for k, v in body.items()}
     out.update({f'head.fc.{k}': v for k, v in head.items()})
     return out, dict(backbone=cfg, num_classes=head['weight'].shape[0], kinds=kinds)

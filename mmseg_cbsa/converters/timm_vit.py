@@ -6,18 +6,19 @@ from torch import Tensor
 
 from ..models.backbones.arch import heads_for_width, known_widths
 
-_BLOCK_KEY = re.compile(
-    r'^blocks\.\d+\.(norm1|norm2)\.(weight|bias)$|'
-    r'^blocks\.\d+\.attn\.(qkv|proj)\.(weight|bias)$|'
-    r'^blocks\.\d+\.mlp\.(fc1|fc2)\.(weight|bias)$')
-_STEM_KEYS = {'cls_token', 'pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias',
-              'norm.weight', 'norm.bias'}
+_BLOCK_KEY = re.compile(r'^blocks\.\d+\.(norm1|norm2)\.(weight|bias)$|'
+                        r'^blocks\.\d+\.attn\.(qkv|proj)\.(weight|bias)$|'
+                        r'^blocks\.\d+\.mlp\.(fc1|fc2)\.(weight|bias)$')
+_STEM_KEYS = {
+    'cls_token', 'pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias', 'norm.weight',
+    'norm.bias'
+}
 #: classifier parts of timm's model that a segmentation encoder drops
 _DROPPED = re.compile(r'^(head|fc_norm|head_drop|pre_logits)\.')
 
 
-def convert_timm_vit(state: Dict[str, Tensor], src: str = '<timm state dict>'
-                     ) -> Tuple[Dict[str, Tensor], dict]:
+def convert_timm_vit(state: Dict[str, Tensor],
+                     src: str = '<timm state dict>') -> Tuple[Dict[str, Tensor], dict]:
     """Return (backbone state dict, backbone config) for a timm ViT.
 
     The layouts coincide, so conversion keeps the encoder tensors, drops the
@@ -48,6 +49,6 @@ def convert_timm_vit(state: Dict[str, Tensor], src: str = '<timm state dict>'
         raise KeyError(f'{src}: embed_dims={dims} is not a standard ViT width; '
                        f'expected one of {list(known_widths())}')
     patch = out['patch_embed.proj.weight'].shape[-1]
-    grid = round((out['pos_embed'].shape[1] - 1) ** 0.5)
+    grid = round((out['pos_embed'].shape[1] - 1)**0.5)
     cfg = dict(type='ViT', arch=(dims, depth, heads), img_size=grid * patch, patch_size=patch)
     return out, cfg

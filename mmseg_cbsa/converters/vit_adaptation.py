@@ -46,8 +46,8 @@ _HEADS = ('head.', 'head.layers.head.', 'head.fc.')
 _SEGMENTOR_PARTS = re.compile(r'^(decode_head|auxiliary_head)\.')
 
 
-def _split_source(state: Dict[str, Tensor], src: str
-                  ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor], List[str]]:
+def _split_source(state: Dict[str, Tensor],
+                  src: str) -> Tuple[Dict[str, Tensor], Dict[str, Tensor], List[str]]:
     """(encoder in timm's names, classifier head {weight, bias} or {}, keys of
     a segmentor's decode heads left out)."""
     dropped = sorted(k for k in state if _SEGMENTOR_PARTS.match(k))
@@ -57,10 +57,12 @@ def _split_source(state: Dict[str, Tensor], src: str
         rest = {k: v for k, v in state.items() if not k.startswith('backbone.')}
     else:
         body, rest = {}, state
-    head_prefix = next((p for p in sorted(_HEADS, key=len, reverse=True)
-                        if f'{p}weight' in rest), None)
+    head_prefix = next((p for p in sorted(_HEADS, key=len, reverse=True) if f'{p}weight' in rest),
+                       None)
     head = {} if head_prefix is None else {
-        k[len(head_prefix):]: v for k, v in rest.items() if k.startswith(head_prefix)}
+        k[len(head_prefix):]: v
+        for k, v in rest.items() if k.startswith(head_prefix)
+    }
     rest = {k: v for k, v in rest.items() if head_prefix is None or not k.startswith(head_prefix)}
     body.update(rest)
     if any(k.startswith('layers.') for k in body):
@@ -72,7 +74,9 @@ def _split_source(state: Dict[str, Tensor], src: str
     return body, head, dropped
 
 
-def adapted_attention(variant: str, num_layers: int, blocks: Optional[Sequence[int]] = None,
+def adapted_attention(variant: str,
+                      num_layers: int,
+                      blocks: Optional[Sequence[int]] = None,
                       rep_grid: Union[int, Sequence[int]] = 8) -> Union[dict, List[dict]]:
     """The ``attn_cfg`` of an adapted ViT: one config when every block is
     adapted (the authors' setting), else one per block with MHSA in the
@@ -92,10 +96,12 @@ def adapted_attention(variant: str, num_layers: int, blocks: Optional[Sequence[i
     return [dict(cfg) if i in chosen else dict(type='MHSA') for i in range(num_layers)]
 
 
-def convert_vit_to_cbsa(state: Dict[str, Tensor], src: str = '<checkpoint>',
-                        variant: str = 'cbsa', blocks: Optional[Sequence[int]] = None,
-                        rep_grid: Union[int, Sequence[int]] = 8, keep_head: bool = True
-                        ) -> Tuple[Dict[str, Tensor], dict]:
+def convert_vit_to_cbsa(state: Dict[str, Tensor],
+                        src: str = '<checkpoint>',
+                        variant: str = 'cbsa',
+                        blocks: Optional[Sequence[int]] = None,
+                        rep_grid: Union[int, Sequence[int]] = 8,
+                        keep_head: bool = True) -> Tuple[Dict[str, Tensor], dict]:
     """A pretrained ViT state dict -> an mmpretrain ``ImageClassifier`` state
     dict (``backbone.*`` for this project's ``ViT``, ``head.fc.*``) whose
     backbone config adapts the attention of ``blocks`` (all when None).
@@ -132,7 +138,8 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor], src: str = '<checkpoint>',
     if keep_head and head:
         out.update({f'head.fc.{k}': v for k, v in head.items()})
         num_classes = head['weight'].shape[0]
-    reused = sorted(k for k in backbone
-                    if re.match(r'blocks\.(\d+)\.attn\.', k) and int(k.split('.')[1]) in adapted)
-    return out, dict(backbone=cfg, num_classes=num_classes, adapted=adapted, reused=reused,
-                     dropped=dropped)
+    reused = sorted(
+        k for k in backbone
+        if re.match(r'blocks\.(\d+)\.attn\.', k) and int(k.split('.')[1]) in adapted)
+    return out, dict(
+        backbone=cfg, num_classes=num_classes, adapted=adapted, reused=reused, dropped=dropped)

@@ -33,8 +33,13 @@ CLASSES = ('background', 'disc', 'box', 'triangle', 'ring', 'cross')
 PALETTE = [[120, 120, 120], [220, 20, 60], [0, 130, 200], [255, 200, 0], [60, 180, 75],
            [145, 30, 180]]
 #: base hue (OpenCV 0..180) and texture of each foreground class
-_STYLE = {1: (0, 'hstripes'), 2: (105, 'checker'), 3: (25, 'dots'), 4: (60, 'noise'),
-          5: (140, 'dstripes')}
+_STYLE = {
+    1: (0, 'hstripes'),
+    2: (105, 'checker'),
+    3: (25, 'dots'),
+    4: (60, 'noise'),
+    5: (140, 'dstripes')
+}
 GENERATOR_VERSION = 1
 
 
@@ -51,8 +56,8 @@ def _texture(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
         cell = int(period)
         return (((xx // cell) + (yy // cell)) % 2).astype(np.float32)
     if kind == 'dots':
-        return ((np.sin(2 * np.pi * xx / period + phase) *
-                 np.sin(2 * np.pi * yy / period + phase)) > 0.5).astype(np.float32)
+        return ((np.sin(2 * np.pi * xx / period + phase) * np.sin(2 * np.pi * yy / period + phase))
+                > 0.5).astype(np.float32)
     return rng.uniform(0, 1, (size, size)).astype(np.float32)
 
 
@@ -82,7 +87,7 @@ def _shape_mask(cls: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def _hsv_fill(hue: float, tex: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Colour a texture in one hue family: (H, W) in [0,1] -> (H, W, 3) BGR uint8."""
-    hsv = np.empty(tex.shape + (3,), np.float32)
+    hsv = np.empty(tex.shape + (3, ), np.float32)
     hsv[..., 0] = (hue + rng.uniform(-8, 8)) % 180
     hsv[..., 1] = rng.uniform(150, 255)
     hsv[..., 2] = rng.uniform(90, 150) + 100 * tex
@@ -102,8 +107,7 @@ def render_sample(size: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.n
     hsv[..., 2] = 60 + 150 * bg_tex
     img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
     label = np.ones((size, size), np.uint8)  # class 0 ('background') stored as 1
-    for cls in rng.choice(np.arange(1, len(CLASSES)), size=int(rng.integers(1, 4)),
-                          replace=False):
+    for cls in rng.choice(np.arange(1, len(CLASSES)), size=int(rng.integers(1, 4)), replace=False):
         hue, kind = _STYLE[int(cls)]
         mask = _shape_mask(int(cls), size, rng)
         img[mask] = _hsv_fill(hue, _texture(kind, size, rng), rng)[mask]
@@ -112,8 +116,11 @@ def render_sample(size: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.n
     return img, label
 
 
-def generate_mini_ade20k(root: str, num_train: int = 400, num_val: int = 50,
-                         size: int = 128, seed: int = 0) -> str:
+def generate_mini_ade20k(root: str,
+                         num_train: int = 400,
+                         num_val: int = 50,
+                         size: int = 128,
+                         seed: int = 0) -> str:
     """Write the miniature dataset under ``root`` (deterministic in ``seed``).
 
     The folder is written to a temporary sibling and renamed into place, so
@@ -123,24 +130,25 @@ def generate_mini_ade20k(root: str, num_train: int = 400, num_val: int = 50,
     Returns:
         ``root``.
     """
-    params = dict(version=GENERATOR_VERSION, num_train=num_train, num_val=num_val,
-                  size=size, seed=seed)
+    params = dict(
+        version=GENERATOR_VERSION, num_train=num_train, num_val=num_val, size=size, seed=seed)
     if osp.exists(root):
         raise FileExistsError(f'{root} exists; remove it first or use ensure_mini_ade20k()')
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.mini_ade20k-', dir=parent)
     try:
-        for split_id, (split, count) in enumerate((('training', num_train),
-                                                   ('validation', num_val))):
+        for split_id, (split, count) in enumerate(
+            (('training', num_train), ('validation', num_val))):
             os.makedirs(osp.join(tmp, 'images', split))
             os.makedirs(osp.join(tmp, 'annotations', split))
             for i in range(count):
                 rng = np.random.default_rng([seed, split_id, i])
                 img, label = render_sample(size, rng)
                 name = f'mini_{i:06d}'
-                cv2.imwrite(osp.join(tmp, 'images', split, name + '.jpg'), img,
-                            [cv2.IMWRITE_JPEG_QUALITY, 95])
+                cv2.imwrite(
+                    osp.join(tmp, 'images', split, name + '.jpg'), img,
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
                 cv2.imwrite(osp.join(tmp, 'annotations', split, name + '.png'), label)
         with open(osp.join(tmp, 'mini_ade20k.json'), 'w') as f:
             json.dump(dict(params, classes=CLASSES), f, indent=1)
@@ -210,9 +218,9 @@ def ensure_mini_ade20k(root: str, **params) -> str:
                 in_repo = osp.join(_repo_root(), root)
                 if (not osp.isabs(root) and osp.abspath(root) != osp.abspath(in_repo)
                         and osp.isfile(osp.join(in_repo, 'mini_ade20k.json'))):
-                    _log(f'a generated dataset already exists at {in_repo}: run from '
-                         f'{_repo_root()} or give an absolute data_root to use it',
-                         logging.WARNING)
+                    _log(
+                        f'a generated dataset already exists at {in_repo}: run from '
+                        f'{_repo_root()} or give an absolute data_root to use it', logging.WARNING)
                 try:
                     generate_mini_ade20k(root, **params)
                 except OSError:
@@ -226,8 +234,11 @@ def ensure_mini_ade20k(root: str, **params) -> str:
             'dataset; point data_root elsewhere or remove the folder')
     with open(marker) as f:
         found: Dict = json.load(f)
-    defaults = {k: v.default for k, v in inspect.signature(generate_mini_ade20k).parameters.items()
-                if v.default is not inspect.Parameter.empty}
+    defaults = {
+        k: v.default
+        for k, v in inspect.signature(generate_mini_ade20k).parameters.items()
+        if v.default is not inspect.Parameter.empty
+    }
     wanted = dict(defaults, version=GENERATOR_VERSION, **params)
     diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
     if diff:

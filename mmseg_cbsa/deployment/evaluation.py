@@ -36,15 +36,18 @@ class OnnxSegmentorModel(BaseModel):
             as for the PyTorch model.
     """
 
-    def __init__(self, onnx_file: str, segmentor: dict, default_scope: str = 'mmseg',
+    def __init__(self,
+                 onnx_file: str,
+                 segmentor: dict,
+                 default_scope: str = 'mmseg',
                  data_preprocessor: Optional[dict] = None) -> None:
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
         segmentor = dict(segmentor)
         if segmentor.get('data_preprocessor') is None and data_preprocessor is not None:
             segmentor['data_preprocessor'] = data_preprocessor
-        onnx_segmentor = OnnxSegmentor(
-            onnx_file, Config(dict(model=segmentor, default_scope=default_scope)))
+        onnx_segmentor = OnnxSegmentor(onnx_file,
+                                       Config(dict(model=segmentor, default_scope=default_scope)))
         super().__init__(data_preprocessor=onnx_segmentor.data_preprocessor)
         self.onnx_file = onnx_file
         self.onnx_segmentor = onnx_segmentor
@@ -58,14 +61,19 @@ class OnnxSegmentorModel(BaseModel):
 def onnx_test_config(cfg: Config, onnx_file: str) -> Config:
     """``cfg`` (prepared as for ``tools/test.py``) with its model replaced by
     :class:`OnnxSegmentorModel` on ``onnx_file`` and no checkpoint to load."""
-    cfg.model = dict(type='OnnxSegmentorModel', onnx_file=osp.abspath(onnx_file),
-                     segmentor=cfg.model, default_scope=cfg.get('default_scope', 'mmseg'))
+    cfg.model = dict(
+        type='OnnxSegmentorModel',
+        onnx_file=osp.abspath(onnx_file),
+        segmentor=cfg.model,
+        default_scope=cfg.get('default_scope', 'mmseg'))
     cfg.load_from = None
     cfg.resume = False
     return cfg
 
 
-def evaluate_onnx(config: str, onnx_file: str, work_dir: Optional[str] = None,
+def evaluate_onnx(config: str,
+                  onnx_file: str,
+                  work_dir: Optional[str] = None,
                   cfg_options: Optional[dict] = None) -> Dict[str, float]:
     """Run the config's test dataloader and test evaluator on the graph.
 
@@ -82,6 +90,7 @@ def evaluate_onnx(config: str, onnx_file: str, work_dir: Optional[str] = None,
         the per-class table is in the log, as for ``tools/test.py``).
     """
     import mmseg_cbsa  # noqa: F401  (registration)
+
     from ..engine import UniqueLogRunner
     from ..utils import prepare_config
     if not osp.isfile(onnx_file):

@@ -120,14 +120,19 @@ def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int
     opts = ort.SessionOptions()
     opts.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel,
-        dict(disable='ORT_DISABLE_ALL', basic='ORT_ENABLE_BASIC',
-             extended='ORT_ENABLE_EXTENDED', all='ORT_ENABLE_ALL')[optimization])
+        dict(
+            disable='ORT_DISABLE_ALL',
+            basic='ORT_ENABLE_BASIC',
+            extended='ORT_ENABLE_EXTENDED',
+            all='ORT_ENABLE_ALL')[optimization])
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
 
 
-def export_module(module: nn.Module, inputs: Sequence[Tensor], out: str,
+def export_module(module: nn.Module,
+                  inputs: Sequence[Tensor],
+                  out: str,
                   dynamic_dims: Optional[Sequence[int]] = None) -> str:
     """Export ``module(*inputs)`` to ``out`` with torch.onnx's dynamo exporter.
 
@@ -140,12 +145,20 @@ def export_module(module: nn.Module, inputs: Sequence[Tensor], out: str,
         dim = torch.export.Dim.DYNAMIC
         kwargs['dynamic_shapes'] = {n: {d: dim for d in dynamic_dims} for n in names}
     with torch.no_grad():
-        torch.onnx.export(module.eval(), tuple(inputs), out, dynamo=True, input_names=names,
-                          verbose=False, **kwargs)
+        torch.onnx.export(
+            module.eval(),
+            tuple(inputs),
+            out,
+            dynamo=True,
+            input_names=names,
+            verbose=False,
+            **kwargs)
     return out
 
 
-def verify_onnx(model: nn.Module, onnx_file: str, shapes: Sequence[Sequence[int]],
+def verify_onnx(model: nn.Module,
+                onnx_file: str,
+                shapes: Sequence[Sequence[int]],
                 seed: int = 0) -> List[VerifyResult]:
     """Run the graph in onnxruntime and ``model`` (a segmentor or
     :class:`SegmentorLogits`) in PyTorch on standard-normal inputs (what a
@@ -171,8 +184,9 @@ def verify_onnx(model: nn.Module, onnx_file: str, shapes: Sequence[Sequence[int]
         if top2 is not None:
             tie = (top2[:, 0] - top2[:, 1]) <= 2 * diff
             ties = int((~same & tie).sum())
-        results.append(VerifyResult(shape, diff, same.double().mean().item(), ties,
-                                    int((~same).sum())))
+        results.append(
+            VerifyResult(shape, diff,
+                         same.double().mean().item(), ties, int((~same).sum())))
     return results
 
 
@@ -185,9 +199,13 @@ class ExportResult(NamedTuple):
     verified: List[VerifyResult]
 
 
-def export_onnx(config: Union[str, Config], out: str, checkpoint: Optional[str] = None,
-                dynamic: bool = False, shape: Optional[Sequence[int]] = None,
-                verify: bool = False, overwrite: bool = False,
+def export_onnx(config: Union[str, Config],
+                out: str,
+                checkpoint: Optional[str] = None,
+                dynamic: bool = False,
+                shape: Optional[Sequence[int]] = None,
+                verify: bool = False,
+                overwrite: bool = False,
                 cfg_options: Optional[dict] = None,
                 opset_version: Optional[int] = None) -> ExportResult:
     """Export a config's segmentor to ONNX (torch.onnx's dynamo exporter).
@@ -229,8 +247,14 @@ def export_onnx(config: Union[str, Config], out: str, checkpoint: Optional[str] 
     if not osp.isdir(out_dir):
         raise FileNotFoundError(f'output folder {out_dir} does not exist')
     with torch.no_grad():
-        torch.onnx.export(net, (example,), out, dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], verbose=False, **kwargs)
+        torch.onnx.export(
+            net, (example, ),
+            out,
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            verbose=False,
+            **kwargs)
     verified = []
     if verify:
         verified = verify_onnx(net, out, verify_shapes(shape, dynamic))
@@ -295,8 +319,9 @@ class OnnxSegmentor:
     def __call__(self, imgs: Union[str, np.ndarray, Sequence[Union[str, np.ndarray]]]) -> list:
         """Image files or BGR arrays -> one ``SegDataSample`` per image
         (``pred_sem_seg``: (1, H, W) class indices at the original size)."""
-        from ..analysis.loading import image_pipeline
         from mmcv.transforms import Compose
+
+        from ..analysis.loading import image_pipeline
         single = isinstance(imgs, (str, np.ndarray))
         imgs = [imgs] if single else list(imgs)
         steps = list(image_pipeline(self.cfg).transforms)
@@ -318,11 +343,15 @@ def export_summary(result: ExportResult) -> str:
     """The lines the export tool prints."""
     size = 'N x 3 x H x W (runtime sizes)' if result.dynamic else \
         f'1 x 3 x {result.shape[0]} x {result.shape[1]} (fixed)'
-    lines = [f'wrote {result.path}: {INPUT_NAME} {size} -> {OUTPUT_NAME} (N, C, H, W); '
-             f'weights: {result.source}']
+    lines = [
+        f'wrote {result.path}: {INPUT_NAME} {size} -> {OUTPUT_NAME} (N, C, H, W); '
+        f'weights: {result.source}'
+    ]
     lines += [f'verify {r}' for r in result.verified]
     return '\n'.join(lines)
 
 
-__all__ = ['SegmentorLogits', 'export_onnx', 'verify_onnx', 'OnnxSegmentor', 'ExportResult',
-           'VerifyResult', 'default_shape', 'verify_shapes', 'export_summary']
+__all__ = [
+    'SegmentorLogits', 'export_onnx', 'verify_onnx', 'OnnxSegmentor', 'ExportResult',
+    'VerifyResult', 'default_shape', 'verify_shapes', 'export_summary'
+]

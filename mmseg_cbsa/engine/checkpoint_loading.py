@@ -73,7 +73,8 @@ def _download(url: str, model_dir: Optional[str] = None) -> str:
     return cached
 
 
-def load_from_http_weights_only(filename: str, map_location: Any = None,
+def load_from_http_weights_only(filename: str,
+                                map_location: Any = None,
                                 model_dir: Optional[str] = None) -> Any:
     """An http(s) URL: downloaded once (local rank 0 first), read weights-only."""
     rank, world_size = get_dist_info()
@@ -103,8 +104,8 @@ def load_from_openmmlab_weights_only(filename: str, map_location: Any = None) ->
     url = mmengine_checkpoint.get_external_models()[name]
     if url.startswith(('http://', 'https://')):
         return load_from_http_weights_only(url, map_location)
-    return load_checkpoint_file(osp.join(mmengine_checkpoint._get_mmengine_home(), url),
-                                map_location, name=filename)
+    return load_checkpoint_file(
+        osp.join(mmengine_checkpoint._get_mmengine_home(), url), map_location, name=filename)
 
 
 def load_from_mmcls_weights_only(filename: str, map_location: Any = None) -> Any:
@@ -114,7 +115,8 @@ def load_from_mmcls_weights_only(filename: str, map_location: Any = None) -> Any
         load_from_http_weights_only(url, map_location))
 
 
-def load_from_ceph_weights_only(filename: str, map_location: Any = None,
+def load_from_ceph_weights_only(filename: str,
+                                map_location: Any = None,
                                 backend: str = 'petrel') -> Any:
     """``s3://`` / ``petrel://``: the bytes from mmengine's file backend."""
     from mmengine.fileio import get_file_backend
@@ -127,8 +129,8 @@ def load_from_pavi_weights_only(filename: str, map_location: Any = None) -> Any:
     try:
         from pavi import modelcloud
     except ImportError as e:
-        raise ImportError(f'{filename}: install pavi to load checkpoints from its model cloud'
-                          ) from e
+        raise ImportError(
+            f'{filename}: install pavi to load checkpoints from its model cloud') from e
     model = modelcloud.get(_model_name(filename))
     with TemporaryDirectory() as tmp:
         path = osp.join(tmp, model.name)
@@ -147,10 +149,12 @@ SCHEMES = (
     ('pavi://', load_from_pavi_weights_only),
 )
 
-
 # --- fitting ---------------------------------------------------------------------------------
 
-def load_state_dict(module: torch.nn.Module, state_dict: Any, strict: bool = False,
+
+def load_state_dict(module: torch.nn.Module,
+                    state_dict: Any,
+                    strict: bool = False,
                     logger: Any = None) -> None:
     """Stands in for ``mmengine.runner.checkpoint.load_state_dict``.
 
@@ -177,8 +181,14 @@ class Pretrained(PretrainedInit):
             may ignore; default none. Shapes must match in any case.
     """
 
-    def __init__(self, checkpoint: str, prefix: Optional[str] = None, map_location: Any = 'cpu',
-                 allow_missing: Allowance = (), allow_unexpected: Allowance = ()) -> None:
+    def __init__(
+        self,
+        checkpoint: str,
+        prefix: Optional[str] = None,
+        map_location: Any = 'cpu',
+        allow_missing: Allowance = (),
+        allow_unexpected: Allowance = ()
+    ) -> None:
         super().__init__(checkpoint, prefix=prefix, map_location=map_location)
         self.allow_missing = allow_missing
         self.allow_unexpected = allow_unexpected
@@ -210,5 +220,7 @@ def install_checkpoint_loading() -> None:
     WEIGHT_INITIALIZERS.register_module(name='Pretrained', module=Pretrained, force=True)
 
 
-__all__ = ['CheckpointMismatchError', 'Pretrained', 'SCHEMES', 'install_checkpoint_loading',
-           'load_state_dict']
+__all__ = [
+    'CheckpointMismatchError', 'Pretrained', 'SCHEMES', 'install_checkpoint_loading',
+    'load_state_dict'
+]

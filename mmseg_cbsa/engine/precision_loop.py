@@ -21,7 +21,11 @@ class AutocastTestLoop(TestLoop):
     """``TestLoop`` with every ``test_step`` under autocast to ``precision``
     ('bf16', 'fp16' or 'float32' for none)."""
 
-    def __init__(self, runner, dataloader, evaluator, precision: str = 'bf16',
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 evaluator,
+                 precision: str = 'bf16',
                  fp16: bool = False) -> None:
         super().__init__(runner, dataloader, evaluator, fp16=False)
         precision_dtype(precision)  # unknown names fail at build time
@@ -35,5 +39,5 @@ class AutocastTestLoop(TestLoop):
         outputs, self.test_loss = _update_losses(outputs, self.test_loss)
         outputs_to_float32(outputs)
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
-        self.runner.call_hook('after_test_iter', batch_idx=idx, data_batch=data_batch,
-                              outputs=outputs)
+        self.runner.call_hook(
+            'after_test_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)

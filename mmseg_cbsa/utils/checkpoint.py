@@ -33,6 +33,7 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     refuses any other attribute lookup a crafted file might ask for.
     """
     from mmengine.logging import HistoryBuffer
+
     # the defaults are registered lazily, at the first HistoryBuffer created
     allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
     if obj is HistoryBuffer and name in allowed:
@@ -50,9 +51,11 @@ def mmengine_checkpoint_types() -> List[Any]:
     """
     from mmengine.logging import HistoryBuffer
     np_multiarray = getattr(np, '_core', np.core).multiarray
-    dtype_classes = [type(np.dtype(t)) for t in (
-        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-        np.uint64, np.float16, np.float32, np.float64)]
+    dtype_classes = [
+        type(np.dtype(t))
+        for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                  np.uint64, np.float16, np.float32, np.float64)
+    ]
     return [
         HistoryBuffer,
         (_history_buffer_getattr, 'builtins.getattr'),
@@ -73,7 +76,8 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file."""
 
 
-def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase], map_location: Any = 'cpu',
+def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
+                         map_location: Any = 'cpu',
                          name: Optional[str] = None) -> Any:
     """Load a ``.pth``/``.pt``/``.bin``/``.safetensors`` file weights-only.
 
@@ -166,8 +170,8 @@ def _refusal_reason(path: Any, err: Exception) -> str:
     text = str(err)
     marker = 'WeightsUnpickler error:'
     if marker in text:  # torch puts the actual reason after this marker
-        reason = next((ln.strip() for ln in text.split(marker, 1)[1].splitlines()
-                       if ln.strip()), '')
+        reason = next((ln.strip() for ln in text.split(marker, 1)[1].splitlines() if ln.strip()),
+                      '')
         if reason:
             return reason
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or ['']
@@ -196,8 +200,10 @@ def extract_state_dict(ckpt: Any, path: str = '<checkpoint>') -> Dict[str, torch
     return state
 
 
-def save_checkpoint_file(state_dict: Mapping[str, torch.Tensor], dst: str,
-                         meta: Optional[dict] = None, overwrite: bool = False) -> None:
+def save_checkpoint_file(state_dict: Mapping[str, torch.Tensor],
+                         dst: str,
+                         meta: Optional[dict] = None,
+                         overwrite: bool = False) -> None:
     """Save ``{'state_dict': ..., 'meta': ...}`` atomically.
 
     Writes to a temporary file in the destination folder and renames it, so a

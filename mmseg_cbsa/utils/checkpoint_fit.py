@@ -9,8 +9,7 @@ unexpected and mis-shaped keys) unless a partial load was declared with
 import contextlib
 import contextvars
 import re
-from typing import (Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -31,13 +30,13 @@ class _Partial(NamedTuple):
     unexpected: Allowance
 
 
-_PARTIAL: contextvars.ContextVar = contextvars.ContextVar('mmseg_cbsa_partial_loading',
-                                                          default=_Partial((), ()))
+_PARTIAL: contextvars.ContextVar = contextvars.ContextVar(
+    'mmseg_cbsa_partial_loading', default=_Partial((), ()))
 
 
 @contextlib.contextmanager
-def partial_loading(allow_missing: Allowance = (), allow_unexpected: Allowance = ()
-                    ) -> Iterator[None]:
+def partial_loading(allow_missing: Allowance = (),
+                    allow_unexpected: Allowance = ()) -> Iterator[None]:
     """Declare a partial load: the opt-out of the fit check, for this block.
 
     Args:
@@ -114,19 +113,20 @@ def fit_state_dict(module: torch.nn.Module, state_dict: Mapping[str, Any]) -> Fi
     unexpected: List[str] = []
     errors: List[str] = []
     metadata = getattr(state_dict, '_metadata', None)
-    state_dict = dict(state_dict)    # _load_from_state_dict may modify it
+    state_dict = dict(state_dict)  # _load_from_state_dict may modify it
 
     def load(mod: torch.nn.Module, local: Dict[str, Any], prefix: str = '') -> None:
         if is_model_wrapper(mod) or isinstance(mod, BaseTTAModel):
             mod = mod.module
         local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
-        mod._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected,
-                                  errors)
+        mod._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected, errors)
         for name, child in mod._modules.items():
             if child is not None:
                 child_prefix = f'{prefix}{name}.'
-                load(child, {k: v for k, v in local.items() if k.startswith(child_prefix)},
-                     child_prefix)
+                load(child, {
+                    k: v
+                    for k, v in local.items() if k.startswith(child_prefix)
+                }, child_prefix)
         incompatible = torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
         for hook in mod._load_state_dict_post_hooks.values():
             hook(mod, incompatible)
@@ -148,8 +148,13 @@ def _listing(keys: Sequence[str]) -> str:
     return ', '.join(keys[:_SHOWN]) + more
 
 
-def check_fit(report: FitReport, source: str, module: Optional[torch.nn.Module] = None,
-              allow_missing: Allowance = (), allow_unexpected: Allowance = ()) -> FitReport:
+def check_fit(
+    report: FitReport,
+    source: str,
+    module: Optional[torch.nn.Module] = None,
+    allow_missing: Allowance = (),
+    allow_unexpected: Allowance = ()
+) -> FitReport:
     """Raise :class:`CheckpointMismatchError` unless ``report`` shows a fit.
 
     Returns:
@@ -180,8 +185,10 @@ def check_fit(report: FitReport, source: str, module: Optional[torch.nn.Module] 
                      [k for k in report.unexpected if k not in unexpected], [], [])
 
 
-def load_state_dict_checked(module: torch.nn.Module, state_dict: Mapping[str, Any],
-                            source: Optional[str] = None, strict: bool = False,
+def load_state_dict_checked(module: torch.nn.Module,
+                            state_dict: Mapping[str, Any],
+                            source: Optional[str] = None,
+                            strict: bool = False,
                             logger: Any = 'current') -> FitReport:
     """Load ``state_dict`` into ``module``, refusing it unless it fits.
 
@@ -202,13 +209,16 @@ def load_state_dict_checked(module: torch.nn.Module, state_dict: Mapping[str, An
     """
     source = source or checkpoint_source(state_dict) or 'state dict (not read from a file)'
     partial = _Partial((), ()) if strict else _PARTIAL.get()
-    left_out = check_fit(fit_state_dict(module, state_dict), source, module,
-                         partial.missing, partial.unexpected)
+    left_out = check_fit(
+        fit_state_dict(module, state_dict), source, module, partial.missing, partial.unexpected)
     if left_out.missing or left_out.unexpected:
         import logging
+
         from mmengine.logging import print_log
-        print_log(f'{source}: partial load (declared): {len(left_out.missing)} weights left '
-                  f'unset ({_listing(left_out.missing)}); {len(left_out.unexpected)} checkpoint '
-                  f'tensors ignored ({_listing(left_out.unexpected)})',
-                  logger=logger, level=logging.WARNING)
+        print_log(
+            f'{source}: partial load (declared): {len(left_out.missing)} weights left '
+            f'unset ({_listing(left_out.missing)}); {len(left_out.unexpected)} checkpoint '
+            f'tensors ignored ({_listing(left_out.unexpected)})',
+            logger=logger,
+            level=logging.WARNING)
     return left_out

@@ -12,10 +12,15 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """The flags every runner tool shares: ``--cfg-options``, ``--launcher``
     and the ``--local_rank`` that old launchers pass."""
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config settings, key=value pairs, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
@@ -50,8 +55,8 @@ def prepare_config(config: str,
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
         # mmengine's default wrapper pins each process to GPU LOCAL_RANK
         if cfg.get('model_wrapper_cfg') is None:
-            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False)
+            cfg.model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
     return cfg
 
 
@@ -65,9 +70,11 @@ def relative_path_notes(cfg: Config) -> List[str]:
         dataset = (cfg.get(key) or {}).get('dataset') or {}
         paths.append((f'{key}.dataset.data_root', dataset.get('data_root')))
     cwd = os.getcwd()
-    return [f'{name} {path!r} is relative: it resolves against the current directory {cwd}: '
-            f'{osp.abspath(path)}' for name, path in paths
-            if isinstance(path, str) and path and '://' not in path and not osp.isabs(path)]
+    return [
+        f'{name} {path!r} is relative: it resolves against the current directory {cwd}: '
+        f'{osp.abspath(path)}' for name, path in paths
+        if isinstance(path, str) and path and '://' not in path and not osp.isabs(path)
+    ]
 
 
 def init_cpu_distributed(launcher: str) -> None:

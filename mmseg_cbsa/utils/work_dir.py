@@ -47,6 +47,7 @@ class WorkDirError(RuntimeError):
 
 # ---------------------------------------------------------------- checkpoints
 
+
 def _template_regex(template: str) -> 're.Pattern':
     head, _, tail = template.partition('{}')
     return re.compile('^' + re.escape(head) + r'(\d+)' + re.escape(tail) + '$')
@@ -124,9 +125,10 @@ def _did_you_mean(work_dir: str, cfg=None) -> str:
     parent, name = osp.split(work_dir)
     if not osp.isdir(parent):
         return ''
-    siblings = [d for d in os.listdir(parent)
-                if d != name and osp.isdir(osp.join(parent, d))
-                and previous_run_files(osp.join(parent, d), cfg)]
+    siblings = [
+        d for d in os.listdir(parent) if d != name and osp.isdir(osp.join(parent, d))
+        and previous_run_files(osp.join(parent, d), cfg)
+    ]
     close = difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
     if not close:
         return ''
@@ -134,6 +136,7 @@ def _did_you_mean(work_dir: str, cfg=None) -> str:
 
 
 # --------------------------------------------------------------------- resume
+
 
 def resolve_resume(work_dir: str, cfg=None, note: Callable[[str], None] = print) -> str:
     """The checkpoint ``--resume`` (without a file) continues from.
@@ -169,9 +172,10 @@ def resolve_resume(work_dir: str, cfg=None, note: Callable[[str], None] = print)
                 'correct the file.')
         problem = checkpoint_problem(target)
         if problem is None:
-            newer = next((p for p in numbered if osp.getmtime(p) > osp.getmtime(target)
-                          and osp.realpath(p) != osp.realpath(target)
-                          and checkpoint_problem(p) is None), None)
+            newer = next(
+                (p for p in numbered if osp.getmtime(p) > osp.getmtime(target)
+                 and osp.realpath(p) != osp.realpath(target) and checkpoint_problem(p) is None),
+                None)
             if newer:
                 note(f'--resume: {last} names {target}, but the intact {newer} was written '
                      'after it (the run may have stopped before updating last_checkpoint); to '
@@ -199,7 +203,10 @@ def resolve_resume(work_dir: str, cfg=None, note: Callable[[str], None] = print)
 
 # -------------------------------------------------------------------- new run
 
-def check_new_run(work_dir: str, cfg=None, overwrite: bool = False,
+
+def check_new_run(work_dir: str,
+                  cfg=None,
+                  overwrite: bool = False,
                   note: Callable[[str], None] = print) -> List[str]:
     """Refuse a new (non-resume) run into a work dir that holds an earlier
     run's checkpoints; with ``overwrite``, delete them (and return them).
@@ -224,6 +231,7 @@ def check_new_run(work_dir: str, cfg=None, overwrite: bool = False,
 
 
 # ----------------------------------------------------------------------- lock
+
 
 class WorkDirLock:
     """An exclusive ``flock`` on ``WORK_DIR/.train.lock`` held for a run.
@@ -258,8 +266,9 @@ class WorkDirLock:
                 f'{self.path}); two runs in one work dir would overwrite each other\'s '
                 'checkpoints. Wait for it to finish or choose another --work-dir.') from None
         os.ftruncate(fd, 0)
-        os.write(fd, f'pid {os.getpid()} on {socket.gethostname()}, started '
-                     f'{time.strftime("%Y-%m-%d %H:%M:%S")}\n'.encode())
+        os.write(
+            fd, f'pid {os.getpid()} on {socket.gethostname()}, started '
+            f'{time.strftime("%Y-%m-%d %H:%M:%S")}\n'.encode())
         self._fd = fd
         return self
 
@@ -278,8 +287,10 @@ class WorkDirLock:
 
 # ------------------------------------------------------------- the whole run
 
+
 @contextlib.contextmanager
-def guard_work_dir(cfg, overwrite: bool = False,
+def guard_work_dir(cfg,
+                   overwrite: bool = False,
                    notes: Optional[List[str]] = None) -> Iterator[Optional[str]]:
     """Check ``cfg.work_dir`` for the run ``cfg`` describes and hold it.
 
@@ -320,8 +331,9 @@ def guard_work_dir(cfg, overwrite: bool = False,
             decision = dict(resume_from=resume_from)
         except Exception as e:  # every rank must hear of it, or the others hang
             failure = e
-            decision = dict(error=str(e) if isinstance(e, WorkDirError)
-                            else f'rank 0 failed to check the work dir: {type(e).__name__}: {e}')
+            decision = dict(
+                error=str(e) if isinstance(e, WorkDirError) else
+                f'rank 0 failed to check the work dir: {type(e).__name__}: {e}')
     decision = from_rank0(decision)
     if 'error' in decision:
         if lock is not None:

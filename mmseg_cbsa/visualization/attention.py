@@ -28,7 +28,9 @@ def fit_size(hw: Sequence[int], long_side: int) -> Tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def upsample_map(amap: np.ndarray, image_hw: Sequence[int], patch_size: Optional[int] = None,
+def upsample_map(amap: np.ndarray,
+                 image_hw: Sequence[int],
+                 patch_size: Optional[int] = None,
                  interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
     """(h, w) patch map -> (H, W) pixel map.
 
@@ -45,7 +47,9 @@ def upsample_map(amap: np.ndarray, image_hw: Sequence[int], patch_size: Optional
     return big[:image_hw[0], :image_hw[1]]
 
 
-def heatmap(amap: np.ndarray, image: Optional[np.ndarray] = None, alpha: float = 0.6,
+def heatmap(amap: np.ndarray,
+            image: Optional[np.ndarray] = None,
+            alpha: float = 0.6,
             colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
     """Colour a non-negative map, scaled to its own maximum, over an image.
 
@@ -119,8 +123,10 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
     return canvas
 
 
-def colour_bar(height: int, colormap: int = cv2.COLORMAP_INFERNO,
-               labels: Sequence[str] = ('max', 'max/2', '0')) -> np.ndarray:
+def colour_bar(
+    height: int,
+    colormap: int = cv2.COLORMAP_INFERNO,
+    labels: Sequence[str] = ('max', 'max/2', '0')) -> np.ndarray:
     """A vertical key of :func:`heatmap`'s colours: ``colormap`` from 1 (top)
     to 0 (bottom), with ``labels`` spread evenly from top to bottom (the
     middle ones dropped when the bar is too short for them).
@@ -156,8 +162,11 @@ def append_colour_bar(canvas: np.ndarray, top: int = 0, **bar_kwargs) -> np.ndar
     return out
 
 
-def attention_overlay(image: np.ndarray, amap: np.ndarray, long_side: int,
-                      patch_size: Optional[int] = None, alpha: float = 0.6,
+def attention_overlay(image: np.ndarray,
+                      amap: np.ndarray,
+                      long_side: int,
+                      patch_size: Optional[int] = None,
+                      alpha: float = 0.6,
                       interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """One patch-grid map over the image, scaled to its own maximum
     (:func:`heatmap`), at ``long_side`` px.
@@ -175,9 +184,13 @@ def attention_overlay(image: np.ndarray, amap: np.ndarray, long_side: int,
     return cv2.resize(over, size[::-1], interpolation=cv2.INTER_AREA)
 
 
-def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int = 96,
-                       patch_size: Optional[int] = None, alpha: float = 0.6,
-                       colour_bar: bool = False, title: Optional[str] = None) -> np.ndarray:
+def cls_attention_grid(image: np.ndarray,
+                       maps: Dict[int, np.ndarray],
+                       tile: int = 96,
+                       patch_size: Optional[int] = None,
+                       alpha: float = 0.6,
+                       colour_bar: bool = False,
+                       title: Optional[str] = None) -> np.ndarray:
     """[CLS] attention of every layer and head, over the image.
 
     Args:
@@ -204,8 +217,11 @@ def cls_attention_grid(image: np.ndarray, maps: Dict[int, np.ndarray], tile: int
     return label_grid([[canvas]], title=title, pad=0) if title else canvas
 
 
-def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Optional[Sequence[int]],
-                    long_side: int, patch_size: Optional[int] = None,
+def extraction_tile(image: np.ndarray,
+                    amap: np.ndarray,
+                    cell: Optional[Sequence[int]],
+                    long_side: int,
+                    patch_size: Optional[int] = None,
                     number: Optional[int] = None) -> np.ndarray:
     """One representative's extraction map over the (grey) image.
 
@@ -229,15 +245,16 @@ def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Optional[Sequence
     img_h, img_w = image.shape[:2]
     h, w = amap.shape
     grey = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, -1)
-    tile = attention_overlay(grey, amap, long_side, patch_size, alpha=0.75,
-                             interpolation=cv2.INTER_NEAREST)
+    tile = attention_overlay(
+        grey, amap, long_side, patch_size, alpha=0.75, interpolation=cv2.INTER_NEAREST)
     sy, sx = (patch_size, patch_size) if patch_size else (img_h / h, img_w / w)
     fy, fx = tile.shape[0] / img_h, tile.shape[1] / img_w
     if cell is not None:
         y0, x0, y1, x1 = (int(v) for v in cell)
         cv2.rectangle(tile, (int(x0 * sx * fx), int(y0 * sy * fy)),
-                      (max(0, int(x1 * sx * fx) - 1), max(0, int(y1 * sy * fy) - 1)),
-                      (255, 255, 255), 1)
+                      (max(0,
+                           int(x1 * sx * fx) - 1), max(0,
+                                                       int(y1 * sy * fy) - 1)), (255, 255, 255), 1)
     if number is not None:
         text = str(number)
         (tw, th), _ = cv2.getTextSize(text, _FONT, 0.35, 1)
@@ -246,9 +263,13 @@ def extraction_tile(image: np.ndarray, amap: np.ndarray, cell: Optional[Sequence
     return tile
 
 
-def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: Optional[np.ndarray],
-                           rep_grid: Sequence[int], patch_size: Optional[int] = None,
-                           map_size: int = 64, title: Optional[str] = None) -> np.ndarray:
+def cbsa_extraction_figure(image: np.ndarray,
+                           maps: np.ndarray,
+                           cells: Optional[np.ndarray],
+                           rep_grid: Sequence[int],
+                           patch_size: Optional[int] = None,
+                           map_size: int = 64,
+                           title: Optional[str] = None) -> np.ndarray:
     """What each representative of one CBSA layer extracts, over the image.
 
     One row per head; in it, the layer's m = rh x rw representatives as a
@@ -283,9 +304,15 @@ def cbsa_extraction_figure(image: np.ndarray, maps: np.ndarray, cells: Optional[
         raise ValueError(f'{len(cells)} starting cells for {m} representatives')
     rows = []
     for k in range(n_heads):
-        tiles = [extraction_tile(image, maps[k, j], None if cells is None else cells[j],
-                                 map_size, patch_size, number=j)
-                 for j in range(m)]
+        tiles = [
+            extraction_tile(
+                image,
+                maps[k, j],
+                None if cells is None else cells[j],
+                map_size,
+                patch_size,
+                number=j) for j in range(m)
+        ]
         rows.append([label_grid([tiles[i * rw:(i + 1) * rw] for i in range(rh)], pad=1)])
     canvas = append_colour_bar(label_grid(rows, [f'head {k}' for k in range(n_heads)]))
     return label_grid([[canvas]], title=title, pad=0) if title else canvas

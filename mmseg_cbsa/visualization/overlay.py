@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:   # mmseg is imported where it is used: this module stays light
+if TYPE_CHECKING:  # mmseg is imported where it is used: this module stays light
     from mmseg.structures import SegDataSample
     from mmseg.visualization import SegLocalVisualizer
 
@@ -59,9 +59,13 @@ def append_legend(canvas: np.ndarray, present: Sequence[int], classes: Sequence[
     return out
 
 
-def draw_segmentation(visualizer: 'SegLocalVisualizer', image: np.ndarray,
-                      data_sample: 'SegDataSample', draw_gt: bool = True, draw_pred: bool = True,
-                      with_labels: bool = True, legend: bool = False,
+def draw_segmentation(visualizer: 'SegLocalVisualizer',
+                      image: np.ndarray,
+                      data_sample: 'SegDataSample',
+                      draw_gt: bool = True,
+                      draw_pred: bool = True,
+                      with_labels: bool = True,
+                      legend: bool = False,
                       opacity: Optional[float] = None) -> np.ndarray:
     """Paint a sample's label maps over its image.
 
@@ -96,8 +100,8 @@ def draw_segmentation(visualizer: 'SegLocalVisualizer', image: np.ndarray,
             if wanted and key in data_sample:
                 sem_seg = data_sample.get(key)
                 # mmseg's own painting (private, but what add_datasample calls)
-                panels.append(visualizer._draw_sem_seg(image, sem_seg, classes, palette,
-                                                       with_labels))
+                panels.append(
+                    visualizer._draw_sem_seg(image, sem_seg, classes, palette, with_labels))
                 present.update(present_classes(sem_seg.cpu().data.numpy(), len(classes)))
     finally:
         visualizer.alpha = alpha
@@ -108,8 +112,10 @@ def draw_segmentation(visualizer: 'SegLocalVisualizer', image: np.ndarray,
     return append_legend(canvas, sorted(present), classes, palette) if legend else canvas
 
 
-def input_prediction_truth(visualizer: 'SegLocalVisualizer', image: np.ndarray,
-                           data_sample: 'SegDataSample', opacity: Optional[float] = None,
+def input_prediction_truth(visualizer: 'SegLocalVisualizer',
+                           image: np.ndarray,
+                           data_sample: 'SegDataSample',
+                           opacity: Optional[float] = None,
                            legend: bool = True) -> np.ndarray:
     """``input | prediction [| ground truth]``: what ``demo/image_demo.py`` writes.
 
@@ -135,13 +141,17 @@ def input_prediction_truth(visualizer: 'SegLocalVisualizer', image: np.ndarray,
     num_classes = len(visualizer.dataset_meta['classes'])
     for key, name in (('pred_sem_seg', 'prediction'), ('gt_sem_seg', 'ground truth')):
         if key in data_sample:
-            panels.append(draw_segmentation(visualizer, image, data_sample,
-                                            draw_gt=key == 'gt_sem_seg',
-                                            draw_pred=key == 'pred_sem_seg',
-                                            with_labels=False, opacity=opacity))
+            panels.append(
+                draw_segmentation(
+                    visualizer,
+                    image,
+                    data_sample,
+                    draw_gt=key == 'gt_sem_seg',
+                    draw_pred=key == 'pred_sem_seg',
+                    with_labels=False,
+                    opacity=opacity))
             names.append(name)
-            present.update(present_classes(data_sample.get(key).cpu().data.numpy(),
-                                           num_classes))
+            present.update(present_classes(data_sample.get(key).cpu().data.numpy(), num_classes))
     canvas = label_grid([panels], col_labels=names)
     if not legend:
         return canvas
@@ -163,8 +173,11 @@ def standalone_visualizer() -> 'SegLocalVisualizer':
     return _STANDALONE
 
 
-def overlay_with_legend(image: np.ndarray, label: np.ndarray, classes: Sequence[str],
-                        palette: Sequence[Sequence[int]], opacity: float = 0.5) -> np.ndarray:
+def overlay_with_legend(image: np.ndarray,
+                        label: np.ndarray,
+                        classes: Sequence[str],
+                        palette: Sequence[Sequence[int]],
+                        opacity: float = 0.5) -> np.ndarray:
     """:func:`draw_segmentation` of one label map, with a legend and without
     in-segment names: the picture ``demo/image_demo.py`` writes.
 
@@ -187,5 +200,5 @@ def overlay_with_legend(image: np.ndarray, label: np.ndarray, classes: Sequence[
     sample = SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(label)[None]))
     visualizer = standalone_visualizer()
     visualizer.dataset_meta = dict(classes=list(classes), palette=[list(c) for c in palette])
-    return draw_segmentation(visualizer, image, sample, draw_gt=False, with_labels=False,
-                             legend=True, opacity=opacity)
+    return draw_segmentation(
+        visualizer, image, sample, draw_gt=False, with_labels=False, legend=True, opacity=opacity)

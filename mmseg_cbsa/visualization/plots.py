@@ -11,8 +11,12 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 #: legend names of a segmentor's top-level parts
-ROLES = {'backbone': 'encoder', 'neck': 'neck', 'decode_head': 'decoder',
-         'auxiliary_head': 'auxiliary decoder'}
+ROLES = {
+    'backbone': 'encoder',
+    'neck': 'neck',
+    'decode_head': 'decoder',
+    'auxiliary_head': 'auxiliary decoder'
+}
 
 
 def _pyplot():
@@ -43,13 +47,16 @@ def plot_coding_rate(path: str, layers: Sequence[dict], title: str) -> None:
     idx = [layer['index'] + 1 for layer in layers]
     parts = list(dict.fromkeys(layer['part'] for layer in layers))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, label in ((axes[0], 'Rc', r'$R^c(Z^\ell)$'),
-                           (axes[1], 'Rc_normalized', r'$R^c$ of unit-norm tokens')):
+    for ax, key, label in ((axes[0], 'Rc', r'$R^c(Z^\ell)$'), (axes[1], 'Rc_normalized',
+                                                               r'$R^c$ of unit-norm tokens')):
         for c, part in enumerate(parts):
             sel = [i for i, layer in enumerate(layers) if layer['part'] == part]
             ax.errorbar([idx[i] for i in sel], [layers[i][f'{key}_mean'] for i in sel],
-                        yerr=[layers[i][f'{key}_std'] for i in sel], fmt='o-', capsize=3,
-                        color=f'C{c}', label=f'{ROLES.get(part, part)} ({part})')
+                        yerr=[layers[i][f'{key}_std'] for i in sel],
+                        fmt='o-',
+                        capsize=3,
+                        color=f'C{c}',
+                        label=f'{ROLES.get(part, part)} ({part})')
         ax.set_xlabel(r'layer index $\ell$ (in running order)')
         ax.set_ylabel(label)
         ax.set_xticks(idx)
@@ -59,9 +66,8 @@ def plot_coding_rate(path: str, layers: Sequence[dict], title: str) -> None:
     _save(fig, path, 120)
 
 
-def plot_noise_robustness(path: str, models: Sequence[dict], metric: str,
-                          noise: Sequence[float], mode: str, scope: str,
-                          error_bars: bool) -> None:
+def plot_noise_robustness(path: str, models: Sequence[dict], metric: str, noise: Sequence[float],
+                          mode: str, scope: str, error_bars: bool) -> None:
     """Metric against the noise level, one line per model (paper Fig. 8): 720x480 px.
 
     Args:
@@ -79,8 +85,7 @@ def plot_noise_robustness(path: str, models: Sequence[dict], metric: str,
         x = [r['noise'] for r in m['results']]
         y = [r[metric]['mean'] for r in m['results']]
         err = [r[metric]['std'] for r in m['results']]
-        ax.errorbar(x, y, yerr=err if error_bars else None, fmt='o-', capsize=3,
-                    label=m['label'])
+        ax.errorbar(x, y, yerr=err if error_bars else None, fmt='o-', capsize=3, label=m['label'])
     positive = [s for s in noise if s > 0]
     # the paper's axis is logarithmic; symlog keeps sigma = 0 on it
     if positive and max(positive) / min(positive) >= 100:
@@ -94,8 +99,8 @@ def plot_noise_robustness(path: str, models: Sequence[dict], metric: str,
     _save(fig, path, 120)
 
 
-def plot_synthetic_compression(path: str, before: np.ndarray, after: np.ndarray,
-                               labels: np.ndarray, rc: Sequence[float], title: str) -> None:
+def plot_synthetic_compression(path: str, before: np.ndarray, after: np.ndarray, labels: np.ndarray,
+                               rc: Sequence[float], title: str) -> None:
     """3-D scatter before / after and ``Rc`` per iteration (paper Fig. 4): 1540x506 px.
 
     Args:
@@ -139,8 +144,7 @@ def plot_latency(path: str, series: Mapping[str, Sequence[dict]], title: str) ->
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     for label, rows in series.items():
-        ax.loglog([r['tokens'] for r in rows], [r['latency_ms'] for r in rows], 'o-',
-                  label=label)
+        ax.loglog([r['tokens'] for r in rows], [r['latency_ms'] for r in rows], 'o-', label=label)
     ax.set_xlabel('patch tokens')
     ax.set_ylabel('median latency (ms)')
     ax.set_title(title)
@@ -149,8 +153,10 @@ def plot_latency(path: str, series: Mapping[str, Sequence[dict]], title: str) ->
     _save(fig, path, 120)
 
 
-def plot_zero_shot_layers(path: str, per_layer: Mapping[str, Mapping[int, float]],
-                          title: str, ids: Optional[List[int]] = None) -> None:
+def plot_zero_shot_layers(path: str,
+                          per_layer: Mapping[str, Mapping[int, float]],
+                          title: str,
+                          ids: Optional[List[int]] = None) -> None:
     """Zero-shot Jaccard index per layer, one line per target: 720x480 px.
 
     Args:
@@ -228,10 +234,21 @@ def plot_subspace_reduction(path: str, layers: Sequence[dict], title: str) -> No
         k = layer['num_heads']
         xs = np.arange(x, x + k)
         for key, c, name in (('tokens', 'C0', 'input tokens'), ('reps', 'C3', 'representatives')):
-            ax.errorbar(xs, layer[f'{key}_reduction_mean'], yerr=layer[f'{key}_reduction_std'],
-                        fmt='o-', color=c, capsize=2, ms=4, label=name if li == 0 else None)
-        ax2.scatter(layer['tokens_reduction_mean'], layer['reps_reduction_mean'], s=16,
-                    color=f'C{li % 10}', label=layer['name'])
+            ax.errorbar(
+                xs,
+                layer[f'{key}_reduction_mean'],
+                yerr=layer[f'{key}_reduction_std'],
+                fmt='o-',
+                color=c,
+                capsize=2,
+                ms=4,
+                label=name if li == 0 else None)
+        ax2.scatter(
+            layer['tokens_reduction_mean'],
+            layer['reps_reduction_mean'],
+            s=16,
+            color=f'C{li % 10}',
+            label=layer['name'])
         ticks.append(x + (k - 1) / 2)
         labels.append(str(layer['index'] + 1))
         x += k

@@ -65,12 +65,18 @@ def cbsa(x: Tensor, sd: SD, pre: str, heads: int, pooled_rows: slice, grid_hw: T
     return linear(torch.cat(out, 1), sd, pre + 'to_out')
 
 
-def mssa(x: Tensor, sd: SD, pre: str, heads: int, qkv_key: str = 'qkv',
+def mssa(x: Tensor,
+         sd: SD,
+         pre: str,
+         heads: int,
+         qkv_key: str = 'qkv',
          out_key: str = 'to_out') -> Tensor:
     W = x @ sd[pre + qkv_key + '.weight'].T
     p = W.shape[1] // heads
-    out = [softmax_rows(W[:, k * p:(k + 1) * p] @ W[:, k * p:(k + 1) * p].T / math.sqrt(p))
-           @ W[:, k * p:(k + 1) * p] for k in range(heads)]
+    out = [
+        softmax_rows(W[:, k * p:(k + 1) * p] @ W[:, k * p:(k + 1) * p].T / math.sqrt(p))
+        @ W[:, k * p:(k + 1) * p] for k in range(heads)
+    ]
     return linear(torch.cat(out, 1), sd, pre + out_key)
 
 
@@ -80,8 +86,10 @@ def tied_mssa(x: Tensor, sd: SD, pre: str, heads: int, query: Tensor = None) -> 
     W = x @ U.T
     Qf = W if query is None else query @ U.T
     p = U.shape[0] // heads
-    out = [softmax_rows(Qf[:, k * p:(k + 1) * p] @ W[:, k * p:(k + 1) * p].T / math.sqrt(p))
-           @ W[:, k * p:(k + 1) * p] for k in range(heads)]
+    out = [
+        softmax_rows(Qf[:, k * p:(k + 1) * p] @ W[:, k * p:(k + 1) * p].T / math.sqrt(p))
+        @ W[:, k * p:(k + 1) * p] for k in range(heads)
+    ]
     return sd[pre + 'step_size'] * (torch.cat(out, 1) @ U)
 
 
@@ -92,11 +100,11 @@ def tssa(x: Tensor, sd: SD, pre: str, heads: int) -> Tensor:
     p = D // heads
     Ws = [W[:, k * p:(k + 1) * p] for k in range(heads)]
     energy = torch.stack([(w / w.norm(dim=0, keepdim=True)).pow(2).sum(1) for w in Ws])  # (K, N)
-    Pi = softmax_rows((energy * sd[pre + 'temp']).T).T                                # over K
+    Pi = softmax_rows((energy * sd[pre + 'temp']).T).T  # over K
     out = []
     for k, w in enumerate(Ws):
         weights = Pi[k] / (Pi[k].sum() + 1e-8)
-        moment = weights @ w.pow(2)                                                       # (p,)
+        moment = weights @ w.pow(2)  # (p,)
         out.append(-(w * Pi[k][:, None]) / (1 + moment))
     return linear(torch.cat(out, 1), sd, pre + 'to_out')
 
@@ -109,8 +117,9 @@ def ista(x: Tensor, D: Tensor, eta: float = 0.1, lam: float = 0.1) -> Tensor:
 def segmenter_vit(img: Tensor, sd: SD, heads: int, patch: int = 16) -> Tensor:
     """Segmenter's ViT on one image (3, H, W) at the embedding's own grid:
     returns all tokens (1 + N, d) after the final LayerNorm."""
-    x = F.conv2d(img[None], sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'],
-                 stride=patch)[0].flatten(1).T
+    x = F.conv2d(
+        img[None], sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'],
+        stride=patch)[0].flatten(1).T
     x = torch.cat([sd['cls_token'][0], x]) + sd['pos_embed'][0]
     depth = 1 + max(int(k.split('.')[1]) for k in sd if k.startswith('blocks.'))
     for i in range(depth):
@@ -120,9 +129,10 @@ def segmenter_vit(img: Tensor, sd: SD, heads: int, patch: int = 16) -> Tensor:
         d = x.shape[1]
         p = d // heads
         q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
-        att = torch.cat([softmax_rows(q[:, j * p:(j + 1) * p] @ k[:, j * p:(j + 1) * p].T /
-                                      math.sqrt(p)) @ v[:, j * p:(j + 1) * p]
-                         for j in range(heads)], 1)
+        att = torch.cat([
+            softmax_rows(q[:, j * p:(j + 1) * p] @ k[:, j * p:(j + 1) * p].T / math.sqrt(p))
+            @ v[:, j * p:(j + 1) * p] for j in range(heads)
+        ], 1)
         x = x + linear(att, sd, b + 'attn.proj')
         h = layer_norm(x, sd, b + 'norm2')
         x = x + linear(F.gelu(linear(h, sd, b + 'mlp.fc1')), sd, b + 'mlp.fc2')
@@ -144,7 +154,7 @@ def classifier_features(img: Tensor, sd: SD, heads: int, kinds: List[str]) -> Te
             x = F.gelu(x)
     x = x[0].flatten(1).T
     n = x.shape[0]
-    side = int(n ** 0.5)
+    side = int(n**0.5)
     x = torch.cat([sd['cls_token'][0], x]) + sd['pos_embedding'][0, :n + 1]
     for i, kind in enumerate(kinds):
         pre = f'transformer.layers.{i}.'
@@ -174,8 +184,8 @@ def cbt_decoder(x: Tensor, sd: SD, hw: Tuple[int, int], heads: int = 3) -> Tenso
     depth = 1 + max(int(k.split('.')[2]) for k in sd if k.startswith('net.layers.'))
     for i in range(depth):
         pre = f'net.layers.{i}.'
-        z = z + cbsa(layer_norm(z, sd, pre + 'norm'), sd, pre + 'fn.', heads, slice(0, n), hw,
-                     (10, 10))
+        z = z + cbsa(
+            layer_norm(z, sd, pre + 'norm'), sd, pre + 'fn.', heads, slice(0, n), hw, (10, 10))
     z = layer_norm(z, sd, 'decoder_norm')
     return _masks(z[:n], z[n:], sd, 'mask_norm', hw)
 
@@ -191,8 +201,8 @@ def depict_decoder(x: Tensor, sd: SD, hw: Tuple[int, int], heads: int = 3) -> Te
             if query is None:
                 z = z + tied_mssa(layer_norm(z, sd, pre + 'norm'), sd, pre + 'fn.', heads)
             else:
-                query = query + tied_mssa(layer_norm(z, sd, pre + 'norm'), sd, pre + 'fn.',
-                                          heads, query=query)
+                query = query + tied_mssa(
+                    layer_norm(z, sd, pre + 'norm'), sd, pre + 'fn.', heads, query=query)
         return z if query is None else query
 
     if 'net.layers.0.fn.proj' in sd:

@@ -33,14 +33,14 @@ def test_cbsa_maps_are_the_layers_own_extraction_matrix():
         out = layer(x, (4, 6), 0)
     handle.remove()
     attn = tokens[0]
-    assert not layer._attention_hooks                           # hooks removed
-    torch.testing.assert_close(out, plain)                      # outputs untouched
-    (ext,) = rec.extractions
-    assert ext.maps.shape == (2, 2, 6, 4, 6)                     # (B, K, m, h, w)
+    assert not layer._attention_hooks  # hooks removed
+    torch.testing.assert_close(out, plain)  # outputs untouched
+    (ext, ) = rec.extractions
+    assert ext.maps.shape == (2, 2, 6, 4, 6)  # (B, K, m, h, w)
     assert (ext.where, ext.layer, ext.rep_grid, ext.patch_start) == ('model', None, (2, 3), 0)
     torch.testing.assert_close(ext.maps.sum((-2, -1)), torch.ones(2, 2, 6))
     assert torch.equal(ext.other_mass, torch.zeros(2, 2, 6))
-    a = ext.maps.flatten(-2)                                     # (B, K, m, N)
+    a = ext.maps.flatten(-2)  # (B, K, m, N)
     torch.testing.assert_close(a.transpose(-1, -2) @ a, attn)
 
 
@@ -59,14 +59,15 @@ def test_cbt_backbone_records_cls_and_extraction_maps():
     assert rec.inputs is not None and torch.equal(rec.inputs, img)
     assert rec.patch_size == 8
     assert sorted(rec.cls_maps) == [0, 1] and rec.cls_maps[0].shape == (1, 2, 4, 6)
-    assert [(e.name, e.where, e.layer) for e in rec.extractions] == [
-        ('backbone.blocks.0.attn', 'backbone', 0), ('backbone.blocks.1.attn', 'backbone', 1)]
+    assert [(e.name, e.where, e.layer)
+            for e in rec.extractions] == [('backbone.blocks.0.attn', 'backbone', 0),
+                                          ('backbone.blocks.1.attn', 'backbone', 1)]
     for ext in rec.extractions:
         assert ext.maps.shape == (1, 2, 4, 4, 6) and ext.patch_start == 1
         mass = ext.maps.sum((-2, -1))
         assert (mass < 1).all() and (mass > 0).all()
         torch.testing.assert_close(mass + ext.other_mass, torch.ones_like(mass))
-        cls_row = (ext.other_mass[..., None, None] * ext.maps).sum(2)   # only [CLS] is extra
+        cls_row = (ext.other_mass[..., None, None] * ext.maps).sum(2)  # only [CLS] is extra
         torch.testing.assert_close(cls_row, rec.cls_maps[ext.layer], rtol=1e-4, atol=1e-7)
 
 
@@ -80,8 +81,8 @@ def test_backbone_without_cls_token_is_skipped_not_an_error():
 
 def test_input_images_undo_the_data_preprocessor():
     from mmseg.models import SegDataPreProcessor
-    pre = SegDataPreProcessor(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                              bgr_to_rgb=True)
+    pre = SegDataPreProcessor(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
     bgr = np.random.RandomState(0).randint(0, 256, (6, 10, 3), dtype=np.uint8)
     data = pre(dict(inputs=[torch.from_numpy(bgr).permute(2, 0, 1)]), False)
     model = _Segmentor(nn.Identity(), pre)
@@ -93,8 +94,8 @@ def test_input_images_undo_the_data_preprocessor():
 def test_starting_cells_are_the_pooling_bins_of_rep_grid():
     # divisible: the rh x rw cells tile the grid, each patch in exactly one
     cells = representative_cells((4, 6), (2, 3))
-    assert cells.tolist() == [[0, 0, 2, 2], [0, 2, 2, 4], [0, 4, 2, 6],
-                              [2, 0, 4, 2], [2, 2, 4, 4], [2, 4, 4, 6]]
+    assert cells.tolist() == [[0, 0, 2, 2], [0, 2, 2, 4], [0, 4, 2, 6], [2, 0, 4, 2], [2, 2, 4, 4],
+                              [2, 4, 4, 6]]
     # not divisible: adaptive pooling's bins [floor(i h / r), ceil((i + 1) h / r))
     h, w, rh, rw = 5, 7, 2, 3
     cells = representative_cells((h, w), (rh, rw))
@@ -110,8 +111,8 @@ def test_starting_cells_are_the_pooling_bins_of_rep_grid():
 
 def test_centroids_are_the_centre_of_mass_in_patch_units():
     maps = torch.zeros(3, 4, 6)
-    maps[0, 2, 3] = 0.7                                # one patch: its cell centre
-    maps[1] = 0.01                                     # uniform: the grid's centre
-    maps[2, 0, 0] = maps[2, 3, 5] = 0.2                # two equal blobs: between them
-    torch.testing.assert_close(extraction_centroids(maps),
-                               torch.tensor([[2.5, 3.5], [2.0, 3.0], [2.0, 3.0]]))
+    maps[0, 2, 3] = 0.7  # one patch: its cell centre
+    maps[1] = 0.01  # uniform: the grid's centre
+    maps[2, 0, 0] = maps[2, 3, 5] = 0.2  # two equal blobs: between them
+    torch.testing.assert_close(
+        extraction_centroids(maps), torch.tensor([[2.5, 3.5], [2.0, 3.0], [2.0, 3.0]]))

@@ -15,7 +15,7 @@ from mmseg_cbsa.models.attentions.base import split_heads
 def numpy_rate(z: np.ndarray, eps: float) -> float:
     """1/2 logdet(I_d + d/(N eps^2) Z^T Z), directly on the d x d side in float64."""
     n, d = z.shape
-    sign, logdet = np.linalg.slogdet(np.eye(d) + d / (n * eps ** 2) * z.T @ z)
+    sign, logdet = np.linalg.slogdet(np.eye(d) + d / (n * eps**2) * z.T @ z)
     assert sign > 0
     return 0.5 * logdet
 
@@ -25,7 +25,7 @@ def test_rate_of_zero_tokens_is_zero(shape):
     assert torch.equal(coding_rate(torch.zeros(shape), 0.5), torch.zeros(shape[:-2]))
 
 
-@pytest.mark.parametrize('n,d', [(50, 6), (4, 9)])   # both Gram sides
+@pytest.mark.parametrize('n,d', [(50, 6), (4, 9)])  # both Gram sides
 @pytest.mark.parametrize('eps', [0.1, 0.5, 2.0])
 def test_rate_matches_float64_logdet(n, d, eps):
     z = torch.randn(3, n, d) * 2
@@ -48,8 +48,10 @@ def test_rate_is_invariant_to_rotations_of_either_side():
 
 def test_rc_with_one_identity_basis_is_r():
     z = torch.randn(2, 30, 8)
-    torch.testing.assert_close(compression_term(z, torch.eye(8)[None], 0.7),
-                               coding_rate(z, 0.7).double())
+    torch.testing.assert_close(
+        compression_term(z,
+                         torch.eye(8)[None], 0.7),
+        coding_rate(z, 0.7).double())
 
 
 def test_rc_sums_heads_with_the_projected_width():
@@ -64,10 +66,11 @@ def test_rc_sums_heads_with_the_projected_width():
 def test_normalized_variant_ignores_token_scale():
     z, bases = torch.randn(2, 30, 8), torch.randn(3, 8, 4)
     scales = torch.rand(2, 30, 1) * 10 + 0.1
-    torch.testing.assert_close(normalized_compression_term(z * scales, bases),
-                               normalized_compression_term(z, bases))
-    torch.testing.assert_close(normalized_compression_term(z, bases),
-                               compression_term(z / z.norm(dim=-1, keepdim=True), bases))
+    torch.testing.assert_close(
+        normalized_compression_term(z * scales, bases), normalized_compression_term(z, bases))
+    torch.testing.assert_close(
+        normalized_compression_term(z, bases),
+        compression_term(z / z.norm(dim=-1, keepdim=True), bases))
     assert not torch.allclose(compression_term(z * scales, bases), compression_term(z, bases))
 
 
@@ -112,11 +115,14 @@ def test_bases_reproduce_each_layers_projection(mmseg_scope, type_name):
     layer = _build(type_name)
     with torch.no_grad():
         if type_name == 'MHSA':
-            layer.qkv.bias.normal_()       # the bias must not leak into the bases
+            layer.qkv.bias.normal_()  # the bias must not leak into the bases
         x = torch.randn(2, 17, 16)
         bases = subspace_bases(layer)
-        torch.testing.assert_close(torch.einsum('bnd,kdp->bknp', x, bases),
-                                   _head_projections(layer, x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            torch.einsum('bnd,kdp->bknp', x, bases),
+            _head_projections(layer, x),
+            rtol=1e-5,
+            atol=1e-6)
     assert bases.shape[0] == layer.num_heads and not bases.requires_grad
 
 
@@ -128,8 +134,7 @@ def test_every_family_type_states_its_bases():
 
 
 def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(mmseg_scope):
-    bb = MODELS.build(dict(type='CRATECBT', arch=(16, 4, 2), img_size=32, patch_size=8,
-                           rep_grid=2))
+    bb = MODELS.build(dict(type='CRATECBT', arch=(16, 4, 2), img_size=32, patch_size=8, rep_grid=2))
     bb.init_weights()
     bb.eval()
     img = torch.randn(2, 3, 32, 32)
@@ -147,12 +152,12 @@ def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(mmseg_scope
     assert third.rates.shape == (2, 2) and third.num_tokens == 17 and third.part == 'blocks'
     torch.testing.assert_close(third.compression,
                                compression_term(seen[1], subspace_bases(bb.blocks[2].attn)))
-    torch.testing.assert_close(third.compression_normalized,
-                               normalized_compression_term(seen[1],
-                                                           subspace_bases(bb.blocks[2].attn)))
+    torch.testing.assert_close(
+        third.compression_normalized,
+        normalized_compression_term(seen[1], subspace_bases(bb.blocks[2].attn)))
     with torch.no_grad():
         bb(img)
-    assert len(rec.records) == 4             # hooks are gone after the block
+    assert len(rec.records) == 4  # hooks are gone after the block
 
     layers = summarize_layers(rec.records)
     assert [layer['index'] for layer in layers] == [0, 1, 2, 3]
@@ -171,11 +176,12 @@ def test_recorder_refuses_a_model_without_attention():
 # Fig. 6: per subspace, tokens and representatives
 # --------------------------------------------------------------------------
 
+
 def _subspace_record(layer, x, hw, eps=0.5):
     from mmseg_cbsa.analysis.coding_rate import SubspaceReductionRecorder
     with SubspaceReductionRecorder(layer, eps) as rec, torch.no_grad():
         layer(x, hw, 1)
-    (record,) = rec.records
+    (record, ) = rec.records
     return record
 
 
@@ -195,7 +201,8 @@ def test_subspace_rates_are_the_formula_on_the_layers_own_steps():
     """R(W_k) - R(W_k + b_k A^T C_k) and R(Q_k) - R(Q_k + b_k C_k), written out
     per head from the layer's parameters (AgentAttention: C = Q)."""
     import math
-    from mmseg_cbsa.models.attentions import AgentAttention, CBSA
+
+    from mmseg_cbsa.models.attentions import CBSA, AgentAttention
     for cls in (CBSA, AgentAttention):
         layer = cls(16, num_heads=2, head_dims=8, rep_grid=(2, 3))
         x = torch.randn(1, 1 + 24, 16)
@@ -213,15 +220,18 @@ def test_subspace_rates_are_the_formula_on_the_layers_own_steps():
 
             def rate(z):
                 n = z.shape[0]
-                return 0.5 * torch.logdet(torch.eye(p, dtype=z.dtype) + p / (n * 0.3 ** 2) * z.T @ z)
+                return 0.5 * torch.logdet(torch.eye(p, dtype=z.dtype) + p / (n * 0.3**2) * z.T @ z)
+
             expected = [rate(w) - rate(w + a.T @ dq), rate(q) - rate(q + dq)]
             got = [rec.tokens_reduction[0, k], rec.reps_reduction[0, k]]
-            torch.testing.assert_close(torch.stack(got), torch.stack(expected).detach(),
-                                       rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(
+                torch.stack(got), torch.stack(expected).detach(), rtol=1e-4, atol=1e-6)
         # the tokens' rate before the layer is the per-head R(Z U_k) of Fig. 5
-        torch.testing.assert_close(rec.tokens_before[0],
-                                   head_coding_rates(x[0], subspace_bases(layer), 0.3),
-                                   rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(
+            rec.tokens_before[0],
+            head_coding_rates(x[0], subspace_bases(layer), 0.3),
+            rtol=1e-5,
+            atol=1e-7)
 
 
 def test_summarize_subspaces_and_correlation():
@@ -230,17 +240,20 @@ def test_summarize_subspaces_and_correlation():
 
     def rec(name, tok, rep):
         tok, rep = torch.tensor(tok, dtype=torch.float64), torch.tensor(rep, dtype=torch.float64)
-        return LayerSubspaceRates(name, 'CBSA', 20, 4, tok + 1, torch.ones_like(tok),
-                                  rep + 2, 2 * torch.ones_like(rep))
-    layers = summarize_subspaces([rec('a.0', [[1., 2.]], [[3., 5.]]),
-                                  rec('a.1', [[0., 0.]], [[1., 1.]]),
-                                  rec('a.0', [[3., 2.]], [[5., 5.]])])
+        return LayerSubspaceRates(name, 'CBSA', 20, 4, tok + 1, torch.ones_like(tok), rep + 2,
+                                  2 * torch.ones_like(rep))
+
+    layers = summarize_subspaces([
+        rec('a.0', [[1., 2.]], [[3., 5.]]),
+        rec('a.1', [[0., 0.]], [[1., 1.]]),
+        rec('a.0', [[3., 2.]], [[5., 5.]])
+    ])
     assert [x['name'] for x in layers] == ['a.0', 'a.1'] and layers[0]['samples'] == 2
     assert layers[0]['tokens_reduction_mean'] == [2., 2.]
     assert layers[0]['reps_reduction_mean'] == [4., 5.]
-    assert layers[0]['tokens_reduction_std'] == pytest.approx([2 ** .5, 0.])
+    assert layers[0]['tokens_reduction_std'] == pytest.approx([2**.5, 0.])
     assert layers[1]['reps_reduction_std'] == [0., 0.]
     # tokens (2, 2, 0, 0) and representatives (4, 5, 1, 1)
     expected = np.corrcoef([2, 2, 0, 0], [4, 5, 1, 1])[0, 1]
     assert subspace_correlation(layers) == pytest.approx(expected)
-    assert subspace_correlation(layers[:1]) is None           # 2 subspaces only
+    assert subspace_correlation(layers[:1]) is None  # 2 subspaces only

@@ -21,6 +21,7 @@ QKV = dict(type='QKVCBSA', rep_grid=2)
 
 
 class _Segmentor(nn.Module):
+
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
@@ -46,43 +47,53 @@ def test_attention_recorder_and_rank_study_see_qkv_cbsa():
     with torch.no_grad(), AttentionRecorder(_Segmentor(vit), record_cls=False) as rec, \
             ExtractionRankRecorder(vit) as ranks:
         vit(img)
-    (ext,) = rec.extractions
-    assert (ext.name, ext.type, ext.rep_grid, ext.patch_start) == (
-        'backbone.blocks.1.attn', 'QKVCBSA', (2, 2), 1)
-    assert ext.maps.shape == (1, 2, 4, 4, 6)               # (B, K, m, h, w)
-    a = seen[-1]                                           # the layer's own A
+    (ext, ) = rec.extractions
+    assert (ext.name, ext.type, ext.rep_grid, ext.patch_start) == ('backbone.blocks.1.attn',
+                                                                   'QKVCBSA', (2, 2), 1)
+    assert ext.maps.shape == (1, 2, 4, 4, 6)  # (B, K, m, h, w)
+    a = seen[-1]  # the layer's own A
     torch.testing.assert_close(ext.maps.flatten(-2), a[..., 1:])
     torch.testing.assert_close(ext.other_mass, a[..., 0])
-    (rank,) = ranks.records
-    assert (rank.name, rank.type, rank.num_representatives, rank.num_tokens) == (
-        'blocks.1.attn', 'QKVCBSA', 4, 25)
+    (rank, ) = ranks.records
+    assert (rank.name, rank.type, rank.num_representatives, rank.num_tokens) == ('blocks.1.attn',
+                                                                                 'QKVCBSA', 4, 25)
     expected = torch.linalg.matrix_rank(a.double(), rtol=rank.rtol)
     assert torch.equal(rank.rank, expected)
 
 
 def test_fig6_measurement_names_the_layer_it_cannot_measure():
-    cbt = CBT(arch=(16, 2, 2), img_size=32, patch_size=8,
-              attn_cfg=[dict(type='CBSA', rep_grid=2), QKV]).eval()
+    cbt = CBT(
+        arch=(16, 2, 2), img_size=32, patch_size=8, attn_cfg=[dict(type='CBSA', rep_grid=2),
+                                                              QKV]).eval()
     with torch.no_grad(), SubspaceReductionRecorder(cbt) as rec:
         cbt(torch.randn(1, 3, 32, 32))
     assert [r.name for r in rec.records] == ['blocks.0.attn']
-    assert rec.unmeasured == {'blocks.1.attn': 'QKVCBSA: its attention maps carry no '
-                                               'projected, representatives, rep_update'}
+    assert rec.unmeasured == {
+        'blocks.1.attn':
+        'QKVCBSA: its attention maps carry no '
+        'projected, representatives, rep_update'
+    }
 
 
 def test_coding_rate_tool_reports_qkv_cbsa_as_not_measured(tmp_path, capsys):
     folder = tmp_path / 'images'
     folder.mkdir()
-    cv2.imwrite(str(folder / 'a.png'), np.random.default_rng(0).integers(
-        0, 256, (32, 32, 3), dtype=np.uint8))
+    cv2.imwrite(
+        str(folder / 'a.png'),
+        np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     out = tmp_path / 'out'
-    result = measure_coding_rate('tests/data/configs/tiny_cbt.py', [str(folder / 'a.png')],
-                                 str(out), per_subspace=True,
-                                 cfg_options={'model.decode_head.attn_cfg': QKV})
+    result = measure_coding_rate(
+        'tests/data/configs/tiny_cbt.py', [str(folder / 'a.png')],
+        str(out),
+        per_subspace=True,
+        cfg_options={'model.decode_head.attn_cfg': QKV})
     assert result['subspaces'] == [] and result['subspace_correlation'] is None
     assert result['subspaces_not_measured'] == {
-        'decode_head.layers.0.attn': 'QKVCBSA: its attention maps carry no projected, '
-                                     'representatives, rep_update'}
+        'decode_head.layers.0.attn':
+        'QKVCBSA: its attention maps carry no projected, '
+        'representatives, rep_update'
+    }
     assert 'not measured for decode_head.layers.0.attn (QKVCBSA' in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        'coding_rate.csv', 'coding_rate.json', 'coding_rate.png']
+        'coding_rate.csv', 'coding_rate.json', 'coding_rate.png'
+    ]

@@ -30,16 +30,22 @@ FAMILY_PROJECTIONS = {
 
 def _segmenter_head(num_layers=2):
     from mmseg.models.decode_heads import SegmenterMaskTransformerHead
-    return SegmenterMaskTransformerHead(in_channels=16, channels=16, num_classes=3,
-                                        num_layers=num_layers, num_heads=2, embed_dims=16)
+    return SegmenterMaskTransformerHead(
+        in_channels=16,
+        channels=16,
+        num_classes=3,
+        num_layers=num_layers,
+        num_heads=2,
+        embed_dims=16)
 
 
 def _cbt_head(num_layers=2):
-    return CBTHead(in_channels=16, num_layers=num_layers, num_heads=2, head_dims=8, rep_grid=2,
-                   num_classes=3)
+    return CBTHead(
+        in_channels=16, num_layers=num_layers, num_heads=2, head_dims=8, rep_grid=2, num_classes=3)
 
 
 # ---------------------------------------------------------------- the finder
+
 
 def test_finder_covers_the_family_exactly():
     assert set(FAMILY_PROJECTIONS) == set(ATTENTION_TYPES)
@@ -54,40 +60,47 @@ def test_finder_covers_the_family_exactly():
 def test_finder_in_cbt_head_takes_cbsa_proj_and_to_out_only():
     head = _cbt_head()
     found = attention_projection_weights(head, prefix='decode_head.')
-    assert list(found) == [f'decode_head.layers.{i}.attn.{n}.weight'
-                           for i in range(2) for n in ('proj', 'to_out')]
+    assert list(found) == [
+        f'decode_head.layers.{i}.attn.{n}.weight' for i in range(2) for n in ('proj', 'to_out')
+    ]
     params = dict(head.named_parameters(prefix='decode_head'))
     assert all(found[k] is params[k] for k in found)
     # the rest of the head: class embeddings, norms, step sizes, biases
     rest = set(params) - set(found)
-    assert {'decode_head.cls_emb', 'decode_head.decoder_norm.weight',
-            'decode_head.mask_norm.weight', 'decode_head.layers.0.attn.to_out.bias',
-            'decode_head.layers.0.attn.step_extract', 'decode_head.layers.0.norm.weight'} <= rest
+    assert {
+        'decode_head.cls_emb', 'decode_head.decoder_norm.weight', 'decode_head.mask_norm.weight',
+        'decode_head.layers.0.attn.to_out.bias', 'decode_head.layers.0.attn.step_extract',
+        'decode_head.layers.0.norm.weight'
+    } <= rest
 
 
 def test_finder_in_segmenter_head_takes_multihead_attention_only():
     found = attention_projection_weights(_segmenter_head())
     # not the FFN, dec_proj, patch_proj, classes_proj Linears nor biases/norms/cls_emb
-    assert list(found) == [f'layers.{i}.attn.attn.{n}'
-                           for i in range(2) for n in ('in_proj_weight', 'out_proj.weight')]
+    assert list(found) == [
+        f'layers.{i}.attn.attn.{n}' for i in range(2) for n in ('in_proj_weight', 'out_proj.weight')
+    ]
     assert found['layers.0.attn.attn.in_proj_weight'].shape == (48, 16)
 
 
 def test_finder_separate_qkv_weights_and_whole_segmentor(mmseg_scope):
     mha = nn.MultiheadAttention(16, 2, kdim=8, vdim=8)
     assert set(attention_projection_weights(mha)) == {
-        'q_proj_weight', 'k_proj_weight', 'v_proj_weight', 'out_proj.weight'}
+        'q_proj_weight', 'k_proj_weight', 'v_proj_weight', 'out_proj.weight'
+    }
     from mmseg.registry import MODELS
     model = MODELS.build(Config.fromfile('tests/data/configs/tiny_cbt.py').model)
     head = attention_projection_weights(model.decode_head, prefix='decode_head.')
     everything = attention_projection_weights(model)
-    assert set(everything) == set(head) | {'backbone.blocks.0.attn.qkv.weight',
-                                           'backbone.blocks.0.attn.proj.weight'}
+    assert set(everything) == set(head) | {
+        'backbone.blocks.0.attn.qkv.weight', 'backbone.blocks.0.attn.proj.weight'
+    }
     names = dict(model.named_parameters())
-    assert all(everything[k] is names[k] for k in everything)   # state_dict names
+    assert all(everything[k] is names[k] for k in everything)  # state_dict names
 
 
 # ---------------------------------------------------------- the perturbation
+
 
 def test_sigma_zero_is_bit_identical_and_restore_gives_back_the_clean_weights():
     head = _cbt_head()
@@ -108,10 +121,10 @@ def test_sigma_zero_is_bit_identical_and_restore_gives_back_the_clean_weights():
 
 @pytest.mark.parametrize('mode', ['relative', 'absolute'])
 def test_noise_std_is_as_specified(mode):
-    big = nn.Linear(256, 512)                                 # 131k entries
+    big = nn.Linear(256, 512)  # 131k entries
     small = nn.Linear(256, 256)
     with torch.no_grad():
-        big.weight.mul_(10)                                   # two different scales
+        big.weight.mul_(10)  # two different scales
     params = {'big': big.weight, 'small': small.weight}
     clean = snapshot(params)
     stds = perturb_(params, 0.2, torch.Generator().manual_seed(1), mode)
@@ -152,14 +165,16 @@ def test_noise_sweep_repeats_and_restores():
     assert res[0]['dev'] == {'mean': 0.0, 'std': 0.0}
     for r, sigma in zip(res[1:], (0.5, 2.0)):
         assert len(r['values']) == 3 and r['dev']['std'] > 0
-        assert r['dev']['mean'] == pytest.approx(sigma, rel=0.05)   # relative noise
+        assert r['dev']['mean'] == pytest.approx(sigma, rel=0.05)  # relative noise
     # the same draw at every level: the relative deviations scale by 4 exactly
-    assert [v['dev'] for v in res[2]['values']] == pytest.approx(
-        [4 * v['dev'] for v in res[1]['values']], rel=1e-5)
+    assert [v['dev']
+            for v in res[2]['values']] == pytest.approx([4 * v['dev'] for v in res[1]['values']],
+                                                        rel=1e-5)
     assert torch.equal(lin.weight, clean)
 
     def failing(sigma, repeat):
         raise RuntimeError('test loop failed')
+
     with pytest.raises(RuntimeError):
         noise_sweep(params, failing, [0.5])
-    assert torch.equal(lin.weight, clean)                    # restored after errors too
+    assert torch.equal(lin.weight, clean)  # restored after errors too

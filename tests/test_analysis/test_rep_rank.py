@@ -20,9 +20,9 @@ def _rank_r(m: int, n: int, r: int, spectrum=None) -> torch.Tensor:
 
 @pytest.mark.parametrize('r', [1, 3, 7, 12])
 def test_rank_of_a_product_of_factors(r):
-    a = torch.randn(12, r) @ torch.randn(r, 50)                    # float32, generic factors
+    a = torch.randn(12, r) @ torch.randn(r, 50)  # float32, generic factors
     s = singular_values(a)
-    assert s.dtype == torch.float64 and s.shape == (12,)
+    assert s.dtype == torch.float64 and s.shape == (12, )
     assert int(numerical_rank(s, default_rtol(a.shape, a.dtype))) == r
 
 
@@ -50,7 +50,7 @@ def test_decaying_spectrum_and_the_tolerance():
 def _record(layer, x, hw, **kwargs):
     with ExtractionRankRecorder(layer, **kwargs) as rec, torch.no_grad():
         layer(x, hw, 1)
-    (record,) = rec.records
+    (record, ) = rec.records
     return record
 
 
@@ -67,7 +67,7 @@ def test_identical_tokens_give_rank_one():
 def test_pooled_representatives_of_distinct_tokens_are_full_rank():
     layer = CBSA(16, num_heads=2, head_dims=8, rep_grid=(2, 3))
     with torch.no_grad():
-        layer.proj.weight.mul_(4)                  # spread the logits
+        layer.proj.weight.mul_(4)  # spread the logits
     rec = _record(layer, torch.randn(2, 1 + 24, 16), (4, 6))
     assert rec.rep_init == 'pool' and rec.rank.tolist() == [[6, 6], [6, 6]]
 
@@ -92,10 +92,10 @@ def test_recorder_leaves_outputs_alone_and_summarizes():
         plain = layer(x, (4, 4), 1)
         with ExtractionRankRecorder(layer, rtol=1e-5) as rec:
             recorded = layer(x, (4, 4), 1)
-            layer(x[:1, :10], (3, 3), 1)        # a second call, one image
+            layer(x[:1, :10], (3, 3), 1)  # a second call, one image
         layer(x, (4, 4), 1)
-    assert torch.equal(plain, recorded) and len(rec.records) == 2   # hooks are gone
-    (summary,) = summarize_ranks(rec.records)
+    assert torch.equal(plain, recorded) and len(rec.records) == 2  # hooks are gone
+    (summary, ) = summarize_ranks(rec.records)
     assert summary['samples'] == 3 and summary['rtol'] == [1e-5]
     assert summary['num_tokens'] == [10, 17] and summary['max_rank'] == [4]
     assert len(summary['rank']) == 3 and len(summary['rank_mean']) == 2

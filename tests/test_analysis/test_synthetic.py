@@ -12,8 +12,8 @@ def test_linear_step_is_gradient_descent_on_the_rate():
     """Z - step * Z g(Z^T Z) == Z - (step / c) grad R(Z), c = d / (N eps^2)."""
     z = torch.randn(30, 3, dtype=torch.float64, requires_grad=True)
     eps, step = 0.5, 0.3
-    (grad,) = torch.autograd.grad(coding_rate(z, eps), z)
-    c = 3 / (30 * eps ** 2)
+    (grad, ) = torch.autograd.grad(coding_rate(z, eps), z)
+    c = 3 / (30 * eps**2)
     z = z.detach()
     new = linear_compression_step(z, eps, step)
     torch.testing.assert_close(new, z - step / c * grad)
@@ -21,7 +21,7 @@ def test_linear_step_is_gradient_descent_on_the_rate():
     # the principal directions are kept, each eigenvalue shrinks
     lam, v = torch.linalg.eigh(z.T @ z)
     lam_new = torch.linalg.eigvalsh(new.T @ new)
-    torch.testing.assert_close(lam_new, lam * (1 - step / (1 + c * lam)) ** 2)
+    torch.testing.assert_close(lam_new, lam * (1 - step / (1 + c * lam))**2)
     with pytest.raises(ValueError, match='step'):
         linear_compression_step(z, eps, 1.5)
 

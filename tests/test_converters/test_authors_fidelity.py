@@ -29,16 +29,27 @@ def _ln(sd, key, d):
 
 
 def segmenter_encoder(d=192, depth=12, grid=32, patch=16):
-    sd = {'patch_embed.proj.weight': _r(d, 3, patch, patch), 'patch_embed.proj.bias': _r(d),
-          'cls_token': _r(1, 1, d, scale=1), 'pos_embed': _r(1, 1 + grid * grid, d, scale=0.5),
-          'head.weight': _r(1000, d), 'head.bias': _r(1000)}
+    sd = {
+        'patch_embed.proj.weight': _r(d, 3, patch, patch),
+        'patch_embed.proj.bias': _r(d),
+        'cls_token': _r(1, 1, d, scale=1),
+        'pos_embed': _r(1, 1 + grid * grid, d, scale=0.5),
+        'head.weight': _r(1000, d),
+        'head.bias': _r(1000)
+    }
     for i in range(depth):
         b = f'blocks.{i}.'
         _ln(sd, b + 'norm1', d), _ln(sd, b + 'norm2', d)
-        sd.update({b + 'attn.qkv.weight': _r(3 * d, d), b + 'attn.qkv.bias': _r(3 * d),
-                   b + 'attn.proj.weight': _r(d, d), b + 'attn.proj.bias': _r(d),
-                   b + 'mlp.fc1.weight': _r(4 * d, d), b + 'mlp.fc1.bias': _r(4 * d),
-                   b + 'mlp.fc2.weight': _r(d, 4 * d), b + 'mlp.fc2.bias': _r(d)})
+        sd.update({
+            b + 'attn.qkv.weight': _r(3 * d, d),
+            b + 'attn.qkv.bias': _r(3 * d),
+            b + 'attn.proj.weight': _r(d, d),
+            b + 'attn.proj.bias': _r(d),
+            b + 'mlp.fc1.weight': _r(4 * d, d),
+            b + 'mlp.fc1.bias': _r(4 * d),
+            b + 'mlp.fc2.weight': _r(d, 4 * d),
+            b + 'mlp.fc2.bias': _r(d)
+        })
     _ln(sd, 'norm', d)
     return sd
 
@@ -48,10 +59,13 @@ def cbt_decoder(d=192, n_cls=150, layers=3, heads=3, p=100):
     for i in range(layers):
         pre = f'net.layers.{i}.'
         _ln(sd, pre + 'norm', d)
-        sd.update({pre + 'fn.proj.weight': _r(heads * p, d, scale=0.1),
-                   pre + 'fn.step_x': torch.randn(heads, 1, 1),
-                   pre + 'fn.step_rep': torch.randn(heads, 1, 1),
-                   pre + 'fn.to_out.weight': _r(d, heads * p), pre + 'fn.to_out.bias': _r(d)})
+        sd.update({
+            pre + 'fn.proj.weight': _r(heads * p, d, scale=0.1),
+            pre + 'fn.step_x': torch.randn(heads, 1, 1),
+            pre + 'fn.step_rep': torch.randn(heads, 1, 1),
+            pre + 'fn.to_out.weight': _r(d, heads * p),
+            pre + 'fn.to_out.bias': _r(d)
+        })
     _ln(sd, 'decoder_norm', d), _ln(sd, 'mask_norm', n_cls)
     return sd
 
@@ -63,7 +77,7 @@ def depict_decoder(mode, d=192, n_cls=150, heads=3):
         for i in range(3):
             pre = f'{name}.layers.{i}.'
             _ln(sd, pre + 'norm', d)
-            sd[pre + 'fn.proj'] = torch.randn(heads * p, d) * d ** -0.5
+            sd[pre + 'fn.proj'] = torch.randn(heads * p, d) * d**-0.5
             sd[pre + 'fn.step_size'] = torch.randn(1)
     for key in (['decoder_norm'] if mode == 'sa' else ['snorm', 'cnorm']):
         _ln(sd, key, d)
@@ -72,8 +86,14 @@ def depict_decoder(mode, d=192, n_cls=150, heads=3):
 
 
 def _convert(tool, src, dst):
-    res = subprocess.run([sys.executable, os.path.join(REPO, 'tools/model_converters', tool),
-                          str(src), str(dst)], capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run(
+        [sys.executable,
+         os.path.join(REPO, 'tools/model_converters', tool),
+         str(src),
+         str(dst)],
+        capture_output=True,
+        text=True,
+        cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
@@ -108,7 +128,7 @@ def test_segmentation_checkpoint(tmp_path, decoder):
 
     img = torch.randn(3, 512, 512)
     with torch.no_grad():
-        ours = segmentor._forward(img[None])[0]                     # (150, 32, 32)
+        ours = segmentor._forward(img[None])[0]  # (150, 32, 32)
         tokens = ref.segmenter_vit(img, enc, heads=3)
         decode = ref.cbt_decoder if decoder == 'cbt' else ref.depict_decoder
         theirs = decode(tokens[1:], dec, (32, 32))
@@ -117,8 +137,12 @@ def test_segmentation_checkpoint(tmp_path, decoder):
 
 
 def classifier(kinds, d=192, heads=3, n_cls=1000):
-    sd = {'cls_token': _r(1, 1, d, scale=1), 'pos_embedding': _r(1, 197, d, scale=0.5),
-          'mlp_head.1.weight': _r(n_cls, d), 'mlp_head.1.bias': _r(n_cls)}
+    sd = {
+        'cls_token': _r(1, 1, d, scale=1),
+        'pos_embedding': _r(1, 197, d, scale=0.5),
+        'mlp_head.1.weight': _r(n_cls, d),
+        'mlp_head.1.bias': _r(n_cls)
+    }
     widths = [3, d // 8, d // 4, d // 2, d]
     for j in range(4):
         pre = f'to_patch_embedding.proj.{2 * j}.'
@@ -156,18 +180,27 @@ def test_classifier_checkpoint(tmp_path, name, kinds, d, heads):
     torch.manual_seed(2)
     sd = classifier(kinds, d, heads)
     src = tmp_path / 'model_best.pth.tar'
-    torch.save({'epoch': 150, 'arch': name, 'best_acc1': torch.tensor(71.4),
-                'state_dict': {f'module.{k}': v for k, v in sd.items()}}, src)
+    torch.save(
+        {
+            'epoch': 150,
+            'arch': name,
+            'best_acc1': torch.tensor(71.4),
+            'state_dict': {
+                f'module.{k}': v
+                for k, v in sd.items()
+            }
+        }, src)
     out = _convert('cbt_cls2mmseg.py', src, tmp_path / 'converted.pth')
     assert ('legacy_cls_pooling' in out) == ('CBSA' in kinds)
     converted = torch.load(tmp_path / 'converted.pth', weights_only=True)['state_dict']
     info = convert_classifier(sd)[1]
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        classifier_model = PRETRAIN.build(dict(
-            type='ImageClassifier',
-            backbone=dict(info['backbone'], out_type='cls_token'),
-            head=dict(type='LinearClsHead', num_classes=1000, in_channels=d))).eval()
+        classifier_model = PRETRAIN.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(info['backbone'], out_type='cls_token'),
+                head=dict(type='LinearClsHead', num_classes=1000, in_channels=d))).eval()
     classifier_model.load_state_dict(converted, strict=True)
     backbone = classifier_model.backbone
 
@@ -184,8 +217,8 @@ def test_classifier_checkpoint(tmp_path, name, kinds, d, heads):
         backbone.out_type = 'cls_token'
         logits = classifier_model(img[None], mode='tensor')[0]
     torch.testing.assert_close(feat_map.flatten(1).T, theirs[1:], rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(logits, theirs[0] @ sd['mlp_head.1.weight'].T
-                               + sd['mlp_head.1.bias'], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        logits, theirs[0] @ sd['mlp_head.1.weight'].T + sd['mlp_head.1.bias'], rtol=1e-9, atol=1e-9)
 
 
 def test_converters_refuse_foreign_files_by_key(tmp_path):
@@ -194,15 +227,25 @@ def test_converters_refuse_foreign_files_by_key(tmp_path):
     model = {f'encoder.{k}': v for k, v in segmenter_encoder(depth=1, grid=4).items()}
     model.update({f'decoder.{k}': v for k, v in sd.items()})
     torch.save({'model': model}, tmp_path / 'odd.pth')
-    res = subprocess.run([sys.executable, 'tools/model_converters/cbsa2mmseg.py',
-                          str(tmp_path / 'odd.pth'), str(tmp_path / 'out.pth')],
-                         capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run([
+        sys.executable, 'tools/model_converters/cbsa2mmseg.py',
+        str(tmp_path / 'odd.pth'),
+        str(tmp_path / 'out.pth')
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO)
     assert res.returncode != 0
     assert "unexpected keys for a cbt decoder: ['decoder.net.layers.0.fn.extra_gate']" in res.stderr
     assert not (tmp_path / 'out.pth').exists()
 
     torch.save({'state_dict': {'features.0.weight': torch.zeros(1)}}, tmp_path / 'resnet.pth')
-    res = subprocess.run([sys.executable, 'tools/model_converters/cbt_cls2mmseg.py',
-                          str(tmp_path / 'resnet.pth'), str(tmp_path / 'out.pth')],
-                         capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run([
+        sys.executable, 'tools/model_converters/cbt_cls2mmseg.py',
+        str(tmp_path / 'resnet.pth'),
+        str(tmp_path / 'out.pth')
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO)
     assert res.returncode != 0 and "['features.0.weight']" in res.stderr

@@ -29,11 +29,13 @@ def test_layout_labels_and_determinism(tmp_path):
         anns = sorted(os.listdir(os.path.join(a, 'annotations', split)))
         assert len(imgs) == len(anns) == n
         assert [i[:-4] for i in imgs] == [x[:-4] for x in anns]
-    labels = np.stack([cv2.imread(os.path.join(a, 'annotations', 'training', f), 0)
-                       for f in sorted(os.listdir(os.path.join(a, 'annotations', 'training')))])
+    labels = np.stack([
+        cv2.imread(os.path.join(a, 'annotations', 'training', f), 0)
+        for f in sorted(os.listdir(os.path.join(a, 'annotations', 'training')))
+    ])
     # ADE20K convention: 0 unlabelled (unused here), classes stored as 1..6
     assert labels.min() >= 1 and labels.max() <= len(CLASSES)
-    assert len(np.unique(labels)) >= 4          # several classes appear
+    assert len(np.unique(labels)) >= 4  # several classes appear
 
 
 def test_images_carry_class_structure(tmp_path):
@@ -75,11 +77,12 @@ def test_ensure_reuses_and_checks_parameters(tmp_path):
 
 def test_dataset_class_generates_and_lists(tmp_path, mmseg_scope):
     root = str(tmp_path / 'gen')
-    ds = MiniADE20KDataset(data_root=root, generate=True,
-                           generator=dict(num_train=3, num_val=2, size=32),
-                           data_prefix=dict(img_path='images/validation',
-                                            seg_map_path='annotations/validation'),
-                           pipeline=[])
+    ds = MiniADE20KDataset(
+        data_root=root,
+        generate=True,
+        generator=dict(num_train=3, num_val=2, size=32),
+        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
+        pipeline=[])
     assert len(ds) == 2
     assert ds.metainfo['classes'] == CLASSES
     assert ds[0]['reduce_zero_label'] is True

@@ -18,13 +18,29 @@ DECODERS = {'cbt': 'cbt', 'depict-sa': 'depict', 'depict-ca': 'depict', 'segment
 SIZES = {'t': 192, 's': 384, 'b': 768, 'l': 1024}
 #: per dataset: leaf-name suffix and the recipe of segm/config.yml
 RECIPES = {
-    'pascal-context-59': dict(
-        suffix='8xb2-80k_pascal-context-59-480x480', dataset='PascalContextDataset59',
-        num_classes=59, scale=(4160, 520), crop=(480, 480), stride=(320, 320), batch=16,
-        lr=1e-3, epochs=256, train_images=4998),
-    'cityscapes': dict(
-        suffix='8xb1-80k_cityscapes-768x768', dataset='CityscapesDataset', num_classes=19,
-        scale=(2048, 1024), crop=(768, 768), stride=(512, 512), batch=8, lr=1e-2, epochs=216,
+    'pascal-context-59':
+    dict(
+        suffix='8xb2-80k_pascal-context-59-480x480',
+        dataset='PascalContextDataset59',
+        num_classes=59,
+        scale=(4160, 520),
+        crop=(480, 480),
+        stride=(320, 320),
+        batch=16,
+        lr=1e-3,
+        epochs=256,
+        train_images=4998),
+    'cityscapes':
+    dict(
+        suffix='8xb1-80k_cityscapes-768x768',
+        dataset='CityscapesDataset',
+        num_classes=19,
+        scale=(2048, 1024),
+        crop=(768, 768),
+        stride=(512, 512),
+        batch=8,
+        lr=1e-2,
+        epochs=216,
         train_images=2975),
 }
 
@@ -38,8 +54,11 @@ LEAVES = [(d, s, ds) for ds in RECIPES for d in DECODERS for s in SIZES]
 
 
 def test_every_leaf_exists():
-    made = {os.path.relpath(p, REPO) for ds in RECIPES
-            for p in glob.glob(os.path.join(REPO, 'configs', '*', f'*_{RECIPES[ds]["suffix"]}.py'))}
+    made = {
+        os.path.relpath(p, REPO)
+        for ds in RECIPES
+        for p in glob.glob(os.path.join(REPO, 'configs', '*', f'*_{RECIPES[ds]["suffix"]}.py'))
+    }
     assert made == {os.path.relpath(_leaf(*leaf), REPO) for leaf in LEAVES}
 
 
@@ -61,9 +80,9 @@ def test_recipe(decoder, size, dataset):
     cfg = _parsed(_leaf(decoder, size, dataset))
     train, val = cfg.train_dataloader, cfg.val_dataloader
     assert train.dataset.type == val.dataset.type == r['dataset']
-    assert train.batch_size * 8 == r['batch']                    # 8 GPUs
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=r['lr'], momentum=0.9,
-                                               weight_decay=0.0)
+    assert train.batch_size * 8 == r['batch']  # 8 GPUs
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=r['lr'], momentum=0.9, weight_decay=0.0)
     (poly, ) = cfg.param_scheduler
     assert (poly.type, poly.power, poly.eta_min, poly.end) == ('PolyLR', 0.9, 1e-5, 80000)
     # the authors' epochs in iterations, rounded to 1k as Segmenter's paper does
@@ -80,8 +99,8 @@ def test_recipe(decoder, size, dataset):
     assert model.data_preprocessor.size == model.backbone.img_size == r['crop']
     assert model.decode_head.num_classes == r['num_classes']
     assert model.backbone.arch == size and model.decode_head.in_channels == SIZES[size]
-    assert model.backbone.init_cfg == dict(type='Pretrained',
-                                           checkpoint=f'checkpoints/vit-{size}16_384_timm.pth')
+    assert model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=f'checkpoints/vit-{size}16_384_timm.pth')
 
 
 @pytest.mark.parametrize('dataset', RECIPES)
@@ -100,8 +119,8 @@ def test_decoders_share_everything_but_the_head(dataset, size):
 @pytest.mark.parametrize('decoder', DECODERS)
 def test_forward_at_a_small_size(decoder, dataset, mmseg_scope):
     import torch
-    from mmseg.registry import MODELS
     from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
     cfg = copy.deepcopy(_parsed(_leaf(decoder, 't', dataset)))
     cfg.model.backbone.pop('init_cfg')
     with DefaultScope.overwrite_default_scope('mmseg'):
@@ -113,6 +132,7 @@ def test_forward_at_a_small_size(decoder, dataset, mmseg_scope):
 
 
 # --- a short training run on data laid out like the real datasets ----------------------------
+
 
 def _image_and_labels(rng, shape, labels):
     """A random image and a label map of blocks drawn from ``labels``."""
@@ -151,10 +171,10 @@ def make_cityscapes(root, rng, shape=(48, 96), counts=(('train', 4), ('val', 2))
         for i in range(n):
             stem = f'{city}_{i:06d}_000019'
             img, lab = _image_and_labels(rng, shape, np.r_[np.arange(19), 255])
-            cv2.imwrite(os.path.join(root, 'leftImg8bit', split, city,
-                                     f'{stem}_leftImg8bit.png'), img)
-            cv2.imwrite(os.path.join(root, 'gtFine', split, city,
-                                     f'{stem}_gtFine_labelTrainIds.png'), lab)
+            cv2.imwrite(
+                os.path.join(root, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'), img)
+            cv2.imwrite(
+                os.path.join(root, 'gtFine', split, city, f'{stem}_gtFine_labelTrainIds.png'), lab)
     return str(root)
 
 
@@ -163,8 +183,8 @@ MAKERS = {'pascal-context-59': make_pascal_context, 'cityscapes': make_cityscape
 TINY_HEADS = {
     'cbt': dict(num_layers=1, num_heads=2, head_dims=8, rep_grid=2),
     'depict-sa': dict(num_layers=1, num_heads=2, head_dims=8),
-    'depict-ca': dict(num_layers=1, num_heads=2, head_dims=8, num_cross_layers=1,
-                      cross_head_dims=4),
+    'depict-ca':
+    dict(num_layers=1, num_heads=2, head_dims=8, num_cross_layers=1, cross_head_dims=4),
     'segmenter': dict(num_layers=1, num_heads=2, channels=16, embed_dims=16),
 }
 
@@ -179,8 +199,13 @@ def _shrink(cfg, decoder, data_root, work_dir):
         if 'crop_size' in t:
             t.crop_size = crop
     cfg.model.data_preprocessor.size = crop
-    cfg.model.backbone = dict(type='ViT', arch=(16, 1, 2), img_size=crop, patch_size=8,
-                              norm_eps=1e-5, interpolate_mode='bilinear')
+    cfg.model.backbone = dict(
+        type='ViT',
+        arch=(16, 1, 2),
+        img_size=crop,
+        patch_size=8,
+        norm_eps=1e-5,
+        interpolate_mode='bilinear')
     cfg.model.decode_head.update(in_channels=16, **TINY_HEADS[decoder])
     cfg.model.test_cfg = dict(mode='slide', crop_size=crop, stride=(32, 32))
     loader = dict(num_workers=0, persistent_workers=False)
@@ -206,8 +231,8 @@ def test_a_few_iterations_on_a_tiny_copy(decoder, dataset, tmp_path):
     from mmengine.runner import Runner
     rng = np.random.default_rng(0)
     data_root = MAKERS[dataset](tmp_path / 'data', rng)
-    cfg = _shrink(copy.deepcopy(_parsed(_leaf(decoder, 's', dataset))), decoder, data_root,
-                  tmp_path / 'work')
+    cfg = _shrink(
+        copy.deepcopy(_parsed(_leaf(decoder, 's', dataset))), decoder, data_root, tmp_path / 'work')
     # the runner's default scope ends with the test
     with DefaultScope.overwrite_default_scope('mmseg'):
         runner = Runner.from_cfg(cfg)

@@ -20,8 +20,7 @@ import mmseg_cbsa.models.backbones.base as backbone_base
 import mmseg_cbsa.models.layers.patch_embed as patch_embed
 from mmseg_cbsa.models.attentions import CBSA
 from mmseg_cbsa.models.attentions.representatives import (pool_patch_tokens, pooling_matrix,
-                                                          representative_cells,
-                                                          separable_avg_pool)
+                                                          representative_cells, separable_avg_pool)
 
 EXPORT_SWITCHES = (backbone_base, patch_embed)
 CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'configs')
@@ -30,9 +29,11 @@ CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'configs')
 @pytest.fixture
 def export_form(monkeypatch):
     """Turn the export forms on (as during torch.onnx.export)."""
+
     def on():
         for mod in EXPORT_SWITCHES:
             monkeypatch.setattr(mod, 'is_exporting', lambda: True)
+
     return on
 
 
@@ -43,8 +44,8 @@ def test_is_exporting_false_in_eager():
 
 @pytest.mark.parametrize('size,out', [(s, o) for s in range(1, 23) for o in range(1, s + 1)])
 def test_pooling_matrix_is_adaptive_avg_pool1d(size, out):
-    eye = torch.eye(size, dtype=torch.float64)[None]             # (1, size, size)
-    expected = F.adaptive_avg_pool1d(eye, out)[0].T              # (out, size): weights per bin
+    eye = torch.eye(size, dtype=torch.float64)[None]  # (1, size, size)
+    expected = F.adaptive_avg_pool1d(eye, out)[0].T  # (out, size): weights per bin
     assert torch.allclose(pooling_matrix(size, out, torch.float64), expected, rtol=0, atol=1e-15)
 
 
@@ -103,8 +104,9 @@ def test_pos_embed_resize_at_layout_grid_is_identity(mode):
 
 @pytest.mark.parametrize('arch', ['ViT', 'CBT', 'CRATE', 'ToST'])
 def test_encoders_export_form(arch, export_form):
-    from mmseg.registry import MODELS
     from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
     import mmseg_cbsa  # noqa: F401
     init_default_scope('mmseg')
     extra = dict(rep_grid=3) if arch == 'CBT' else {}
@@ -114,11 +116,15 @@ def test_encoders_export_form(arch, export_form):
     # the layout grid, a larger non-square one, partial patches, a tiny one
     shapes = [(32, 32), (40, 72), (37, 21), (8, 16)]
     with torch.no_grad():
-        eager = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))[0]
-                 for i, s in enumerate(shapes)]
+        eager = [
+            model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))[0]
+            for i, s in enumerate(shapes)
+        ]
         export_form()
-        exported = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))[0]
-                    for i, s in enumerate(shapes)]
+        exported = [
+            model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))[0]
+            for i, s in enumerate(shapes)
+        ]
     for a, b in itertools.zip_longest(eager, exported):
         assert a.shape == b.shape
         assert torch.equal(a, b)
@@ -132,10 +138,14 @@ def test_segmentors_export_form(cfg, export_form):
     model = SegmentorLogits(build_model(osp.join(CONFIGS, cfg), seed=0).model.eval())
     shapes = [(64, 64), (40, 72), (37, 21)]
     with torch.no_grad():
-        eager = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
-                 for i, s in enumerate(shapes)]
+        eager = [
+            model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
+            for i, s in enumerate(shapes)
+        ]
         export_form()
-        exported = [model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
-                    for i, s in enumerate(shapes)]
+        exported = [
+            model(torch.randn(1, 3, *s, generator=torch.Generator().manual_seed(i)))
+            for i, s in enumerate(shapes)
+        ]
     for a, b in zip(eager, exported):
         assert torch.equal(a, b)

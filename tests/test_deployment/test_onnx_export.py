@@ -5,35 +5,39 @@ import runpy
 import sys
 
 import numpy as np
+import onnxruntime  # noqa: F401  (a test requirement: missing fails)
+import onnxscript  # noqa: F401  (a test requirement: missing fails)
 import pytest
 import torch
+from mmengine.config import Config
 
-pytest.importorskip('onnxruntime')
-pytest.importorskip('onnxscript')
-
-from mmengine.config import Config  # noqa: E402
-
-from mmseg_cbsa.analysis.loading import build_model  # noqa: E402
-from mmseg_cbsa.deployment import (OnnxSegmentor, SegmentorLogits, export_onnx,  # noqa: E402
-                                   verify_onnx)
+from mmseg_cbsa.analysis.loading import build_model
+from mmseg_cbsa.deployment import OnnxSegmentor, SegmentorLogits, export_onnx, verify_onnx
 
 TOOL = 'tools/deployment/pytorch2onnx.py'
 TINY = 'tests/data/configs/'
 LOSS = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)
-HEAD = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=6,
-            loss_decode=LOSS)
+HEAD = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=6, loss_decode=LOSS)
 #: tiny versions of every decoder and encoder kind: name -> (base config, overrides)
 VARIANTS = {
     'vit_cbt': ('tiny_cbt.py', {}),
     'vit_segmenter': ('tiny_segmenter.py', {}),
     # CBT encoder (conv stem, CBSA + ISTA) under a DEPICT-CA head
-    'cbt_depict-ca': ('tiny_cbt_backbone.py', dict(decode_head=dict(
-        _delete_=True, type='DEPICTHead', mode='ca', num_cross_layers=1, cross_head_dims=8,
-        **HEAD))),
+    'cbt_depict-ca': ('tiny_cbt_backbone.py',
+                      dict(
+                          decode_head=dict(
+                              _delete_=True,
+                              type='DEPICTHead',
+                              mode='ca',
+                              num_cross_layers=1,
+                              cross_head_dims=8,
+                              **HEAD))),
     # CRATE encoder (linear stem, MSSA) under a DEPICT-SA head
-    'crate_depict-sa': ('tiny_cbt.py', dict(
-        backbone=dict(_delete_=True, type='CRATE', arch=(16, 1, 2), img_size=32, patch_size=8),
-        decode_head=dict(_delete_=True, type='DEPICTHead', mode='sa', **HEAD))),
+    'crate_depict-sa':
+    ('tiny_cbt.py',
+     dict(
+         backbone=dict(_delete_=True, type='CRATE', arch=(16, 1, 2), img_size=32, patch_size=8),
+         decode_head=dict(_delete_=True, type='DEPICTHead', mode='sa', **HEAD))),
 }
 #: the issue's sizes, and a non-square grid (37x100 -> 5x13 patches) that the
 #: 2x2 representative grid does not divide, with partial patches
@@ -93,7 +97,7 @@ def test_dynamic_export_matches_pytorch_at_any_size(name, exported):
 def test_graph_input_and_output(exported):
     import onnx
     graph = onnx.load(exported['vit_cbt'][1]).graph
-    (inp,), (out,) = graph.input, graph.output
+    (inp, ), (out, ) = graph.input, graph.output
     assert inp.name == 'img' and out.name == 'seg_logits'
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     assert dims[1] == 3 and all(isinstance(d, str) for d in (dims[0], dims[2], dims[3]))
@@ -105,9 +109,11 @@ def test_onnx_segmentor_equals_segmentor_predict(exported, tmp_path):
     model, onnx_file, _, cfg = exported['vit_cbt']
     img = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
     # inference_model reads test_pipeline, OnnxSegmentor the test dataloader's
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='Resize', scale=(64, 48), keep_ratio=True),
-                dict(type='PackSegInputs')]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(64, 48), keep_ratio=True),
+        dict(type='PackSegInputs')
+    ]
     cfg.test_pipeline = pipeline
     cfg.test_dataloader.dataset.pipeline = pipeline
     for test_cfg in (dict(mode='whole'), dict(mode='slide', crop_size=(32, 32), stride=(24, 24))):

@@ -8,12 +8,10 @@ from mmseg_cbsa.evaluation import ZeroShotCLSMetric, image_scores, mass_share_ma
 
 # 4x4 VOC label, 2x2-pixel patches: an object (class 5) in the top-left patch,
 # its 255 void band around it, background elsewhere
-LABEL = torch.tensor([[5, 5, 255, 0],
-                      [5, 5, 255, 0],
-                      [255, 255, 255, 0],
-                      [0, 0, 0, 0]], dtype=torch.uint8)
-HEAD_A = [[1.0, 0.0], [0.0, 0.0]]          # all on the object's patch
-HEAD_B = [[0.1, 0.2], [0.3, 0.4]]          # 60% of its mass: the two bottom patches
+LABEL = torch.tensor([[5, 5, 255, 0], [5, 5, 255, 0], [255, 255, 255, 0], [0, 0, 0, 0]],
+                     dtype=torch.uint8)
+HEAD_A = [[1.0, 0.0], [0.0, 0.0]]  # all on the object's patch
+HEAD_B = [[0.1, 0.2], [0.3, 0.4]]  # 60% of its mass: the two bottom patches
 MAPS = torch.tensor([HEAD_A, HEAD_B])
 
 
@@ -34,16 +32,22 @@ def test_best_head_jaccard_per_target():
 
 def test_metric_averages_images_skips_absent_targets_and_reports_layers():
     metric = ZeroShotCLSMetric(patch_size=2)
-    empty = torch.zeros(4, 4, dtype=torch.uint8)          # background only
+    empty = torch.zeros(4, 4, dtype=torch.uint8)  # background only
     samples = [
-        dict(cls_attn={0: MAPS, 1: MAPS.flip(0)}, gt_sem_seg=dict(data=LABEL[None])),
-        dict(cls_attn={0: MAPS, 1: MAPS.flip(0)}, gt_sem_seg=dict(data=empty[None])),
+        dict(cls_attn={
+            0: MAPS,
+            1: MAPS.flip(0)
+        }, gt_sem_seg=dict(data=LABEL[None])),
+        dict(cls_attn={
+            0: MAPS,
+            1: MAPS.flip(0)
+        }, gt_sem_seg=dict(data=empty[None])),
     ]
     metric.process({}, samples)
     res = metric.compute_metrics(metric.results)
     # image 2: head A covers 4 of 16 background pixels (0.25), head B 8 (0.5)
     assert res['background/layer1'] == pytest.approx((0.5 + 0.5) / 2)
-    assert res['foreground/layer1'] == pytest.approx(1.0)    # image 2 has no object
+    assert res['foreground/layer1'] == pytest.approx(1.0)  # image 2 has no object
     assert res['boundary/layer2'] == pytest.approx(0.3)
     assert res['foreground/best'] == pytest.approx(1.0)
     assert not any(math.isnan(v) for v in res.values())

@@ -17,14 +17,22 @@ from mmengine.config import Config
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', 'finetune', '*.py')))
 #: Table 3's columns: config prefix -> (backbone type, embed dims)
-MODELS = {'cbt-t': ('CBT', 192), 'cbt-s': ('CBT', 384), 'cbt-b': ('CBT', 768),
-          'cbt-l': ('CBT', 1024), 'crate-b': ('CRATE', 768), 'crate-l': ('CRATE', 1024),
-          'vit-s': ('ViT', 384)}
+MODELS = {
+    'cbt-t': ('CBT', 192),
+    'cbt-s': ('CBT', 384),
+    'cbt-b': ('CBT', 768),
+    'cbt-l': ('CBT', 1024),
+    'crate-b': ('CRATE', 768),
+    'crate-l': ('CRATE', 1024),
+    'vit-s': ('ViT', 384)
+}
 #: Table 3's rows: config suffix -> (mmpretrain dataset, classes, train split, test split)
-DATASETS = {'cifar10': ('CIFAR10', 10, 'train', 'test'),
-            'cifar100': ('CIFAR100', 100, 'train', 'test'),
-            'flowers102': ('Flowers102', 102, 'train', 'test'),
-            'oxford-pets': ('OxfordIIITPet', 37, 'trainval', 'test')}
+DATASETS = {
+    'cifar10': ('CIFAR10', 10, 'train', 'test'),
+    'cifar100': ('CIFAR100', 100, 'train', 'test'),
+    'flowers102': ('Flowers102', 102, 'train', 'test'),
+    'oxford-pets': ('OxfordIIITPet', 37, 'trainval', 'test')
+}
 
 
 def _config(model: str, dataset: str) -> str:
@@ -50,9 +58,9 @@ def test_recipe(path):
     cfg = _parsed(path)
     name = _ids(path)
     dataset, classes, train_split, test_split = DATASETS[name.rsplit('_', 1)[1]]
-    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                                               eps=1e-8, weight_decay=0.01)
-    assert 'paramwise_cfg' not in cfg.optim_wrapper            # decay on every parameter
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    assert 'paramwise_cfg' not in cfg.optim_wrapper  # decay on every parameter
     (cosine, ) = cfg.param_scheduler
     assert (cosine.type, cosine.T_max, cosine.by_epoch) == ('CosineAnnealingLR', 400, True)
     assert cfg.train_cfg.max_epochs == 400 and cfg.train_dataloader.batch_size == 50
@@ -63,7 +71,7 @@ def test_recipe(path):
     assert steps['RandomResizedCrop'].scale == 224
     assert steps['RandAugment'].num_policies == 2
     assert steps['RandAugment'].magnitude_level / steps['RandAugment'].total_level == 14 / 30
-    assert len(steps['RandAugment'].policies) == 14             # torchvision's operations
+    assert len(steps['RandAugment'].policies) == 14  # torchvision's operations
     assert [t['type'] for t in test.pipeline][-2:] == ['Resize', 'PackInputs']
     assert test.pipeline[-2].scale == (224, 224)
     assert cfg.model.head.num_classes == cfg.data_preprocessor.num_classes == classes
@@ -87,7 +95,7 @@ def test_builds_at_the_new_class_count(model, mmseg_scope):
                 net = PRETRAIN_MODELS.build(cfg.model).eval()
             assert type(net.backbone).__name__ == kind and net.backbone.embed_dims == dims
             assert net.head.fc.weight.shape == (classes, dims)
-            if dims <= 384:                                      # the cheap ones run
+            if dims <= 384:  # the cheap ones run
                 with torch.no_grad():
                     assert net(torch.randn(1, 3, 224, 224), mode='tensor').shape == (1, classes)
         assert cfg.model.head.num_classes == classes and cfg.model.head.in_channels == dims
@@ -95,12 +103,13 @@ def test_builds_at_the_new_class_count(model, mmseg_scope):
 
 # --- loading a converted ImageNet checkpoint --------------------------------------------------
 
+
 def _tiny(cfg: Config) -> Config:
     """The config's classifier with a 1-layer, 16-wide encoder on 32x32 images."""
     backbone = cfg.model.backbone
     backbone.update(arch=(16, 1, 2), img_size=32, patch_size=8)
     if backbone.type == 'CBT':
-        backbone.rep_grid = 2                   # CBSA's representatives on the 4x4 grid
+        backbone.rep_grid = 2  # CBSA's representatives on the 4x4 grid
     cfg.model.head.in_channels = 16
     return cfg
 
@@ -121,7 +130,7 @@ def _imagenet_checkpoint(cfg: Config, path: str, encoder_only: bool = False) -> 
     source.model.head.num_classes = 1000
     torch.manual_seed(1)
     net = _build(source)
-    for p in net.parameters():                  # distinct from any fresh initialisation
+    for p in net.parameters():  # distinct from any fresh initialisation
         p.data.normal_()
     state = net.state_dict()
     if encoder_only:
@@ -134,14 +143,16 @@ def _imagenet_checkpoint(cfg: Config, path: str, encoder_only: bool = False) -> 
 def test_the_encoder_loads_and_the_head_starts_fresh(model, tmp_path, mmseg_scope):
     cfg = _tiny(copy.deepcopy(_parsed(_config(model, 'cifar10'))))
     ckpt = str(tmp_path / 'in1k.pth')
-    vit = model == 'vit-s'        # timm_vit2mmseg.py keeps the encoder only
+    vit = model == 'vit-s'  # timm_vit2mmseg.py keeps the encoder only
     state = _imagenet_checkpoint(cfg, ckpt, encoder_only=vit)
     cfg.model.backbone.init_cfg.checkpoint = ckpt
     net = _build(cfg)
     net.init_weights()
     encoder = net.backbone.state_dict()
-    expected = state if vit else {k[len('backbone.'):]: v for k, v in state.items()
-                                  if k.startswith('backbone.')}
+    expected = state if vit else {
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
     assert encoder.keys() == expected.keys()
     for key, value in encoder.items():
         assert torch.equal(value, expected[key]), key
@@ -163,14 +174,14 @@ def test_an_encoder_that_does_not_fit_is_refused(tmp_path, mmseg_scope):
     ckpt = str(tmp_path / 'in1k.pth')
     state = _imagenet_checkpoint(cfg, ckpt)
     missing = next(k for k in state if k.startswith('backbone.blocks.0.'))
-    save_checkpoint_file({k: v for k, v in state.items() if k != missing}, ckpt,
-                         overwrite=True)
+    save_checkpoint_file({k: v for k, v in state.items() if k != missing}, ckpt, overwrite=True)
     cfg.model.backbone.init_cfg.checkpoint = ckpt
     with pytest.raises(CheckpointMismatchError, match=missing[len('backbone.'):]):
         _build(cfg).init_weights()
 
 
 # --- a couple of training iterations on tiny copies of the datasets ---------------------------
+
 
 def make_cifar(root, rng, dataset='CIFAR10', train=5, test=2):
     """The python pickle batches of CIFAR-10 (5 training batches) / CIFAR-100
@@ -183,8 +194,10 @@ def make_cifar(root, rng, dataset='CIFAR10', train=5, test=2):
     classes = len(cls.METAINFO['classes'])
     per_batch = train // len(cls.train_list)
     for name, n in [(f, per_batch) for f, _ in cls.train_list] + [(cls.test_list[0][0], test)]:
-        batch = {'data': rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
-                 key: rng.integers(0, classes, n).tolist()}
+        batch = {
+            'data': rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+            key: rng.integers(0, classes, n).tolist()
+        }
         with open(os.path.join(folder, name), 'wb') as f:
             pickle.dump(batch, f)
     return str(root)
@@ -198,8 +211,9 @@ def make_oxford_pets(root, rng, train=4, test=2):
         lines = []
         for i in range(n):
             name = f'{split}_{i}'
-            cv2.imwrite(os.path.join(root, 'images', name + '.jpg'),
-                        rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+            cv2.imwrite(
+                os.path.join(root, 'images', name + '.jpg'),
+                rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
             lines.append(f'{name} {i % 37 + 1} 1 1')
         with open(os.path.join(root, 'annotations', f'{split}.txt'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
@@ -213,14 +227,19 @@ def make_flowers102(root, rng, train=4, val=1, test=2):
     os.makedirs(os.path.join(root, 'jpg'))
     n = train + val + test
     for i in range(1, n + 1):
-        cv2.imwrite(os.path.join(root, 'jpg', f'image_{i:05d}.jpg'),
-                    rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
-    savemat(os.path.join(root, 'imagelabels.mat'),
-            {'labels': (np.arange(n) % 102 + 1).astype(np.uint8)[None]})
+        cv2.imwrite(
+            os.path.join(root, 'jpg', f'image_{i:05d}.jpg'),
+            rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    savemat(
+        os.path.join(root, 'imagelabels.mat'),
+        {'labels': (np.arange(n) % 102 + 1).astype(np.uint8)[None]})
     ids = np.arange(1, n + 1)[None]
-    savemat(os.path.join(root, 'setid.mat'),
-            {'trnid': ids[:, :train], 'valid': ids[:, train:train + val],
-             'tstid': ids[:, train + val:]})
+    savemat(
+        os.path.join(root, 'setid.mat'), {
+            'trnid': ids[:, :train],
+            'valid': ids[:, train:train + val],
+            'tstid': ids[:, train + val:]
+        })
     return str(root)
 
 
@@ -233,9 +252,12 @@ def cifar_without_checksums(monkeypatch):
         monkeypatch.setattr(cls, 'test_list', [[f, None] for f, _ in cls.test_list])
 
 
-MAKERS = {'cifar10': lambda root, rng: make_cifar(root, rng, 'CIFAR10'),
-          'cifar100': lambda root, rng: make_cifar(root, rng, 'CIFAR100'),
-          'flowers102': make_flowers102, 'oxford-pets': make_oxford_pets}
+MAKERS = {
+    'cifar10': lambda root, rng: make_cifar(root, rng, 'CIFAR10'),
+    'cifar100': lambda root, rng: make_cifar(root, rng, 'CIFAR100'),
+    'flowers102': make_flowers102,
+    'oxford-pets': make_oxford_pets
+}
 
 
 def _small_images(cfg: Config) -> None:
@@ -283,7 +305,7 @@ def test_a_few_iterations_on_a_tiny_copy(dataset, tmp_path, cifar_without_checks
     for name in ('train_dataloader', 'val_dataloader'):
         cfg[name].dataset.data_root = root
     cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=2)   # validated below
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=2)  # validated below
     cfg.param_scheduler[0].update(T_max=1, end=1)
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = str(tmp_path / 'work')
@@ -293,6 +315,6 @@ def test_a_few_iterations_on_a_tiny_copy(dataset, tmp_path, cifar_without_checks
         runner = Runner.from_cfg(cfg)
         runner.train()
         metrics = runner.val()
-    assert runner.iter == (3 if dataset == 'cifar10' else 2)    # 5 or 4 images, batch 2
+    assert runner.iter == (3 if dataset == 'cifar10' else 2)  # 5 or 4 images, batch 2
     assert np.isfinite(runner.message_hub.get_scalar('train/loss').current())
     assert set(metrics) == {'accuracy/top1'} and 0 <= metrics['accuracy/top1'] <= 100

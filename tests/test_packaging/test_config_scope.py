@@ -24,8 +24,7 @@ def _tiny_user_config(repo_root: str) -> str:
 
 
 def _python(cwd, *args) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
-                         text=True)
+    res = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True)
     assert res.returncode == 0, f'{args} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}'
     return res
 
@@ -43,8 +42,8 @@ def test_package_carries_configs_and_model_index(tmp_path):
                 mim, 'configs', 'cbt', 'cbt_vit-s16_8xb1-160k_ade20k-512x512.py')))))
     """)
     res = _python(tmp_path, '-c', script)
-    assert json.loads(res.stdout.splitlines()[-1]) == dict(package='mmseg_cbsa', index=True,
-                                                           config=True)
+    assert json.loads(res.stdout.splitlines()[-1]) == dict(
+        package='mmseg_cbsa', index=True, config=True)
 
 
 def test_user_config_inherits_the_ade20k_recipe(tmp_path):
@@ -72,8 +71,8 @@ def test_user_config_trains_and_tests_outside_the_checkout(repo_root, tmp_path):
     """Datasets, transforms, hooks, loops, optimizer and metric of the inherited
     base are all built under the ``mmseg_cbsa`` scope."""
     (tmp_path / 'my_tiny.py').write_text(_tiny_user_config(repo_root))
-    _python(tmp_path, os.path.join(repo_root, 'tools', 'train.py'), 'my_tiny.py',
-            '--work-dir', 'work')
+    _python(tmp_path, os.path.join(repo_root, 'tools', 'train.py'), 'my_tiny.py', '--work-dir',
+            'work')
     assert (tmp_path / 'data' / 'mini_ade20k' / 'mini_ade20k.json').is_file()
     res = _python(tmp_path, os.path.join(repo_root, 'tools', 'test.py'), 'my_tiny.py',
                   'work/iter_2.pth', '--work-dir', 'test')
@@ -81,8 +80,9 @@ def test_user_config_trains_and_tests_outside_the_checkout(repo_root, tmp_path):
     assert len(list((tmp_path / 'test' / 'overlays').glob('*.png'))) == 1
 
 
-@pytest.mark.parametrize('name', ['cbt_vit-t8_1xb8-1k_mini-ade20k-128x128',
-                                  'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128'])
+@pytest.mark.parametrize(
+    'name',
+    ['cbt_vit-t8_1xb8-1k_mini-ade20k-128x128', 'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128'])
 def test_inferencer_finds_a_model_by_name(name, tmp_path):
     """``MMSegInferencer(model=<metafile name>, weights=..., scope='mmseg_cbsa')``
     with a checkpoint the test makes from the named config."""
@@ -111,15 +111,20 @@ def test_inferencer_finds_a_model_by_name(name, tmp_path):
     """)
     res = _python(tmp_path, '-c', script)
     out = json.loads(res.stdout.splitlines()[-1])
-    assert out == dict(same=True, shape=[48, 40], in_range=True,
-                       classes=['background', 'disc', 'box', 'triangle', 'ring', 'cross'])
+    assert out == dict(
+        same=True,
+        shape=[48, 40],
+        in_range=True,
+        classes=['background', 'disc', 'box', 'triangle', 'ring', 'cross'])
 
 
 def test_inferencer_in_mmseg_scope_does_not_know_our_names(tmp_path):
     """Why the scope must be given: mmseg's own index lacks our models."""
     script = ("import mmseg_cbsa\nfrom mmseg.apis import MMSegInferencer\n"
               "MMSegInferencer(model='cbt_vit-s16_8xb1-160k_ade20k-512x512', device='cpu')\n")
-    res = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True,
+    res = subprocess.run([sys.executable, '-c', script],
+                         cwd=tmp_path,
+                         capture_output=True,
                          text=True)
     assert res.returncode != 0
     assert 'Cannot find model: cbt_vit-s16_8xb1-160k_ade20k-512x512 in mmseg' in res.stderr

@@ -20,8 +20,8 @@ def test_test_tool_bf16(tiny_cbt_trained, repo_root, tmp_path):
     args = [t['config'], t['checkpoint'], '--cfg-options', *t['options']]
     fp32 = run_python(repo_root, 'tools/test.py', *args[:2], '--work-dir', tmp_path / 'a',
                       *args[2:])
-    bf16 = run_python(repo_root, 'tools/test.py', *args[:2], '--work-dir', tmp_path / 'b',
-                      '--bf16', *args[2:])
+    bf16 = run_python(repo_root, 'tools/test.py', *args[:2], '--work-dir', tmp_path / 'b', '--bf16',
+                      *args[2:])
     out = bf16.stdout + bf16.stderr
     assert 'AutocastTestLoop' in out or 'mIoU' in out
     assert 0 <= _miou(out) <= 100 and 0 <= _miou(fp32.stdout + fp32.stderr) <= 100
@@ -30,10 +30,11 @@ def test_test_tool_bf16(tiny_cbt_trained, repo_root, tmp_path):
 def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_path):
     """Inside the model the activations are bfloat16; what the evaluator and
     the hooks receive is float32."""
-    import mmseg_cbsa  # noqa: F401
     from mmengine.config import Config
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
+
+    import mmseg_cbsa  # noqa: F401
 
     t = tiny_cbt_trained
     cfg = Config.fromfile(osp.join(repo_root, t['config']))
@@ -50,6 +51,7 @@ def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_p
     cbsa.register_forward_hook(lambda m, i, o: seen['attention'].append(o.dtype))
 
     class Outputs(Hook):
+
         def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
             seen['logits'] += [s.seg_logits.data.dtype for s in outputs]
 
@@ -70,9 +72,9 @@ def test_agreement_tool(tiny_cbt_trained, repo_root):
 
 
 def test_argmax_agreement_is_one_in_float32(tiny_cbt_trained, repo_root):
-    import mmseg_cbsa  # noqa: F401
     from mmseg.apis import init_model
 
+    import mmseg_cbsa  # noqa: F401
     from mmseg_cbsa.analysis.precision import argmax_agreement
     from mmseg_cbsa.utils import collect_images
     t = tiny_cbt_trained
@@ -88,29 +90,31 @@ def test_argmax_agreement_is_one_in_float32(tiny_cbt_trained, repo_root):
 def test_image_demo_bf16(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     images = t['data'] / 'images' / 'validation'
-    run_python(repo_root, 'demo/image_demo.py', t['config'], t['checkpoint'], images,
-               '--out', tmp_path, '--bf16')
+    run_python(repo_root, 'demo/image_demo.py', t['config'], t['checkpoint'], images, '--out',
+               tmp_path, '--bf16')
     assert len(list(tmp_path.glob('*.png'))) == 2
 
 
 def test_benchmark_precisions(repo_root, tmp_path):
-    res = run_python(repo_root, 'tools/analysis_tools/benchmark.py', '--dims', '32', '--heads',
-                     '2', '--head-dims', '8', '--rep-grid', '2', '--extra-tokens', '3',
-                     '--repeats', '1', '--warmup', '0', '--out-dir', tmp_path, '--no-isolation',
-                     '--layers', 'CBSA', '--sizes', '64', '--modes', 'infer', 'train',
-                     '--precisions', 'float32', 'bf16')
+    res = run_python(repo_root, 'tools/analysis_tools/benchmark.py', '--dims', '32', '--heads', '2',
+                     '--head-dims', '8', '--rep-grid', '2', '--extra-tokens', '3', '--repeats', '1',
+                     '--warmup', '0', '--out-dir', tmp_path, '--no-isolation', '--layers', 'CBSA',
+                     '--sizes', '64', '--modes', 'infer', 'train', '--precisions', 'float32',
+                     'bf16')
     assert re.search(r'matrix-multiply rate: float32 [0-9.]+ GFLOP/s, bf16 [0-9.]+', res.stdout)
     assert 'speed-up over eager float32' in res.stdout
     rows = list(csv.DictReader(open(tmp_path / 'results.csv')))
-    assert sorted((r['mode'], r['precision']) for r in rows) == [
-        ('infer', 'bf16'), ('infer', 'float32'), ('train', 'bf16'), ('train', 'float32')]
+    assert sorted((r['mode'], r['precision']) for r in rows) == [('infer', 'bf16'),
+                                                                 ('infer', 'float32'),
+                                                                 ('train', 'bf16'),
+                                                                 ('train', 'float32')]
     assert all(float(r['latency_ms']) > 0 and float(r['pct_matmul']) > 0 for r in rows)
 
 
 def test_attention_demo_bf16(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     image = sorted((t['data'] / 'images' / 'validation').iterdir())[0]
-    run_python(repo_root, 'demo/attention_demo.py', t['config'], t['checkpoint'], image,
-               '--out', tmp_path, '--bf16')
+    run_python(repo_root, 'demo/attention_demo.py', t['config'], t['checkpoint'], image, '--out',
+               tmp_path, '--bf16')
     assert (tmp_path / 'cls_attention.png').stat().st_size > 0
     assert list(tmp_path.glob('cbsa_decode_head_layer*.png'))

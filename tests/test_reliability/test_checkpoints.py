@@ -14,13 +14,12 @@ import pytest
 import torch
 
 import mmseg_cbsa  # noqa: F401  (installs the checked, weights-only loading)
-from mmseg_cbsa.utils.checkpoint import (CheckpointError, load_checkpoint_file,
-                                         save_checkpoint_file)
+from mmseg_cbsa.utils.checkpoint import CheckpointError, load_checkpoint_file, save_checkpoint_file
 from mmseg_cbsa.utils.checkpoint_fit import CheckpointMismatchError, partial_loading
 from tests.cli import data_root_options, run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG = 'tests/data/configs/tiny_cbt.py'      # 1-layer ViT (16 wide) + CBT head, 6 classes
+CONFIG = 'tests/data/configs/tiny_cbt.py'  # 1-layer ViT (16 wide) + CBT head, 6 classes
 
 
 def _tool(name):
@@ -64,12 +63,20 @@ def files(tmp_path_factory):
     state = model.state_dict()
     out = dict(dir=tmp, state=state, data=tmp / 'data')
     for name, sd in [
-            ('model', state),
-            ('one_tensor', {'unrelated.weight': torch.zeros(3, 3)}),
+        ('model', state),
+        ('one_tensor', {
+            'unrelated.weight': torch.zeros(3, 3)
+        }),
             # the model's encoder alone, keys relative to it (as a converted timm ViT)
-            ('backbone_only', {k[len('backbone.'):]: v for k, v in state.items()
-                               if k.startswith('backbone.')}),
-            ('backbone_prefixed', {k: v for k, v in state.items() if k.startswith('backbone.')})]:
+        ('backbone_only', {
+            k[len('backbone.'):]: v
+            for k, v in state.items() if k.startswith('backbone.')
+        }),
+        ('backbone_prefixed', {
+            k: v
+            for k, v in state.items() if k.startswith('backbone.')
+        })
+    ]:
         save_checkpoint_file(sd, str(tmp / f'{name}.pth'))
         out[name] = tmp / f'{name}.pth'
     out['empty'] = tmp / 'empty.pth'
@@ -87,6 +94,7 @@ def files(tmp_path_factory):
 
 # --- tools/test.py ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope='module')
 def test_tool():
     return _tool('test')
@@ -94,21 +102,24 @@ def test_tool():
 
 def _run_test_tool(tool, monkeypatch, tmp_path, files, ckpt, *options):
     monkeypatch.setattr(sys, 'argv', [
-        'tools/test.py', os.path.join(REPO, CONFIG), str(ckpt), '--work-dir', str(tmp_path),
-        '--cfg-options', *data_root_options(files['data']), *options])
+        'tools/test.py',
+        os.path.join(REPO, CONFIG),
+        str(ckpt), '--work-dir',
+        str(tmp_path), '--cfg-options', *data_root_options(files['data']), *options
+    ])
     with pytest.raises(SystemExit) as exc:
         tool.main()
     return str(exc.value.code)
 
 
 @pytest.mark.parametrize('case, options, expected', [
-    ('model', ['model.decode_head.num_classes=7'],
-     r'3 tensors of the wrong shape: decode_head\.cls_emb \(checkpoint \[1, 6, 16\], '
+    ('model', ['model.decode_head.num_classes=7'
+               ], r'3 tensors of the wrong shape: decode_head\.cls_emb \(checkpoint \[1, 6, 16\], '
      r'model \[1, 7, 16\]\)'),
     ('one_tensor', [], r'30 model weights missing .*backbone\.cls_token.*\n.*'
-                       r'1 checkpoint tensors the model has no place for: unrelated\.weight'),
+     r'1 checkpoint tensors the model has no place for: unrelated\.weight'),
     ('backbone_only', [], r'model weights missing .*backbone\.cls_token.*\n.*'
-                          r'no place for: cls_token'),
+     r'no place for: cls_token'),
     ('empty', [], r'the checkpoint file is empty \(0 bytes\)'),
 ])
 def test_test_tool_refuses_a_checkpoint_that_does_not_fit(test_tool, monkeypatch, tmp_path, files,
@@ -126,37 +137,52 @@ def test_test_tool_does_not_run_a_payload_even_when_forced(files, repo_root, tmp
     marker = tmp_path / 'PAYLOAD_RAN'
     evil = tmp_path / 'evil.pth'
     torch.save({'state_dict': files['state'], 'meta': {'x': _Payload(str(marker))}}, evil)
-    res = run_python(repo_root, 'tools/test.py', CONFIG, str(evil), '--work-dir',
-                     str(tmp_path / 'work'), '--cfg-options', *data_root_options(files['data']),
-                     env={'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'}, check=False)
+    res = run_python(
+        repo_root,
+        'tools/test.py',
+        CONFIG,
+        str(evil),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--cfg-options',
+        *data_root_options(files['data']),
+        env={'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'},
+        check=False)
     assert not marker.exists()
     assert res.returncode == 1
     assert f'error: {evil}: cannot be loaded as a weights-only checkpoint' in res.stderr
     assert 'posix.mkdir' in res.stderr or 'os.mkdir' in res.stderr
-    assert not re.search(r'mIoU: \d', res.stdout + res.stderr)           # nothing evaluated
+    assert not re.search(r'mIoU: \d', res.stdout + res.stderr)  # nothing evaluated
 
 
 def test_test_tool_evaluates_a_fitting_checkpoint(test_tool, monkeypatch, tmp_path, files):
     monkeypatch.setattr(sys, 'argv', [
-        'tools/test.py', os.path.join(REPO, CONFIG), str(files['model']), '--work-dir',
-        str(tmp_path), '--cfg-options', *data_root_options(files['data'])])
+        'tools/test.py',
+        os.path.join(REPO, CONFIG),
+        str(files['model']), '--work-dir',
+        str(tmp_path), '--cfg-options', *data_root_options(files['data'])
+    ])
     test_tool.main()
 
 
 # --- load_from, init_model, MMSegInferencer --------------------------------------------------
 
+
 def test_load_from_in_train_refuses_a_misfit(monkeypatch, tmp_path, files):
     train_tool = _tool('train')
     monkeypatch.setattr(sys, 'argv', [
-        'tools/train.py', os.path.join(REPO, CONFIG), '--work-dir', str(tmp_path / 'work'),
-        '--cfg-options', *data_root_options(files['data']), 'train_cfg.max_iters=1',
-        f'load_from={files["backbone_only"]}'])
+        'tools/train.py',
+        os.path.join(REPO, CONFIG), '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', *data_root_options(files['data']),
+        'train_cfg.max_iters=1', f'load_from={files["backbone_only"]}'
+    ])
     # the error itself, or the tool's SystemExit with its message
     with pytest.raises((CheckpointMismatchError, SystemExit)) as exc:
         train_tool.main()
-    assert re.search(r'backbone_only\.pth: the checkpoint does not fit the model '
-                     r'\(EncoderDecoder\); refused:\n.*missing', str(exc.value)), str(exc.value)
-    assert not list((tmp_path / 'work').rglob('*.pth'))          # no training happened
+    assert re.search(
+        r'backbone_only\.pth: the checkpoint does not fit the model '
+        r'\(EncoderDecoder\); refused:\n.*missing', str(exc.value)), str(exc.value)
+    assert not list((tmp_path / 'work').rglob('*.pth'))  # no training happened
 
 
 def test_init_model_and_inferencer_refuse(files):
@@ -174,9 +200,10 @@ def test_init_model_and_inferencer_refuse(files):
 
 # --- Pretrained and the opt-out --------------------------------------------------------------
 
+
 def _pretrained_backbone(checkpoint, **init):
-    backbone = _build(_cfg(init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint),
-                                         **init)).model.backbone)
+    backbone = _build(
+        _cfg(init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint), **init)).model.backbone)
     backbone.init_weights()
     return backbone
 
@@ -196,14 +223,17 @@ def test_pretrained_backbone_loads_a_fitting_encoder(files):
 
 
 def test_pretrained_backbone_refuses_a_misfit(files):
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'backbone_wide\.pth: .*\n.*tensors of the wrong shape: cls_token '
-                             r'\(checkpoint \[1, 1, 24\], model \[1, 1, 16\]\)'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'backbone_wide\.pth: .*\n.*tensors of the wrong shape: cls_token '
+            r'\(checkpoint \[1, 1, 24\], model \[1, 1, 16\]\)'):
         _pretrained_backbone(files['backbone_wide'])
     with pytest.raises(CheckpointMismatchError, match=r'one_tensor\.pth: .*\n.*missing'):
         _pretrained_backbone(files['one_tensor'])
-    with pytest.raises(CheckpointError, match=r"backbone_only\.pth: no tensors under prefix "
-                                              r"'backbone\.'; its keys start with"):
+    with pytest.raises(
+            CheckpointError,
+            match=r"backbone_only\.pth: no tensors under prefix "
+            r"'backbone\.'; its keys start with"):
         _pretrained_backbone(files['backbone_only'], prefix='backbone.')
 
 
@@ -231,15 +261,18 @@ def test_partial_loading_is_explicit_and_still_checks_shapes(files):
     model = _build(cfg.model)
     from mmengine.runner import load_checkpoint
     with partial_loading(allow_missing=True, allow_unexpected=True):
-        with pytest.raises(CheckpointMismatchError, match=r'model\.pth: .*\n.*wrong shape: '
-                                                          r'decode_head\.cls_emb'):
+        with pytest.raises(
+                CheckpointMismatchError,
+                match=r'model\.pth: .*\n.*wrong shape: '
+                r'decode_head\.cls_emb'):
             load_checkpoint(model, str(files['model']))
-        load_checkpoint(model.backbone, str(files['model']))       # all keys unexpected
-    with pytest.raises(CheckpointMismatchError):                   # the opt-out has ended
+        load_checkpoint(model.backbone, str(files['model']))  # all keys unexpected
+    with pytest.raises(CheckpointMismatchError):  # the opt-out has ended
         load_checkpoint(model.backbone, str(files['backbone_prefixed']))
 
 
 # --- the mechanism ---------------------------------------------------------------------------
+
 
 def test_every_mmengine_scheme_reads_weights_only():
     from mmengine.registry import WEIGHT_INITIALIZERS
@@ -253,7 +286,7 @@ def test_every_mmengine_scheme_reads_weights_only():
         assert mmengine_checkpoint.CheckpointLoader._get_checkpoint_loader(path) in loaders, path
     assert mmengine_checkpoint.load_state_dict is ours.load_state_dict
     assert WEIGHT_INITIALIZERS.get('Pretrained') is ours.Pretrained
-    ours.install_checkpoint_loading()                                # idempotent
+    ours.install_checkpoint_loading()  # idempotent
     assert set(mmengine_checkpoint.CheckpointLoader._schemes.values()) <= loaders
 
 
@@ -264,12 +297,18 @@ def test_http_checkpoint_is_read_weights_only(files, tmp_path, monkeypatch):
     marker = tmp_path / 'PAYLOAD_RAN'
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', lambda url, dst, **kw: torch.save(
-        {'state_dict': {}, 'x': _Payload(str(marker))}, dst))
+    monkeypatch.setattr(
+        torch.hub, 'download_url_to_file',
+        lambda url, dst, **kw: torch.save({
+            'state_dict': {},
+            'x': _Payload(str(marker))
+        }, dst))
     model = _build(_cfg().model)
     url = 'https://example.com/ckpts/evil.pth'
-    with pytest.raises(CheckpointError, match=r'https://example\.com/ckpts/evil\.pth: cannot be '
-                                              r'loaded as a weights-only checkpoint'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'https://example\.com/ckpts/evil\.pth: cannot be '
+            r'loaded as a weights-only checkpoint'):
         load_checkpoint(model, url)
     assert not marker.exists() and (tmp_path / 'hub' / 'checkpoints' / 'evil.pth').is_file()
 

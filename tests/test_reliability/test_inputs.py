@@ -51,11 +51,11 @@ def demo_assets(tmp_path_factory, repo_root):
     tmp = tmp_path_factory.mktemp('demo_inputs')
     model = init_model(osp.join(repo_root, TINY), None, device='cpu')
     ckpt = str(tmp / 'tiny_cbt.pth')
-    save_checkpoint_file(model.state_dict(), ckpt,
-                         meta=dict(dataset_meta=dict(classes=CLASSES, palette=PALETTE)))
+    save_checkpoint_file(
+        model.state_dict(), ckpt, meta=dict(dataset_meta=dict(classes=CLASSES, palette=PALETTE)))
     folder = tmp / 'images'
     folder.mkdir()
-    (folder / 'a_empty.png').write_bytes(b'')                    # zero bytes
+    (folder / 'a_empty.png').write_bytes(b'')  # zero bytes
     (folder / 'b_corrupt.jpg').write_bytes(b'not an image at all' * 10)
     for i in range(2):
         _write_image(folder / f'img{i}.png', (32, 48), seed=i)
@@ -75,11 +75,17 @@ def _run_in_process(repo_root, monkeypatch, script, *argv):
     return None
 
 
-def test_image_demo_skips_bad_images_names_them_and_exits_nonzero(
-        demo_assets, repo_root, tmp_path):
+def test_image_demo_skips_bad_images_names_them_and_exits_nonzero(demo_assets, repo_root, tmp_path):
     folder = demo_assets['folder']
-    res = run_python(repo_root, 'demo/image_demo.py', TINY, demo_assets['ckpt'], folder,
-                     '--out', tmp_path, check=False)
+    res = run_python(
+        repo_root,
+        'demo/image_demo.py',
+        TINY,
+        demo_assets['ckpt'],
+        folder,
+        '--out',
+        tmp_path,
+        check=False)
     assert res.returncode == 1, res.stderr[-3000:]
     # the good images after the bad ones were all segmented
     assert sorted(p.name for p in tmp_path.iterdir()) == ['img0.png', 'img1.png']
@@ -90,29 +96,29 @@ def test_image_demo_skips_bad_images_names_them_and_exits_nonzero(
     assert '2 of 4 images failed and were skipped' in res.stderr
 
 
-def test_attention_demo_skips_bad_images_names_them_and_exits_nonzero(
-        demo_assets, repo_root, tmp_path, monkeypatch, capsys):
+def test_attention_demo_skips_bad_images_names_them_and_exits_nonzero(demo_assets, repo_root,
+                                                                      tmp_path, monkeypatch,
+                                                                      capsys):
     folder = demo_assets['folder']
-    code = _run_in_process(repo_root, monkeypatch, 'attention_demo.py', TINY,
-                           demo_assets['ckpt'], folder, '--out', tmp_path)
+    code = _run_in_process(repo_root, monkeypatch, 'attention_demo.py', TINY, demo_assets['ckpt'],
+                           folder, '--out', tmp_path)
     out, err = capsys.readouterr()
     assert code is not None and code != 0 and '2 of 4 images failed' in str(code)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['img0', 'img1']
     for stem in ('img0', 'img1'):
         assert sorted(p.name for p in (tmp_path / stem).iterdir()) == [
-            'cbsa_decode_head_layer0.png', 'cls_attention.png']
+            'cbsa_decode_head_layer0.png', 'cls_attention.png'
+        ]
     assert f'error: {folder / "a_empty.png"}: empty file (0 bytes)' in err
     assert f'error: {folder / "b_corrupt.jpg"}: cannot be decoded as an image' in err
 
 
 @pytest.mark.parametrize('names', [('a/x.jpg', 'b/x.jpg'), ('a/x.jpg', 'a/x.png')])
-def test_image_demo_refuses_inputs_whose_outputs_would_overwrite(
-        names, demo_assets, tmp_path):
+def test_image_demo_refuses_inputs_whose_outputs_would_overwrite(names, demo_assets, tmp_path):
     from mmseg_cbsa.analysis.demos import segment_images
     paths = [_write_image(tmp_path / 'in' / n, (32, 48), seed=i) for i, n in enumerate(names)]
     with pytest.raises(ValueError, match=r"share a name .*'x': .*x\.\w+, .*x\.\w+"):
-        segment_images(TINY, demo_assets['ckpt'], [str(p) for p in paths],
-                       str(tmp_path / 'out'))
+        segment_images(TINY, demo_assets['ckpt'], [str(p) for p in paths], str(tmp_path / 'out'))
     assert not (tmp_path / 'out').exists()
 
 
@@ -132,7 +138,7 @@ THIN_GRIDS = [(1, 50), (50, 1), (2, 16), (16, 2), (3, 3), (1, 1)]
 @pytest.mark.parametrize('hw', THIN_GRIDS)
 def test_layer_pools_at_most_the_patch_grid(cls, hw):
     layer = cls(16, num_heads=2, head_dims=8, rep_grid=4)
-    n = hw[0] * hw[1] + 2                                   # [CLS] first, one class token last
+    n = hw[0] * hw[1] + 2  # [CLS] first, one class token last
     x = torch.randn(2, n, 16)
     got = []
     handle = layer.register_attention_hook(lambda mod, maps: got.append(maps))
@@ -141,7 +147,7 @@ def test_layer_pools_at_most_the_patch_grid(cls, hw):
     assert out.shape == x.shape and torch.isfinite(out).all()
     eff = (min(4, hw[0]), min(4, hw[1]))
     assert layer.rep_grid_for(hw) == eff
-    (maps,) = got
+    (maps, ) = got
     assert maps.rep_grid == eff and maps.extraction.shape == (2, 2, eff[0] * eff[1], n)
     # the count of similarities follows the grid used when told the patch grid
     m = eff[0] * eff[1]
@@ -169,13 +175,13 @@ def _backbone(kind, t):
 
 # (8, 400) px at patch 8 is a 1x50 patch grid; (24, 200) a 3x25 one
 @pytest.mark.parametrize('shape', [(8, 400), (400, 8), (24, 200), (200, 24)])
-@pytest.mark.parametrize('kind,t', [('CBT', 'CBSA'), ('CBT', 'AgentAttention'),
-                                    ('CRATECBT', 'CBSA'), ('ViT', 'CBSA'),
-                                    ('ViT', 'AgentAttention')])
+@pytest.mark.parametrize('kind,t',
+                         [('CBT', 'CBSA'), ('CBT', 'AgentAttention'), ('CRATECBT', 'CBSA'),
+                          ('ViT', 'CBSA'), ('ViT', 'AgentAttention')])
 def test_every_cbsa_encoder_takes_elongated_images(kind, t, shape):
     model = _backbone(kind, t)
     with torch.no_grad():
-        (out,) = model(torch.randn(1, 3, *shape))
+        (out, ) = model(torch.randn(1, 3, *shape))
     assert out.shape == (1, 16, shape[0] // 8, shape[1] // 8)
     assert torch.isfinite(out).all()
 
@@ -197,11 +203,13 @@ def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
     assert logits.shape == (1, 3, *hw) and torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize('config,shapes', [
-    (QUICKSTART, [(200, 3000), (3000, 200)]),   # 8x8 representatives, 2x16 patches
-    # resized to 137x2048 like a 200x3000 image: 10x10 representatives, 9x32 patch windows
-    (CBT_ADE20K, [(100, 1500)]),
-])
+@pytest.mark.parametrize(
+    'config,shapes',
+    [
+        (QUICKSTART, [(200, 3000), (3000, 200)]),  # 8x8 representatives, 2x16 patches
+        # resized to 137x2048 like a 200x3000 image: 10x10 representatives, 9x32 patch windows
+        (CBT_ADE20K, [(100, 1500)]),
+    ])
 def test_whole_model_inference_on_elongated_images(config, shapes, tmp_path, repo_root):
     from mmseg.apis import inference_model, init_model
     model = init_model(osp.join(repo_root, config), None, device='cpu')
@@ -220,8 +228,8 @@ def _tiny_with_grid(tmp_path, repo_root, grid):
     return str(cfg)
 
 
-def test_recorder_and_attention_demo_use_the_grid_actually_used(
-        tmp_path, repo_root, monkeypatch, capsys):
+def test_recorder_and_attention_demo_use_the_grid_actually_used(tmp_path, repo_root, monkeypatch,
+                                                                capsys):
     """A 20x300 image is a 2x16 patch grid for the tiny configs: the 4x4
     representative grid becomes 2x4 and the maps, cells and pictures say so."""
     from mmseg.apis import inference_model, init_model
@@ -239,7 +247,7 @@ def test_recorder_and_attention_demo_use_the_grid_actually_used(
         assert ext.maps.shape[2:] == (8, 2, 16)
         cells = ext.cells()
         assert cells.shape == (8, 4)
-        assert cells[:, 0].min() == 0 and cells[:, 2].max() == 2       # rows cover the grid
+        assert cells[:, 0].min() == 0 and cells[:, 2].max() == 2  # rows cover the grid
         assert cells[:, 1].min() == 0 and cells[:, 3].max() == 16
     ckpt = tmp_path / 'tiny.pth'
     save_checkpoint_file(model.state_dict(), str(ckpt), meta={})
@@ -248,8 +256,9 @@ def test_recorder_and_attention_demo_use_the_grid_actually_used(
     out = capsys.readouterr().out
     assert code is None
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
-        'cbsa_backbone_layer0.png', 'cbsa_backbone_layer1.png',
-        'cbsa_decode_head_layer0.png', 'cls_attention.png']
+        'cbsa_backbone_layer0.png', 'cbsa_backbone_layer1.png', 'cbsa_decode_head_layer0.png',
+        'cls_attention.png'
+    ]
     assert str(tmp_path / 'out' / 'cbsa_decode_head_layer0.png') in out
 
 
@@ -268,10 +277,11 @@ def broken_mini_ade(tmp_path):
     (ann / 'training' / 'mini_000000.png').write_bytes(b'')
     (ann / 'training' / 'mini_000001.png').write_bytes(b'\x89PNG garbage' * 20)
     good = cv2.imread(str(ann / 'training' / 'mini_000002.png'), cv2.IMREAD_UNCHANGED)
-    cv2.imwrite(str(ann / 'training' / 'mini_000002.png'),
-                cv2.resize(good, (40, 24), interpolation=cv2.INTER_NEAREST))
+    cv2.imwrite(
+        str(ann / 'training' / 'mini_000002.png'),
+        cv2.resize(good, (40, 24), interpolation=cv2.INTER_NEAREST))
     bad = cv2.imread(str(ann / 'validation' / 'mini_000000.png'), cv2.IMREAD_UNCHANGED)
-    bad[:3, :5] = 50                                   # class 49 after reduce_zero_label
+    bad[:3, :5] = 50  # class 49 after reduce_zero_label
     cv2.imwrite(str(ann / 'validation' / 'mini_000000.png'), bad)
     cv2.imwrite(str(ann / 'validation' / 'mini_000001.png'), good[:16])
     return root
@@ -288,21 +298,22 @@ def _dataset(root, split):
 
 
 def _index(ds, name):
-    return [osp.basename(ds.get_data_info(i)['seg_map_path']) for i in range(len(ds))
-            ].index(name)
+    return [osp.basename(ds.get_data_info(i)['seg_map_path']) for i in range(len(ds))].index(name)
 
 
-@pytest.mark.parametrize('split,name,match', [
-    ('training', 'mini_000000.png', r'is an empty file \(0 bytes\)'),
-    ('training', 'mini_000001.png', r'is not a decodable image'),
-    # training resizes image and label together: the wrong size used to pass
-    ('training', 'mini_000002.png', r'is 24x40 \(HxW\) but its image .*mini_000002.jpg is '
-                                    r'32x32; expected a label map of the image\'s size'),
-    ('validation', 'mini_000001.png', r'is 16x32 \(HxW\) but its image .* is 32x32'),
-    ('validation', 'mini_000000.png', r'has values 49 \(after reduce_zero_label\); stored '
-                                      r'in the file as 50, in 15 pixels; expected classes '
-                                      r'0\.\.5 or the ignore index 255'),
-])
+@pytest.mark.parametrize(
+    'split,name,match',
+    [
+        ('training', 'mini_000000.png', r'is an empty file \(0 bytes\)'),
+        ('training', 'mini_000001.png', r'is not a decodable image'),
+        # training resizes image and label together: the wrong size used to pass
+        ('training', 'mini_000002.png', r'is 24x40 \(HxW\) but its image .*mini_000002.jpg is '
+         r'32x32; expected a label map of the image\'s size'),
+        ('validation', 'mini_000001.png', r'is 16x32 \(HxW\) but its image .* is 32x32'),
+        ('validation', 'mini_000000.png', r'has values 49 \(after reduce_zero_label\); stored '
+         r'in the file as 50, in 15 pixels; expected classes '
+         r'0\.\.5 or the ignore index 255'),
+    ])
 def test_label_errors_name_the_file_and_what_was_expected(broken_mini_ade, split, name, match):
     ds = _dataset(broken_mini_ade, split)
     path = str(broken_mini_ade / 'annotations' / split / name)
@@ -321,7 +332,7 @@ def test_good_label_maps_load_exactly_as_with_mmseg(broken_mini_ade):
     theirs = LoadAnnotations()(dict(info, seg_fields=[]))
     assert ours['gt_seg_map'].dtype == theirs['gt_seg_map'].dtype == np.uint8
     np.testing.assert_array_equal(ours['gt_seg_map'], theirs['gt_seg_map'])
-    sample = ds[_index(ds, 'mini_000002.png')]        # the whole test pipeline
+    sample = ds[_index(ds, 'mini_000002.png')]  # the whole test pipeline
     assert sample['data_samples'].gt_sem_seg.data.shape == (1, 32, 32)
 
 
@@ -343,8 +354,9 @@ def _pipeline_types(pipeline):
 def test_ade20k_pipelines_are_mmsegs_with_checked_annotations():
     ours = Config.fromfile('configs/_base_/datasets/ade20k_bs1.py')
     theirs = Config.fromfile(
-        osp.join(os.path.dirname(__import__('mmseg').__file__),
-                 '.mim/configs/_base_/datasets/ade20k.py'))
+        osp.join(
+            os.path.dirname(__import__('mmseg').__file__),
+            '.mim/configs/_base_/datasets/ade20k.py'))
 
     def swap(pipeline):
         out = []
@@ -362,13 +374,14 @@ def test_ade20k_pipelines_are_mmsegs_with_checked_annotations():
         assert 'LoadCheckedAnnotations' in _pipeline_types(ours[key]), key
         assert swap(ours[key]) == swap(theirs[key]), key
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        assert ours[loader].dataset.pipeline == ours[
-            'train_pipeline' if loader == 'train_dataloader' else 'test_pipeline']
+        assert ours[loader].dataset.pipeline == ours['train_pipeline' if loader ==
+                                                     'train_dataloader' else 'test_pipeline']
 
 
 @pytest.mark.parametrize('config', [
     QUICKSTART, CBT_ADE20K, 'configs/segmenter/segmenter_vit-s16_8xb1-160k_ade20k-512x512.py',
-    'configs/depict/depict-sa_vit-s16_8xb1-160k_ade20k-512x512.py'])
+    'configs/depict/depict-sa_vit-s16_8xb1-160k_ade20k-512x512.py'
+])
 def test_checked_annotations_count_the_datasets_classes(config):
     from mmseg.registry import DATASETS
     cfg = Config.fromfile(config)

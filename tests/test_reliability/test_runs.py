@@ -19,20 +19,30 @@ import torch
 
 from mmseg_cbsa.datasets import mini_ade
 from mmseg_cbsa.datasets.mini_ade import ensure_mini_ade20k
-from mmseg_cbsa.utils.work_dir import (WorkDirError, WorkDirLock, check_new_run,
-                                       previous_run_files, resolve_resume)
+from mmseg_cbsa.utils.work_dir import (WorkDirError, WorkDirLock, check_new_run, previous_run_files,
+                                       resolve_resume)
 from tests.cli import data_root_options, run_python
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
-TINY = dict(num_train=8, num_val=2, size=32, seed=0)   # tiny_cbt's generator
+TINY = dict(num_train=8, num_val=2, size=32, seed=0)  # tiny_cbt's generator
 NO_VAL = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
 
 
 def _train(repo_root, work, *flags, options, iters=2, env=None):
     """tools/train.py on tiny_cbt for ``iters`` iterations, without validation."""
-    return run_python(repo_root, 'tools/train.py', CONFIG, '--work-dir', work, *flags,
-                      '--cfg-options', *options, f'train_cfg.max_iters={iters}', *NO_VAL,
-                      env=env, check=False)
+    return run_python(
+        repo_root,
+        'tools/train.py',
+        CONFIG,
+        '--work-dir',
+        work,
+        *flags,
+        '--cfg-options',
+        *options,
+        f'train_cfg.max_iters={iters}',
+        *NO_VAL,
+        env=env,
+        check=False)
 
 
 def _log(res) -> str:
@@ -70,6 +80,7 @@ def _fake_checkpoint(path, iteration):
 
 # ------------------------------------------------------------ item 2: resume
 
+
 def test_resume_without_last_checkpoint_continues_from_the_newest(run2, repo_root, tmp_path):
     """Before: 'Auto resumed from the latest checkpoint None', training from
     iteration 0 and overwriting iter_2.pth."""
@@ -81,7 +92,7 @@ def test_resume_without_last_checkpoint_continues_from_the_newest(run2, repo_roo
     assert f'--resume: resuming from {work / "iter_2.pth"}' in log
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'Iter(train) [3/3]' in log and 'Iter(train) [1/3]' not in log
-    assert _bytes(work / 'iter_2.pth') == before                   # nothing overwritten
+    assert _bytes(work / 'iter_2.pth') == before  # nothing overwritten
     assert torch.load(work / 'iter_3.pth', weights_only=True)['meta']['iter'] == 3
 
 
@@ -93,7 +104,7 @@ def test_resume_into_a_mistyped_work_dir_stops(run2, repo_root, tmp_path):
     assert res.returncode != 0
     assert f'the work dir {typo} does not exist' in res.stderr
     assert f'Did you mean {tmp_path / "work_cbt"}?' in res.stderr
-    assert 'Iter(train)' not in _log(res) and not typo.exists()    # nothing started or created
+    assert 'Iter(train)' not in _log(res) and not typo.exists()  # nothing started or created
 
 
 def test_empty_last_checkpoint_is_an_error_naming_it(run2, repo_root, tmp_path):
@@ -103,7 +114,7 @@ def test_empty_last_checkpoint_is_an_error_naming_it(run2, repo_root, tmp_path):
     res = _train(repo_root, work, '--resume', options=run2['options'])
     assert res.returncode != 0
     assert f'error: --resume: {work / "last_checkpoint"} is empty' in res.stderr
-    assert 'iter_2.pth' in res.stderr                       # says what could be resumed instead
+    assert 'iter_2.pth' in res.stderr  # says what could be resumed instead
     assert 'Iter(train)' not in _log(res)
 
 
@@ -122,13 +133,13 @@ def test_dangling_last_checkpoint_is_an_error_naming_it(tmp_path):
 def test_resume_resolution_falls_back_past_corrupt_checkpoints(tmp_path):
     for i in (2, 4):
         _fake_checkpoint(tmp_path / f'iter_{i}.pth', i)
-    (tmp_path / 'iter_6.pth').write_bytes(b'')                          # empty
+    (tmp_path / 'iter_6.pth').write_bytes(b'')  # empty
     (tmp_path / 'iter_10.pth').write_bytes(_bytes(tmp_path / 'iter_4.pth')[:100])  # truncated
-    (tmp_path / 'iter_12.pth').write_bytes(os.urandom(300))              # garbage
+    (tmp_path / 'iter_12.pth').write_bytes(os.urandom(300))  # garbage
     notes = []
     assert resolve_resume(str(tmp_path), note=notes.append) == str(tmp_path / 'iter_4.pth')
-    assert [n.split(':')[1].strip() for n in notes] == [
-        f'skipping {tmp_path / f"iter_{i}.pth"}' for i in (12, 10, 6)]
+    assert [n.split(':')[1].strip()
+            for n in notes] == [f'skipping {tmp_path / f"iter_{i}.pth"}' for i in (12, 10, 6)]
     # last_checkpoint naming a corrupt file falls back too, saying so
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_12.pth'))
     notes.clear()
@@ -144,7 +155,7 @@ def test_resume_resolution_falls_back_past_corrupt_checkpoints(tmp_path):
 
 
 def test_resume_without_any_intact_checkpoint_is_an_error(tmp_path):
-    (tmp_path / '20250101_000000').mkdir()                              # logs only
+    (tmp_path / '20250101_000000').mkdir()  # logs only
     with pytest.raises(WorkDirError, match='no checkpoint to resume from in .*leave out --resume'):
         resolve_resume(str(tmp_path))
     (tmp_path / 'iter_2.pth').write_bytes(b'not a checkpoint')
@@ -157,6 +168,7 @@ def test_resume_without_any_intact_checkpoint_is_an_error(tmp_path):
 
 
 # ------------------------------------------------------- item 3: work dirs
+
 
 def test_new_run_into_a_work_dir_with_checkpoints_is_refused(run2, repo_root, tmp_path):
     """Before: the second run silently overwrote the first run's iter_2.pth."""
@@ -202,15 +214,15 @@ def test_a_concurrent_run_into_the_same_work_dir_is_refused(run2, repo_root, tmp
     """Before: both runs trained, writing each other's checkpoints (and, when
     they started in the same second, one log)."""
     work = tmp_path / 'work'
-    with WorkDirLock(str(work)):                                  # the first run, still going
+    with WorkDirLock(str(work)):  # the first run, still going
         res = _train(repo_root, work, options=run2['options'])
         assert res.returncode != 0
         assert f'another training run (pid {os.getpid()} on' in res.stderr
         assert str(work) in res.stderr and 'Iter(train)' not in _log(res)
-    with pytest.raises(WorkDirError, match='another training run'):   # also in-process
+    with pytest.raises(WorkDirError, match='another training run'):  # also in-process
         with WorkDirLock(str(work)), WorkDirLock(str(work)):
             pass
-    with WorkDirLock(str(work)):                                  # released on exit
+    with WorkDirLock(str(work)):  # released on exit
         pass
 
 
@@ -222,6 +234,7 @@ def test_runs_starting_in_the_same_second_get_their_own_log(tmp_path, monkeypatc
     from mmseg_cbsa.engine import UniqueLogRunner, claim_log_dir
 
     class Model(BaseModel):
+
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Linear(1, 1)
@@ -229,7 +242,7 @@ def test_runs_starting_in_the_same_second_get_their_own_log(tmp_path, monkeypatc
         def forward(self, inputs=None, data_samples=None, mode='tensor'):
             return self.w(inputs)
 
-    monkeypatch.setattr(time, 'time', lambda: 1_750_000_000.0)       # one frozen second
+    monkeypatch.setattr(time, 'time', lambda: 1_750_000_000.0)  # one frozen second
     runners = [UniqueLogRunner(model=Model(), work_dir=str(tmp_path)) for _ in range(3)]
     dirs = [r.log_dir for r in runners]
     assert len(set(dirs)) == 3
@@ -245,6 +258,7 @@ def test_runs_starting_in_the_same_second_get_their_own_log(tmp_path, monkeypatc
 
 
 # ------------------------------------------------- item 4: distributed data
+
 
 def _generate_concurrently(root, n=4):
     """``ensure_mini_ade20k(root)`` from ``n`` threads released together (each
@@ -303,7 +317,7 @@ def test_relative_data_roots_are_reported(tmp_path, monkeypatch):
     messages = []
     monkeypatch.setattr(mini_ade, 'print_log', lambda msg, **kw: messages.append(msg))
     repo = tmp_path / 'checkout'
-    ensure_mini_ade20k(str(repo / 'data' / 'm'), **TINY)           # "the repository's" dataset
+    ensure_mini_ade20k(str(repo / 'data' / 'm'), **TINY)  # "the repository's" dataset
     monkeypatch.setattr(mini_ade, '_repo_root', lambda: str(repo))
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
@@ -325,17 +339,21 @@ def test_first_distributed_run_on_a_fresh_data_root(repo_root, tmp_path):
         s.bind(('127.0.0.1', 0))
         port = str(s.getsockname()[1])
     data, work = tmp_path / 'data' / 'mini_ade20k', tmp_path / 'work'
-    cmd = ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work),
-           '--cfg-options', *data_root_options(data), 'train_cfg.max_iters=2', *NO_VAL,
-           'train_dataloader.dataset.generator.num_train=1000']
-    res = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
-                         env={**os.environ, 'PORT': port})
+    cmd = [
+        'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
+        str(work), '--cfg-options', *data_root_options(data), 'train_cfg.max_iters=2', *NO_VAL,
+        'train_dataloader.dataset.generator.num_train=1000'
+    ]
+    res = subprocess.run(
+        cmd, cwd=repo_root, capture_output=True, text=True, env={
+            **os.environ, 'PORT': port
+        })
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert f'miniature ADE20K at {data}' in res.stdout + res.stderr
     assert sorted(os.listdir(data.parent)) == ['.mini_ade20k.lock', 'mini_ade20k']
     assert (work / 'iter_2.pth').is_file()
     logs = [d for d in os.listdir(work) if (work / d).is_dir()]
-    assert len(logs) == 1                                # one log folder, shared by the ranks
+    assert len(logs) == 1  # one log folder, shared by the ranks
 
 
 def test_relative_paths_of_a_run_are_reported(tmp_path, monkeypatch):
@@ -343,11 +361,15 @@ def test_relative_paths_of_a_run_are_reported(tmp_path, monkeypatch):
 
     from mmseg_cbsa.utils import relative_path_notes
     monkeypatch.chdir(tmp_path)
-    cfg = Config(dict(work_dir='work_dirs/x', load_from=None,
-                      train_dataloader=dict(dataset=dict(data_root='data/m')),
-                      val_dataloader=dict(dataset=dict(data_root=str(tmp_path / 'abs')))))
+    cfg = Config(
+        dict(
+            work_dir='work_dirs/x',
+            load_from=None,
+            train_dataloader=dict(dataset=dict(data_root='data/m')),
+            val_dataloader=dict(dataset=dict(data_root=str(tmp_path / 'abs')))))
     assert relative_path_notes(cfg) == [
         f"work_dir 'work_dirs/x' is relative: it resolves against the current directory "
         f"{tmp_path}: {tmp_path / 'work_dirs' / 'x'}",
         f"train_dataloader.dataset.data_root 'data/m' is relative: it resolves against the "
-        f"current directory {tmp_path}: {tmp_path / 'data' / 'm'}"]
+        f"current directory {tmp_path}: {tmp_path / 'data' / 'm'}"
+    ]

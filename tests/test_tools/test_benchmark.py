@@ -10,20 +10,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _bench(tmp_path, *args):
-    return subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', '--dims', '32', '--heads', '2',
-         '--head-dims', '8', '--rep-grid', '2', '--extra-tokens', '3', '--repeats', '1',
-         '--warmup', '0', '--out-dir', str(tmp_path), *args],
-        cwd=REPO, capture_output=True, text=True)
+    return subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark.py', '--dims', '32', '--heads', '2',
+        '--head-dims', '8', '--rep-grid', '2', '--extra-tokens', '3', '--repeats', '1', '--warmup',
+        '0', '--out-dir',
+        str(tmp_path), *args
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True)
 
 
 def test_isolated_case_reports_memory(tmp_path):
     res = _bench(tmp_path, '--layers', 'CBSA', '--sizes', '64', '--keep-freed-memory')
     assert res.returncode == 0, res.stderr[-3000:]
-    (row,) = csv.DictReader(open(tmp_path / 'results.csv'))
+    (row, ) = csv.DictReader(open(tmp_path / 'results.csv'))
     assert float(row['peak_mem_mb']) >= 0 and float(row['latency_ms']) > 0
     # 16 patch + 3 extra tokens of width 32: at least the input-sized update
-    assert float(row['peak_tensor_mb']) * 2 ** 20 >= 19 * 32 * 4
+    assert float(row['peak_tensor_mb']) * 2**20 >= 19 * 32 * 4
 
 
 def test_keep_freed_memory_needs_isolation(tmp_path):
@@ -44,15 +48,16 @@ def test_benchmark_writes_table_csv_and_plot(tmp_path):
         assert int(r['rounds']) == 2
     # a training step does about three times the work of inference
     by = {(r['case'], r['mode'], r['size']): float(r['gflops']) for r in rows}
-    assert by[('CBSA layer', 'train', '128')] == pytest.approx(3 * by[('CBSA layer', 'infer', '128')])
+    assert by[('CBSA layer', 'train',
+               '128')] == pytest.approx(3 * by[('CBSA layer', 'infer', '128')])
     assert (tmp_path / 'latency.png').stat().st_size > 0
 
 
 def test_backends_and_baseline(tmp_path):
     """Every backend runs a layer case; onnxruntime only in float32 inference."""
-    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
-                 '--modes', 'infer', 'train', '--precisions', 'float32', 'bf16',
-                 '--backends', 'eager', 'ort', 'ort-opt', '--baseline', 'CBSA layer')
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64', '--modes',
+                 'infer', 'train', '--precisions', 'float32', 'bf16', '--backends', 'eager', 'ort',
+                 'ort-opt', '--baseline', 'CBSA layer')
     assert res.returncode == 0, res.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / 'results.csv')))
     combos = {(r['mode'], r['backend'], r['precision']) for r in rows}
@@ -60,8 +65,10 @@ def test_backends_and_baseline(tmp_path):
                       ('train', 'eager', 'float32'), ('train', 'eager', 'bf16'),
                       ('infer', 'ort', 'float32'), ('infer', 'ort-opt', 'float32')}
     # the same work is counted whatever runs it
-    flops = {r['backend']: float(r['gflops']) for r in rows
-             if (r['mode'], r['precision']) == ('infer', 'float32')}
+    flops = {
+        r['backend']: float(r['gflops'])
+        for r in rows if (r['mode'], r['precision']) == ('infer', 'float32')
+    }
     assert flops['ort'] == flops['ort-opt'] == flops['eager'] > 0
     assert 'speed-up over eager float32' in res.stdout
     assert 'CBSA layer [infer, ort-opt] 64px:' in res.stdout
@@ -69,16 +76,16 @@ def test_backends_and_baseline(tmp_path):
 
 
 def test_compile_backend(tmp_path):
-    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
-                 '--backends', 'compile')
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64', '--backends',
+                 'compile')
     assert res.returncode == 0, res.stderr[-3000:]
-    (row,) = csv.DictReader(open(tmp_path / 'results.csv'))
+    (row, ) = csv.DictReader(open(tmp_path / 'results.csv'))
     assert row['backend'] == 'compile' and float(row['latency_ms']) > 0
 
 
 def test_unknown_baseline_is_named(tmp_path):
-    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64',
-                 '--baseline', 'ViT')
+    res = _bench(tmp_path, '--no-isolation', '--layers', 'CBSA', '--sizes', '64', '--baseline',
+                 'ViT')
     assert res.returncode != 0 and "--baseline 'ViT' is not a case" in res.stderr
 
 
@@ -111,37 +118,43 @@ def test_backbones_alone_with_the_authors_classifiers(tmp_path):
     (root / 'CBSA_image_classification').mkdir(parents=True)
     (root / 'CBSA_image_classification' / 'models.py').write_text(FAKE_AUTHORS_MODELS)
     out = tmp_path / 'out'
-    res = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
-         'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root', str(root),
-         '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '64', '--batch', '2',
-         '--no-isolation',
-         '--repeats', '1', '--warmup', '0', '--out-dir', str(out),
-         '--baseline', 'cls_tiny [encoder]'],
-        cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+        'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root',
+        str(root), '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '64', '--batch', '2',
+        '--no-isolation', '--repeats', '1', '--warmup', '0', '--out-dir',
+        str(out), '--baseline', 'cls_tiny [encoder]'
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = list(csv.DictReader(open(out / 'results.csv')))
-    assert {r['case'] for r in rows} == {'cls_tiny [encoder]', "authors' CBT-S [encoder]",
-                                         "authors' CRATE-S [encoder]"}
+    assert {r['case']
+            for r in rows
+            } == {'cls_tiny [encoder]', "authors' CBT-S [encoder]", "authors' CRATE-S [encoder]"}
     for r in rows:
-        assert int(r['tokens']) == (int(r['size']) // 16) ** 2 and float(r['gflops']) > 0
+        assert int(r['tokens']) == (int(r['size']) // 16)**2 and float(r['gflops']) > 0
     assert "authors' CBT-S [encoder] [infer] 64px:" in res.stdout
 
 
 def test_authors_root_must_be_their_checkout(tmp_path):
-    res = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', '--part', 'backbone',
-         '--authors-root', str(tmp_path), '--sizes', '32', '--repeats', '1', '--warmup', '0',
-         '--no-isolation', '--out-dir', str(tmp_path / 'out')],
-        cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark.py', '--part', 'backbone', '--authors-root',
+        str(tmp_path), '--sizes', '32', '--repeats', '1', '--warmup', '0', '--no-isolation',
+        '--out-dir',
+        str(tmp_path / 'out')
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode != 0
     assert 'no CBSA_image_classification folder' in res.stderr
 
 
 def test_out_of_memory_is_reported_not_fatal(tmp_path):
     """A case that does not fit in --memory-limit-gb is a row, not a crash."""
-    res = _bench(tmp_path, '--layers', 'CBSA', '--sizes', '64', '65536',
-                 '--memory-limit-gb', '6')
+    res = _bench(tmp_path, '--layers', 'CBSA', '--sizes', '64', '65536', '--memory-limit-gb', '6')
     assert res.returncode == 0, res.stderr[-3000:]
     rows = {r['size']: r for r in csv.DictReader(open(tmp_path / 'results.csv'))}
     assert rows['64']['status'] == 'ok' and float(rows['64']['latency_ms']) > 0
@@ -155,15 +168,20 @@ def test_a_failing_case_is_reported_and_fails_the_run(tmp_path):
     """The other cases are still measured and tabled; the exit status says the table has a hole."""
     root = tmp_path / 'CBSA'
     (root / 'CBSA_image_classification').mkdir(parents=True)
-    (root / 'CBSA_image_classification' / 'models.py').write_text(
-        FAKE_AUTHORS_MODELS + '\n\ndef Ours_small():\n    raise RuntimeError("no such model")\n')
+    (root / 'CBSA_image_classification' /
+     'models.py').write_text(FAKE_AUTHORS_MODELS +
+                             '\n\ndef Ours_small():\n    raise RuntimeError("no such model")\n')
     out = tmp_path / 'out'
-    res = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
-         'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root', str(root),
-         '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '--repeats', '1',
-         '--warmup', '0', '--out-dir', str(out)],
-        cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+        'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root',
+        str(root), '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '--repeats', '1',
+        '--warmup', '0', '--out-dir',
+        str(out)
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 1
     rows = {r['case']: r for r in csv.DictReader(open(out / 'results.csv'))}
     assert rows['cls_tiny [encoder]']['status'] == 'ok'
@@ -175,17 +193,25 @@ def test_a_failing_case_is_reported_and_fails_the_run(tmp_path):
 def test_an_exported_model_beside_its_config(tmp_path):
     """``--onnx``: the file from pytorch2onnx.py timed in onnxruntime next to the config."""
     onnx_file = tmp_path / 'tiny.onnx'
-    exp = subprocess.run([sys.executable, 'tools/deployment/pytorch2onnx.py',
-                          'tests/data/configs/tiny_cbt.py', str(onnx_file), '--dynamic'],
-                         cwd=REPO, capture_output=True, text=True)
+    exp = subprocess.run([
+        sys.executable, 'tools/deployment/pytorch2onnx.py', 'tests/data/configs/tiny_cbt.py',
+        str(onnx_file), '--dynamic'
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert exp.returncode == 0, exp.stderr[-3000:]
     out = tmp_path / 'out'
-    res = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
-         'tests/data/configs/tiny_cbt.py', '--part', 'model', '--onnx', str(onnx_file),
-         '--sizes', '64', '96', '--repeats', '1', '--warmup', '0', '--no-isolation',
-         '--precisions', 'float32', 'bf16', '--out-dir', str(out)],
-        cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark.py', '--configs',
+        'tests/data/configs/tiny_cbt.py', '--part', 'model', '--onnx',
+        str(onnx_file), '--sizes', '64', '96', '--repeats', '1', '--warmup', '0', '--no-isolation',
+        '--precisions', 'float32', 'bf16', '--out-dir',
+        str(out)
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = list(csv.DictReader(open(out / 'results.csv')))
     onnx_rows = [r for r in rows if r['case'] == 'tiny.onnx [onnxruntime]']

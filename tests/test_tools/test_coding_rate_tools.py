@@ -16,8 +16,8 @@ import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY_CBT = 'tests/data/configs/tiny_cbt.py'            # 1-layer ViT (MHSA) + 1-layer CBT head
-ZERO_SHOT = 'tests/data/configs/zero_shot_tiny.py'     # 2-layer CBT encoder, CLSAttentionProbe
+TINY_CBT = 'tests/data/configs/tiny_cbt.py'  # 1-layer ViT (MHSA) + 1-layer CBT head
+ZERO_SHOT = 'tests/data/configs/zero_shot_tiny.py'  # 2-layer CBT encoder, CLSAttentionProbe
 LAYERS = ['backbone.blocks.0.attn', 'decode_head.layers.0.attn']
 
 
@@ -53,14 +53,21 @@ def _png_size(path):
 
 def test_cli_random_init_writes_table_json_csv_png(images, tmp_path):
     out = tmp_path / 'out'
-    res = subprocess.run([sys.executable, 'tools/analysis_tools/coding_rate.py', TINY_CBT,
-                          '--images', str(images), '--out-dir', str(out)],
-                         cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([
+        sys.executable, 'tools/analysis_tools/coding_rate.py', TINY_CBT, '--images',
+        str(images), '--out-dir',
+        str(out)
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'random initialisation' in res.stdout
-    rows = [line for line in res.stdout.splitlines() if line.startswith('| 0 ') or
-            line.startswith('| 1 ')]
-    assert [r.split('|')[3].strip() for r in rows] == LAYERS      # encoder, then decoder
+    rows = [
+        line for line in res.stdout.splitlines()
+        if line.startswith('| 0 ') or line.startswith('| 1 ')
+    ]
+    assert [r.split('|')[3].strip() for r in rows] == LAYERS  # encoder, then decoder
 
     result = json.loads((out / 'coding_rate.json').read_text())
     assert result['random_init'] and result['checkpoint'] is None and len(result['images']) == 4
@@ -87,6 +94,7 @@ def test_cli_random_init_writes_table_json_csv_png(images, tmp_path):
 def test_checkpoint_weights_are_measured(coding_rate_tool, images, tmp_path):
     """A checkpoint whose decoder bases are zero gives that layer Rc = 0 exactly."""
     from mmengine.config import Config
+
     from mmseg_cbsa.analysis.loading import build_model
     model, _, _ = build_model(Config.fromfile(os.path.join(REPO, TINY_CBT)), None, 'cpu', seed=3)
     state = model.state_dict()
@@ -94,9 +102,13 @@ def test_checkpoint_weights_are_measured(coding_rate_tool, images, tmp_path):
     ckpt = tmp_path / 'zeroed.pth'
     save_checkpoint_file(state, str(ckpt))
     out = tmp_path / 'out'
-    result = coding_rate_tool.main([os.path.join(REPO, TINY_CBT), str(ckpt), '--images',
-                                    str(images / 'img0.png'), str(images / 'img1.png'),
-                                    '--out-dir', str(out), '--eps', '0.1'])
+    result = coding_rate_tool.main([
+        os.path.join(REPO, TINY_CBT),
+        str(ckpt), '--images',
+        str(images / 'img0.png'),
+        str(images / 'img1.png'), '--out-dir',
+        str(out), '--eps', '0.1'
+    ])
     assert not result['random_init'] and result['eps'] == 0.1
     enc, dec = result['layers']
     assert dec['Rc'] == [0.0, 0.0] and dec['Rc_normalized'] == [0.0, 0.0]
@@ -111,15 +123,22 @@ def test_classifier_checkpoint_and_max_images(coding_rate_tool, images, tmp_path
     model = CBT(arch=(32, 2, 2), img_size=64, rep_grid=2, legacy_cls_pooling=True)
     model.init_weights()
     ckpt = tmp_path / 'cls.pth'
-    save_checkpoint_file({f'backbone.{k}': v for k, v in model.state_dict().items()} |
-                         {'head.fc.weight': torch.zeros(10, 32), 'head.fc.bias': torch.zeros(10)},
-                         str(ckpt))
-    result = coding_rate_tool.main([os.path.join(REPO, ZERO_SHOT), str(ckpt), '--images',
-                                    str(images), '--max-images', '2',
-                                    '--out-dir', str(tmp_path / 'out')])
+    save_checkpoint_file({
+        f'backbone.{k}': v
+        for k, v in model.state_dict().items()
+    } | {
+        'head.fc.weight': torch.zeros(10, 32),
+        'head.fc.bias': torch.zeros(10)
+    }, str(ckpt))
+    result = coding_rate_tool.main([
+        os.path.join(REPO, ZERO_SHOT),
+        str(ckpt), '--images',
+        str(images), '--max-images', '2', '--out-dir',
+        str(tmp_path / 'out')
+    ])
     assert result['ignored_checkpoint_keys'] == ['head.fc.weight', 'head.fc.bias']
-    assert [x['name'] for x in result['layers']] == ['backbone.blocks.0.attn',
-                                                      'backbone.blocks.1.attn']
+    assert [x['name']
+            for x in result['layers']] == ['backbone.blocks.0.attn', 'backbone.blocks.1.attn']
     assert all(x['type'] == 'CBSA' and x['samples'] == 2 for x in result['layers'])
 
 
@@ -128,21 +147,30 @@ def test_bad_inputs_give_clear_errors(coding_rate_tool, images, tmp_path):
     save_checkpoint_file({'backbone.cls_token': torch.zeros(1, 1, 16)}, str(ckpt))
     cfg = os.path.join(REPO, TINY_CBT)
     with pytest.raises(KeyError, match=r'partial\.pth: the checkpoint lacks .* weights'):
-        coding_rate_tool.main([cfg, str(ckpt), '--images', str(images),
-                               '--out-dir', str(tmp_path / 'o')])
+        coding_rate_tool.main(
+            [cfg, str(ckpt), '--images',
+             str(images), '--out-dir',
+             str(tmp_path / 'o')])
     with pytest.raises(FileNotFoundError, match='no such image or folder'):
-        coding_rate_tool.main([cfg, '--images', str(tmp_path / 'nothing'),
-                               '--out-dir', str(tmp_path / 'o')])
-    with pytest.raises(SystemExit):      # argparse: checkpoint not found
-        coding_rate_tool.main([cfg, str(tmp_path / 'missing.pth'), '--images', str(images),
-                               '--out-dir', str(tmp_path / 'o')])
+        coding_rate_tool.main(
+            [cfg, '--images',
+             str(tmp_path / 'nothing'), '--out-dir',
+             str(tmp_path / 'o')])
+    with pytest.raises(SystemExit):  # argparse: checkpoint not found
+        coding_rate_tool.main([
+            cfg,
+            str(tmp_path / 'missing.pth'), '--images',
+            str(images), '--out-dir',
+            str(tmp_path / 'o')
+        ])
     assert not (tmp_path / 'o').exists()
 
 
 def test_synthetic_compression_lowers_the_coding_rate(tmp_path):
     tool = _tool('synthetic_compression')
-    result = tool.main(['--out-dir', str(tmp_path), '--num-points', '150', '--iters', '30',
-                        '--seed', '2'])
+    result = tool.main(
+        ['--out-dir',
+         str(tmp_path), '--num-points', '150', '--iters', '30', '--seed', '2'])
     rc = result['Rc']
     assert len(rc) == 31 and all(b < a for a, b in zip(rc, rc[1:]))
     assert result['R_all'][-1] < result['R_all'][0]
@@ -164,18 +192,19 @@ def test_per_subspace_on_the_trained_model(coding_rate_tool, images, tiny_cbt_tr
     two = [str(images / 'img0.png'), str(images / 'img3.png')]
     plain, flagged = tmp_path / 'plain', tmp_path / 'flagged'
     coding_rate_tool.main([cfg, ckpt, '--images', *two, '--out-dir', str(plain)])
-    result = coding_rate_tool.main([cfg, ckpt, '--images', *two, '--out-dir', str(flagged),
-                                    '--per-subspace'])
+    result = coding_rate_tool.main(
+        [cfg, ckpt, '--images', *two, '--out-dir',
+         str(flagged), '--per-subspace'])
     assert sorted(os.listdir(plain)) == ['coding_rate.csv', 'coding_rate.json', 'coding_rate.png']
     assert (plain / 'coding_rate.csv').read_bytes() == (flagged / 'coding_rate.csv').read_bytes()
     saved = json.loads((flagged / 'coding_rate.json').read_text())
     subspaces, corr = saved.pop('subspaces'), saved.pop('subspace_correlation')
     assert saved == json.loads((plain / 'coding_rate.json').read_text())
 
-    (layer,) = subspaces                  # the decoder's one CBSA layer; the encoder is MHSA
+    (layer, ) = subspaces  # the decoder's one CBSA layer; the encoder is MHSA
     assert layer['name'] == LAYERS[1] and layer['samples'] == 2 and layer['num_heads'] == 2
     assert layer['num_representatives'] == [4] and layer['num_tokens'] == [22, 41]
-    assert corr is None                   # 2 subspaces: no correlation
+    assert corr is None  # 2 subspaces: no correlation
     for key in ('tokens', 'reps'):
         mean, before, after = (layer[f'{key}_reduction_mean'], layer[f'{key}_before'],
                                layer[f'{key}_after'])
@@ -195,6 +224,8 @@ def test_per_subspace_on_the_trained_model(coding_rate_tool, images, tiny_cbt_tr
 
 def test_per_subspace_needs_a_cbsa_layer(coding_rate_tool, images, tmp_path):
     with pytest.raises(ValueError, match='no layer that extracts representatives'):
-        coding_rate_tool.main([os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'),
-                               '--images', str(images), '--out-dir', str(tmp_path),
-                               '--per-subspace'])
+        coding_rate_tool.main([
+            os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'), '--images',
+            str(images), '--out-dir',
+            str(tmp_path), '--per-subspace'
+        ])

@@ -9,10 +9,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _rows(*args):
     res = subprocess.run([sys.executable, 'tools/analysis_tools/get_flops.py', *args],
-                         cwd=REPO, capture_output=True, text=True)
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr[-2000:]
-    rows = [line.strip('|').split('|') for line in res.stdout.splitlines()
-            if line.startswith('| ') and not line.startswith('| model')]
+    rows = [
+        line.strip('|').split('|') for line in res.stdout.splitlines()
+        if line.startswith('| ') and not line.startswith('| model')
+    ]
     return {r[0].strip(): [c.strip() for c in r[1:]] for r in rows}
 
 
@@ -27,8 +31,8 @@ def test_table4_similarities_and_flops_of_tiny_encoders():
 
 
 def test_decoder_report_for_a_config():
-    rows = _rows('configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py',
-                 '--shape', '128', '128')
-    (row,) = rows.values()
+    rows = _rows('configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py', '--shape', '128',
+                 '128')
+    (row, ) = rows.values()
     assert row[0] == 'ViT' and row[1] == 'CBTHead'
     assert float(row[3]) > 0 and float(row[5]) > 0 and float(row[6]) > 0

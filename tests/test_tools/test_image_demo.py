@@ -12,7 +12,7 @@ import pytest
 
 from mmseg_cbsa.visualization import GRID_HEADER_H, GRID_PAD
 
-LEGEND_ROW_H = 18            # mmseg_cbsa.visualization.overlay's legend rows
+LEGEND_ROW_H = 18  # mmseg_cbsa.visualization.overlay's legend rows
 
 
 def _run_demo(repo_root, monkeypatch, capsys, *argv):
@@ -51,12 +51,13 @@ def validation(tiny_cbt_trained, tmp_path_factory):
     return dict(images=images, folder=data / 'images' / 'validation', labels=labels)
 
 
-def test_input_and_prediction_side_by_side_under_one_progress_bar(
-        tiny_cbt_trained, validation, repo_root, tmp_path, monkeypatch, capsys):
+def test_input_and_prediction_side_by_side_under_one_progress_bar(tiny_cbt_trained, validation,
+                                                                  repo_root, tmp_path, monkeypatch,
+                                                                  capsys):
     from mmseg_cbsa.datasets.mini_ade import PALETTE
     out, err = _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'],
-                         tiny_cbt_trained['checkpoint'], validation['folder'],
-                         '--out', tmp_path, '--opacity', 1)
+                         tiny_cbt_trained['checkpoint'], validation['folder'], '--out', tmp_path,
+                         '--opacity', 1)
     written = [tmp_path / (p.stem + '.png') for p in validation['images']]
     assert _written(out) == [str(p) for p in written]
     # one bar, updated in place (carriage returns) from 0/2 to 2/2
@@ -76,7 +77,7 @@ def test_input_and_prediction_side_by_side_under_one_progress_bar(
         # opacity 1: the prediction panel holds only class colours
         colours = {tuple(c) for c in _panel(picture, 1, (h, w)).reshape(-1, 3)}
         assert colours <= {tuple(c) for c in PALETTE}
-        assert len(colours) == legend_rows               # the legend lists what is painted
+        assert len(colours) == legend_rows  # the legend lists what is painted
 
 
 def test_ground_truth_panel_from_gt_dir(tiny_cbt_trained, validation, repo_root, tmp_path,
@@ -85,12 +86,12 @@ def test_ground_truth_panel_from_gt_dir(tiny_cbt_trained, validation, repo_root,
     stored 0 is unlabelled and left unpainted, stored c + 1 is class c)."""
     from mmseg_cbsa.datasets.mini_ade import PALETTE
     _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'],
-              tiny_cbt_trained['checkpoint'], *validation['images'], '--out', tmp_path,
-              '--gt-dir', validation['labels'], '--opacity', 1)
+              tiny_cbt_trained['checkpoint'], *validation['images'], '--out', tmp_path, '--gt-dir',
+              validation['labels'], '--opacity', 1)
     for image_path in validation['images']:
         image = _read_rgb(image_path)
-        stored = cv2.imread(str(validation['labels'] / (image_path.stem + '.png')),
-                            cv2.IMREAD_UNCHANGED)
+        stored = cv2.imread(
+            str(validation['labels'] / (image_path.stem + '.png')), cv2.IMREAD_UNCHANGED)
         picture = _read_rgb(tmp_path / (image_path.stem + '.png'))
         h, w = image.shape[:2]
         assert picture.shape[1] >= 3 * w + 4 * GRID_PAD
@@ -100,8 +101,9 @@ def test_ground_truth_panel_from_gt_dir(tiny_cbt_trained, validation, repo_root,
         np.testing.assert_array_equal(truth, expected)
 
 
-def test_missing_ground_truth_is_refused_before_anything_runs(
-        tiny_cbt_trained, validation, repo_root, tmp_path, monkeypatch, capsys):
+def test_missing_ground_truth_is_refused_before_anything_runs(tiny_cbt_trained, validation,
+                                                              repo_root, tmp_path, monkeypatch,
+                                                              capsys):
     labels = tmp_path / 'labels'
     labels.mkdir()
     first = validation['images'][0]
@@ -109,24 +111,28 @@ def test_missing_ground_truth_is_refused_before_anything_runs(
     missing = labels / (validation['images'][1].stem + '.png')
     with pytest.raises(FileNotFoundError, match=f'no ground truth for 1 of 2 images.*{missing}'):
         _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'],
-                  tiny_cbt_trained['checkpoint'], validation['folder'], '--out',
-                  tmp_path / 'out', '--gt-dir', labels)
+                  tiny_cbt_trained['checkpoint'], validation['folder'], '--out', tmp_path / 'out',
+                  '--gt-dir', labels)
     assert not (tmp_path / 'out').exists()
 
 
-def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, repo_root,
-                                               tmp_path, monkeypatch, capsys):
-    pytest.importorskip('onnxruntime')
-    pytest.importorskip('onnxscript')
+def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, repo_root, tmp_path,
+                                               monkeypatch, capsys):
+    import onnxruntime  # noqa: F401  (a test requirement: missing fails)
+    import onnxscript  # noqa: F401  (a test requirement: missing fails)
+
     from mmseg_cbsa.deployment import export_onnx
     onnx_file = tmp_path / 'tiny_cbt.onnx'
-    export_onnx(tiny_cbt_trained['config'], str(onnx_file),
-                str(tiny_cbt_trained['checkpoint']), dynamic=True)
+    export_onnx(
+        tiny_cbt_trained['config'],
+        str(onnx_file),
+        str(tiny_cbt_trained['checkpoint']),
+        dynamic=True)
     pictures = {}
     for name, weights in (('torch', tiny_cbt_trained['checkpoint']), ('onnx', onnx_file)):
         out, _ = _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'], weights,
-                           validation['folder'], '--out', tmp_path / name,
-                           '--gt-dir', validation['labels'])
+                           validation['folder'], '--out', tmp_path / name, '--gt-dir',
+                           validation['labels'])
         pictures[name] = [_read_rgb(p) for p in _written(out)]
     assert len(pictures['onnx']) == 2
     for torch_picture, onnx_picture in zip(pictures['torch'], pictures['onnx']):

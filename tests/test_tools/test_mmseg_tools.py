@@ -26,15 +26,15 @@ def _mmseg_tool(name):
 
 def test_mmseg_test_tool_evaluates_our_config(tiny_cbt_trained, repo_root, tmp_path):
     res = run_python(repo_root, _mmseg_tool('test.py'), tiny_cbt_trained['config'],
-                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path,
-                     '--cfg-options', *tiny_cbt_trained['options'])
+                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path, '--cfg-options',
+                     *tiny_cbt_trained['options'])
     assert re.search(r'mIoU: \d', res.stdout + res.stderr)
 
 
 def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_path):
     run_python(repo_root, _mmseg_tool('train.py'), tiny_cbt_trained['config'], '--work-dir',
-               tmp_path, '--cfg-options', *tiny_cbt_trained['options'],
-               'train_cfg.max_iters=2', 'train_cfg.val_interval=2')
+               tmp_path, '--cfg-options', *tiny_cbt_trained['options'], 'train_cfg.max_iters=2',
+               'train_cfg.val_interval=2')
     assert (tmp_path / 'iter_2.pth').is_file()
 
 
@@ -52,26 +52,30 @@ def test_mmseg_print_config_and_ours(repo_root, tmp_path):
 
 
 def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root, tmp_path):
-    args = [tiny_cbt_trained['config'], '--not-show', '--cfg-options',
-            *tiny_cbt_trained['options']]
+    args = [tiny_cbt_trained['config'], '--not-show', '--cfg-options', *tiny_cbt_trained['options']]
     # mmseg's own tool draws on a non-contiguous array, which OpenCV refuses
-    res = run_python(repo_root, _mmseg_tool('analysis_tools/browse_dataset.py'), *args,
-                     '--output-dir', tmp_path / 'mmseg', check=False)
+    res = run_python(
+        repo_root,
+        _mmseg_tool('analysis_tools/browse_dataset.py'),
+        *args,
+        '--output-dir',
+        tmp_path / 'mmseg',
+        check=False)
     assert res.returncode != 0 and "in function 'rectangle'" in res.stderr
-    run_python(repo_root, 'tools/analysis_tools/browse_dataset.py', *args,
-               '--output-dir', tmp_path / 'ours')
+    run_python(repo_root, 'tools/analysis_tools/browse_dataset.py', *args, '--output-dir',
+               tmp_path / 'ours')
     pictures = sorted((tmp_path / 'ours').iterdir())
     assert [p.name for p in pictures] == [f'mini_{i:06d}.jpg' for i in range(8)]
     drawn = np.asarray(Image.open(pictures[0]))
-    image = np.asarray(Image.open(tiny_cbt_trained['data'] / 'images' / 'training' /
-                                  'mini_000000.jpg'))
+    image = np.asarray(
+        Image.open(tiny_cbt_trained['data'] / 'images' / 'training' / 'mini_000000.jpg'))
     assert drawn.shape == image.shape and np.abs(drawn.astype(int) - image).mean() > 5
 
 
 def test_confusion_matrix_agrees_with_the_test_metric(tiny_cbt_trained, repo_root, tmp_path):
     res = run_python(repo_root, 'tools/test.py', tiny_cbt_trained['config'],
-                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path / 'work',
-                     '--out', tmp_path / 'pred', '--cfg-options', *tiny_cbt_trained['options'])
+                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path / 'work', '--out',
+                     tmp_path / 'pred', '--cfg-options', *tiny_cbt_trained['options'])
     a_acc = float(re.findall(r'aAcc: ([\d.]+)', res.stdout + res.stderr)[-1])
     run_python(repo_root, 'tools/analysis_tools/confusion_matrix.py', tiny_cbt_trained['config'],
                tmp_path / 'pred', tmp_path / 'cm', '--cfg-options', *tiny_cbt_trained['options'])
@@ -92,15 +96,20 @@ def test_publish_model(tiny_cbt_trained, repo_root, tmp_path):
     original = torch.load(tiny_cbt_trained['checkpoint'], weights_only=True)
     assert sorted(published) == ['meta', 'state_dict'] and 'optimizer' in original
     assert published['meta']['dataset_meta'] == original['meta']['dataset_meta']
-    assert all(torch.equal(v, original['state_dict'][k])
-               for k, v in published['state_dict'].items())
+    assert all(
+        torch.equal(v, original['state_dict'][k]) for k, v in published['state_dict'].items())
     assert sorted(published['state_dict']) == sorted(original['state_dict'])
 
 
 def test_mmseg_get_flops_fails_on_this_stack(tiny_cbt_trained, repo_root):
     """Why tools/analysis_tools/get_flops.py is ours (tests/test_tools/test_get_flops.py)."""
-    res = run_python(repo_root, _mmseg_tool('analysis_tools/get_flops.py'),
-                     tiny_cbt_trained['config'], '--shape', '32', check=False)
+    res = run_python(
+        repo_root,
+        _mmseg_tool('analysis_tools/get_flops.py'),
+        tiny_cbt_trained['config'],
+        '--shape',
+        '32',
+        check=False)
     assert res.returncode != 0 and '"input_shape" and "inputs" cannot be both set' in res.stderr
 
 
@@ -129,34 +138,56 @@ def test_slurm_scripts_build_mmseg_command_line(script, args, tool, repo_root, t
     fake.write_text(FAKE_SRUN)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     log = tmp_path / 'srun.log'
-    env = {**os.environ, 'PATH': f'{fake.parent}:{os.environ["PATH"]}', 'SRUN_LOG': str(log),
-           'GPUS': '16', 'GPUS_PER_NODE': '8', 'CPUS_PER_TASK': '3',
-           'SRUN_ARGS': '--quotatype=auto --time=10'}
+    env = {
+        **os.environ, 'PATH': f'{fake.parent}:{os.environ["PATH"]}',
+        'SRUN_LOG': str(log),
+        'GPUS': '16',
+        'GPUS_PER_NODE': '8',
+        'CPUS_PER_TASK': '3',
+        'SRUN_ARGS': '--quotatype=auto --time=10'
+    }
     # --help: the tool runs and parses its command line without a cluster
-    res = subprocess.run(['bash', script, *args, '--work-dir', 'w', '--help'], cwd=repo_root,
-                         env=env, capture_output=True, text=True)
+    res = subprocess.run(['bash', script, *args, '--work-dir', 'w', '--help'],
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr
     assert f'usage: {tool}' in res.stdout and '--launcher' in res.stdout
     recorded = log.read_text().splitlines()
     assert recorded[:-1] == [
         '-p', 'part', '--job-name=job', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
-        '--cpus-per-task=3', '--kill-on-bad-exit=1', '--quotatype=auto', '--time=10',
-        'python', '-u', f'tools/{tool}', *args[2:], '--launcher=slurm',
-        '--work-dir', 'w', '--help']
+        '--cpus-per-task=3', '--kill-on-bad-exit=1', '--quotatype=auto', '--time=10', 'python',
+        '-u', f'tools/{tool}', *args[2:], '--launcher=slurm', '--work-dir', 'w', '--help'
+    ]
     assert recorded[-1].startswith('PYTHONPATH=tools/..:')
 
 
 def test_analyze_logs_plots_loss_and_metric(tiny_cbt_trained, repo_root, tmp_path):
     """mmseg's analyze_logs.py needs seaborn; ours plots mmengine's scalars.json."""
-    (log,) = tiny_cbt_trained['checkpoint'].parent.glob('*/vis_data/scalars.json')
-    res = run_python(repo_root, _mmseg_tool('analysis_tools/analyze_logs.py'), log,
-                     '--out', tmp_path / 'mmseg.png', check=False)
+    (log, ) = tiny_cbt_trained['checkpoint'].parent.glob('*/vis_data/scalars.json')
+    res = run_python(
+        repo_root,
+        _mmseg_tool('analysis_tools/analyze_logs.py'),
+        log,
+        '--out',
+        tmp_path / 'mmseg.png',
+        check=False)
     assert res.returncode != 0 and "No module named 'seaborn'" in res.stderr
     res = run_python(repo_root, 'tools/analysis_tools/analyze_logs.py', log, '--keys', 'loss',
                      'mIoU', '--backend', 'Agg', '--out', tmp_path / 'curves.png')
     assert 'save curve to' in res.stdout
     assert Image.open(tmp_path / 'curves.png').size == (640, 480)
-    res = run_python(repo_root, 'tools/analysis_tools/analyze_logs.py', log, '--keys', 'mIoUU',
-                     '--backend', 'Agg', '--out', tmp_path / 'x.png', check=False)
+    res = run_python(
+        repo_root,
+        'tools/analysis_tools/analyze_logs.py',
+        log,
+        '--keys',
+        'mIoUU',
+        '--backend',
+        'Agg',
+        '--out',
+        tmp_path / 'x.png',
+        check=False)
     assert res.returncode != 0 and "no 'mIoUU'; it holds" in res.stderr
     assert not (tmp_path / 'x.png').exists()

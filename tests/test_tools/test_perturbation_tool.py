@@ -32,7 +32,7 @@ def _tool_module():
 ])
 def test_tool_rejects_bad_arguments(argv, message, monkeypatch, capsys, repo_root):
     monkeypatch.chdir(repo_root)
-    monkeypatch.setenv('LOCAL_RANK', '0')       # parse_runner_args exports it; undone after
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_runner_args exports it; undone after
     monkeypatch.setattr(sys, 'argv', [TOOL, *argv, '--out-dir', 'unused'])
     with pytest.raises(SystemExit):
         _tool_module().parse_args()
@@ -63,17 +63,27 @@ def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, mmseg_scope):
     # tools/test.py's number for the clean checkpoint, and the tool; side by
     # side, they are independent
     out = tmp_path / 'out'
-    cmds = {'ref': ['tools/test.py', t['config'], str(cbt_ckpt), '--work-dir',
-                    str(tmp_path / 'test'), '--cfg-options', *t['options']],
-            'tool': [TOOL, '--configs', t['config'], TINY_SEGMENTER,
-                     '--checkpoints', str(cbt_ckpt), str(seg_ckpt), '--labels', 'CBT',
-                     'Segmenter', '--noise', '0', '1000', '--repeats', '2',
-                     '--out-dir', str(out), '--cfg-options', *t['options']]}
+    cmds = {
+        'ref': [
+            'tools/test.py', t['config'],
+            str(cbt_ckpt), '--work-dir',
+            str(tmp_path / 'test'), '--cfg-options', *t['options']
+        ],
+        'tool': [
+            TOOL, '--configs', t['config'], TINY_SEGMENTER, '--checkpoints',
+            str(cbt_ckpt),
+            str(seg_ckpt), '--labels', 'CBT', 'Segmenter', '--noise', '0', '1000', '--repeats', '2',
+            '--out-dir',
+            str(out), '--cfg-options', *t['options']
+        ]
+    }
     procs = {}
     for name, cmd in cmds.items():
-        with open(tmp_path / f'{name}.log', 'w') as f:   # files: pipes could fill and block
-            procs[name] = subprocess.Popen([sys.executable, *cmd], cwd=repo_root,
-                                           stdout=f, stderr=subprocess.STDOUT)
+        with open(tmp_path / f'{name}.log', 'w') as f:  # files: pipes could fill and block
+            procs[name] = subprocess.Popen([sys.executable, *cmd],
+                                           cwd=repo_root,
+                                           stdout=f,
+                                           stderr=subprocess.STDOUT)
     for name, proc in procs.items():
         proc.wait()
         assert proc.returncode == 0, (tmp_path / f'{name}.log').read_text()[-3000:]
@@ -84,10 +94,13 @@ def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, mmseg_scope):
     report = json.loads((out / 'perturbation.json').read_text())
     assert report['settings']['scope'] == 'head' and report['settings']['mode'] == 'relative'
     cbt, segmenter = report['models']
-    assert set(cbt['weights']) == {'decode_head.layers.0.attn.proj.weight',
-                                   'decode_head.layers.0.attn.to_out.weight'}
-    assert set(segmenter['weights']) == {'decode_head.layers.0.attn.attn.in_proj_weight',
-                                         'decode_head.layers.0.attn.attn.out_proj.weight'}
+    assert set(cbt['weights']) == {
+        'decode_head.layers.0.attn.proj.weight', 'decode_head.layers.0.attn.to_out.weight'
+    }
+    assert set(segmenter['weights']) == {
+        'decode_head.layers.0.attn.attn.in_proj_weight',
+        'decode_head.layers.0.attn.attn.out_proj.weight'
+    }
     # noise 0 is the clean model: exactly what tools/test.py reports
     zero, huge = cbt['results']
     assert len(zero['values']) == 1 and len(huge['values']) == 2
@@ -99,14 +112,17 @@ def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, mmseg_scope):
 
     with open(out / 'perturbation.csv') as f:
         rows = list(csv.DictReader(f))
-    assert [(r['model'], float(r['noise'])) for r in rows] == [
-        ('CBT', 0), ('CBT', 1000), ('Segmenter', 0), ('Segmenter', 1000)]
+    assert [(r['model'], float(r['noise'])) for r in rows] == [('CBT', 0), ('CBT', 1000),
+                                                               ('Segmenter', 0),
+                                                               ('Segmenter', 1000)]
     assert float(rows[0]['mIoU_mean']) == clean['mIoU']
     # prediction overlays of the first draw, one folder per level
-    overlays = [cv2.imread(str(out / 'runs' / 'CBT' / 'overlays' / level / 'mini_000000.png'))
-                for level in ('noise_0', 'noise_1000')]
+    overlays = [
+        cv2.imread(str(out / 'runs' / 'CBT' / 'overlays' / level / 'mini_000000.png'))
+        for level in ('noise_0', 'noise_1000')
+    ]
     assert all(o is not None for o in overlays) and overlays[0].shape == overlays[1].shape
     assert not (overlays[0] == overlays[1]).all()
     img = cv2.imread(str(out / 'perturbation.png'))
     assert img is not None and img.shape == (480, 720, 3)
-    assert {p: _sha256(p) for p in hashes} == hashes          # checkpoints only read
+    assert {p: _sha256(p) for p in hashes} == hashes  # checkpoints only read

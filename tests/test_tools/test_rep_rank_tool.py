@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAYER = 'decode_head.layers.0.attn'     # the tiny model's one CBSA layer (2 heads, 2x2 grid)
+LAYER = 'decode_head.layers.0.attn'  # the tiny model's one CBSA layer (2 heads, 2x2 grid)
 
 
 @pytest.fixture(scope='module')
@@ -32,17 +32,21 @@ def images(tmp_path_factory):
 
 def test_trained_model_table_json_plot(tool, images, tiny_cbt_trained, tmp_path, capsys):
     out = tmp_path / 'out'
-    result = tool.main([os.path.join(REPO, tiny_cbt_trained['config']),
-                        str(tiny_cbt_trained['checkpoint']), '--img-dir', str(images),
-                        '--out-dir', str(out)])
+    result = tool.main([
+        os.path.join(REPO, tiny_cbt_trained['config']),
+        str(tiny_cbt_trained['checkpoint']), '--img-dir',
+        str(images), '--out-dir',
+        str(out)
+    ])
     stdout = capsys.readouterr().out
     assert 'rank of the extraction matrix A' in stdout
-    assert any(line.startswith(f'| 0 | decode_head | {LAYER} | CBSA | pool | 4 |')
-               for line in stdout.splitlines())
+    assert any(
+        line.startswith(f'| 0 | decode_head | {LAYER} | CBSA | pool | 4 |')
+        for line in stdout.splitlines())
     saved = json.loads((out / 'rep_rank.json').read_text())
     assert saved == json.loads(json.dumps(result))
     assert not saved['random_init'] and saved['rtol'] is None and len(saved['images']) == 2
-    (layer,) = saved['layers']
+    (layer, ) = saved['layers']
     assert layer['name'] == LAYER and layer['rep_init'] == 'pool'
     assert layer['num_representatives'] == [4] and layer['samples'] == 2
     # patches + 6 class embeddings: 16 + 6 and 15 + 6 tokens
@@ -61,11 +65,16 @@ def test_learned_representatives_and_tolerance(tool, images, tmp_path):
     """Random init of a learned-representative head through --cfg-options,
     with an explicit tolerance; the pooled checkpoint does not fit it."""
     cfg = os.path.join(REPO, 'tests/data/configs/tiny_cbt.py')
-    learned = ['model.decode_head.attn_cfg.type=CBSA', 'model.decode_head.attn_cfg.rep_init=learned',
-               'model.decode_head.attn_cfg.rep_grid=3']
-    result = tool.main([cfg, '--images', str(images / 'img0.png'), '--out-dir',
-                        str(tmp_path / 'o'), '--rtol', '1e-3', '--cfg-options', *learned])
-    (layer,) = result['layers']
+    learned = [
+        'model.decode_head.attn_cfg.type=CBSA', 'model.decode_head.attn_cfg.rep_init=learned',
+        'model.decode_head.attn_cfg.rep_grid=3'
+    ]
+    result = tool.main([
+        cfg, '--images',
+        str(images / 'img0.png'), '--out-dir',
+        str(tmp_path / 'o'), '--rtol', '1e-3', '--cfg-options', *learned
+    ])
+    (layer, ) = result['layers']
     assert result['random_init'] and layer['rep_init'] == 'learned'
     assert layer['num_representatives'] == [9] and layer['rtol'] == [1e-3]
     assert all(1 <= r <= 9 for r in layer['rank'][0])
@@ -76,9 +85,18 @@ def test_bad_inputs(tool, images, tiny_cbt_trained, tmp_path):
     with pytest.raises(SystemExit):
         tool.main([cfg, '--img-dir', str(images), '--out-dir', str(tmp_path), '--rtol', '1'])
     with pytest.raises(ValueError, match='no layer that extracts representatives'):
-        tool.main([os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'), '--img-dir',
-                   str(images), '--out-dir', str(tmp_path / 'seg')])
-    learned = ['model.decode_head.attn_cfg.type=CBSA', 'model.decode_head.attn_cfg.rep_init=learned']
+        tool.main([
+            os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'), '--img-dir',
+            str(images), '--out-dir',
+            str(tmp_path / 'seg')
+        ])
+    learned = [
+        'model.decode_head.attn_cfg.type=CBSA', 'model.decode_head.attn_cfg.rep_init=learned'
+    ]
     with pytest.raises(KeyError, match='representatives'):
-        tool.main([cfg, str(tiny_cbt_trained['checkpoint']), '--img-dir', str(images),
-                   '--out-dir', str(tmp_path / 'x'), '--cfg-options', *learned])
+        tool.main([
+            cfg,
+            str(tiny_cbt_trained['checkpoint']), '--img-dir',
+            str(images), '--out-dir',
+            str(tmp_path / 'x'), '--cfg-options', *learned
+        ])

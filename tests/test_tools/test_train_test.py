@@ -25,11 +25,13 @@ def trained(tiny_cbt_trained):
 def test_train_writes_checkpoints_metrics_and_overlay(trained):
     work = trained['work']
     assert (work / 'iter_2.pth').is_file() and (work / 'iter_4.pth').is_file()
-    assert (trained['data'] / 'mini_ade20k.json').is_file()      # generated on first use
+    assert (trained['data'] / 'mini_ade20k.json').is_file()  # generated on first use
     overlays = list((work / 'overlays').glob('*.png'))
     assert len(overlays) == 1 and overlays[0].stat().st_size > 0
-    scalars = [json.loads(line) for p in work.glob('*/vis_data/scalars.json')
-               for line in p.read_text().splitlines()]
+    scalars = [
+        json.loads(line) for p in work.glob('*/vis_data/scalars.json')
+        for line in p.read_text().splitlines()
+    ]
     assert any('mIoU' in s for s in scalars)
     # the checkpoint mmengine wrote loads weights-only (allow-listed types)
     ckpt = torch.load(work / 'iter_4.pth', weights_only=True)
@@ -38,8 +40,8 @@ def test_train_writes_checkpoints_metrics_and_overlay(trained):
 
 def test_test_tool_evaluates_a_checkpoint(trained, repo_root, tmp_path):
     res = run_python(repo_root, 'tools/test.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
-                     '--work-dir', str(tmp_path), '--out', str(tmp_path / 'pred'),
-                     '--cfg-options', *data_root_options(trained['data']))
+                     '--work-dir', str(tmp_path), '--out', str(tmp_path / 'pred'), '--cfg-options',
+                     *data_root_options(trained['data']))
     assert 'mIoU' in res.stdout + res.stderr
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
 
@@ -54,9 +56,16 @@ def test_load_from_uses_the_checkpoint(trained, repo_root, tmp_path):
 
 def test_resume_after_interruption_continues_identically(trained, repo_root, tmp_path):
     env = {'PYTHONPATH': os.path.join(repo_root, 'tests', 'data')}
-    res = run_python(repo_root, 'tools/train.py', 'tests/data/configs/tiny_cbt_interrupted.py',
-                     '--work-dir', str(tmp_path),
-                     '--cfg-options', *data_root_options(trained['data']), env=env, check=False)
+    res = run_python(
+        repo_root,
+        'tools/train.py',
+        'tests/data/configs/tiny_cbt_interrupted.py',
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *data_root_options(trained['data']),
+        env=env,
+        check=False)
     assert res.returncode != 0 and 'interrupted after iteration 3' in res.stderr
     assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_4.pth').exists()
 
@@ -99,9 +108,12 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
         port = str(s.getsockname()[1])
     env = {**os.environ, 'PORT': port}
     opts = ['--cfg-options', *data_root_options(trained['data'])]
-    for cmd in (['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(tmp_path)],
-                ['bash', 'tools/dist_test.sh', CONFIG, str(tmp_path / 'iter_4.pth'), '2',
-                 '--work-dir', str(tmp_path / 'test')]):
+    for cmd in (['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
+                 str(tmp_path)], [
+                     'bash', 'tools/dist_test.sh', CONFIG,
+                     str(tmp_path / 'iter_4.pth'), '2', '--work-dir',
+                     str(tmp_path / 'test')
+                 ]):
         res = subprocess.run(cmd + opts, cwd=repo_root, capture_output=True, text=True, env=env)
         assert res.returncode == 0, res.stderr[-3000:]
         assert 'mIoU' in res.stdout + res.stderr
@@ -110,11 +122,11 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
 def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
-    res = run_python(repo_root, 'tools/train.py', CONFIG, '--amp', '--work-dir', str(tmp_path),
-                     check=False)
+    res = run_python(
+        repo_root, 'tools/train.py', CONFIG, '--amp', '--work-dir', str(tmp_path), check=False)
     assert res.returncode != 0
     assert 'no CUDA device is available' in res.stderr
-    assert not any(tmp_path.iterdir())          # nothing written before the refusal
+    assert not any(tmp_path.iterdir())  # nothing written before the refusal
 
 
 def test_image_demo_on_files_and_folders(trained, repo_root, tmp_path):
@@ -125,7 +137,14 @@ def test_image_demo_on_files_and_folders(trained, repo_root, tmp_path):
     outs = sorted(tmp_path.glob('*.png'))
     assert [p.name for p in outs] == ['mini_000000.png', 'mini_000001.png']
     canvas = cv2.imread(str(outs[0]))
-    assert canvas.shape[0] > 32 and canvas.shape[1] >= 32      # image plus legend rows
-    res = run_python(repo_root, 'demo/image_demo.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
-                     str(tmp_path / 'missing.jpg'), '--out', str(tmp_path), check=False)
+    assert canvas.shape[0] > 32 and canvas.shape[1] >= 32  # image plus legend rows
+    res = run_python(
+        repo_root,
+        'demo/image_demo.py',
+        CONFIG,
+        str(trained['work'] / 'iter_4.pth'),
+        str(tmp_path / 'missing.jpg'),
+        '--out',
+        str(tmp_path),
+        check=False)
     assert res.returncode != 0 and 'no such image or folder' in res.stderr

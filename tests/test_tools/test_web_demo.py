@@ -25,8 +25,9 @@ def missing_requirements():
     selenium, and chromium / chromedriver on PATH."""
     missing = [m for m in ('gradio', 'selenium') if importlib.util.find_spec(m) is None]
     chromium, driver = page.browser_paths()
-    missing += [name for name, path in (('chromium', chromium), ('chromedriver', driver))
-                if path is None]
+    missing += [
+        name for name, path in (('chromium', chromium), ('chromedriver', driver)) if path is None
+    ]
     return missing
 
 
@@ -36,17 +37,20 @@ def browser_installed():
     the project's test install puts it there."""
     missing = missing_requirements()
     if missing:
-        pytest.fail(f'the web demo browser test needs {", ".join(missing)}: {INSTALL_HINT}',
-                    pytrace=False)
+        pytest.fail(
+            f'the web demo browser test needs {", ".join(missing)}: {INSTALL_HINT}', pytrace=False)
 
 
 @pytest.fixture(scope='module')
 def server(tiny_cbt_trained, repo_root, tmp_path_factory):
     """The demo on the tiny trained model, on a free local port."""
     tmp = tmp_path_factory.mktemp('web_demo')
-    with page.serve(tiny_cbt_trained['config'], str(tiny_cbt_trained['checkpoint']),
-                    str(tmp / 'server.log'), cwd=repo_root,
-                    env={'GRADIO_TEMP_DIR': str(tmp / 'gradio')}) as url:
+    with page.serve(
+            tiny_cbt_trained['config'],
+            str(tiny_cbt_trained['checkpoint']),
+            str(tmp / 'server.log'),
+            cwd=repo_root,
+            env={'GRADIO_TEMP_DIR': str(tmp / 'gradio')}) as url:
         yield url
 
 
@@ -58,8 +62,9 @@ def expected(tiny_cbt_trained, tmp_path_factory):
     from mmseg_cbsa.analysis.web_demo import WebDemo
     src = sorted((tiny_cbt_trained['data'] / 'images' / 'validation').iterdir())[0]
     png = tmp_path_factory.mktemp('web_demo_input') / 'input.png'
-    cv2.imwrite(str(png), cv2.resize(cv2.imread(str(src)), None, fx=4, fy=4,
-                                     interpolation=cv2.INTER_NEAREST))
+    cv2.imwrite(
+        str(png),
+        cv2.resize(cv2.imread(str(src)), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
     demo = WebDemo(tiny_cbt_trained['config'], str(tiny_cbt_trained['checkpoint']))
     analysis = demo.analyse(cv2.imread(str(png))[..., ::-1])
     return dict(png=png, demo=demo, analysis=analysis)
@@ -80,14 +85,12 @@ def test_upload_segment_and_read_back_the_pictures(server, expected):
         cls_picture, _ = page.shown(browser, 'cls-picture')
         np.testing.assert_array_equal(cls_picture, demo.cls_picture(analysis, 0, 0))
         rep_picture, rep_src = page.shown(browser, 'rep-picture')
-        np.testing.assert_array_equal(rep_picture,
-                                      demo.representative_picture(analysis, 0, 0, 0))
+        np.testing.assert_array_equal(rep_picture, demo.representative_picture(analysis, 0, 0, 0))
 
         # choose representative 3 (of the head's 2x2): its own map is shown
         page.choose_representative(browser, 3)
         rep_picture, _ = page.shown(browser, 'rep-picture', old_src=rep_src)
-        np.testing.assert_array_equal(rep_picture,
-                                      demo.representative_picture(analysis, 0, 0, 3))
+        np.testing.assert_array_equal(rep_picture, demo.representative_picture(analysis, 0, 0, 3))
 
         path = os.environ.get('MMSEG_CBSA_WEB_DEMO_SCREENSHOT')
         if path:

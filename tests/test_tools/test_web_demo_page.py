@@ -1,11 +1,10 @@
 """The web demo's page logic without a browser (mmseg_cbsa/analysis/web_demo.py):
 what its panels offer for models with and without [CLS] tokens and CBSA layers."""
+import gradio  # noqa: F401  (a test requirement: missing fails)
 import numpy as np
 import pytest
 
-pytest.importorskip('gradio')
-
-from mmseg_cbsa.analysis.web_demo import NO_CLS, PICTURE_SIZE, WebDemo  # noqa: E402
+from mmseg_cbsa.analysis.web_demo import NO_CLS, PICTURE_SIZE, WebDemo
 
 
 @pytest.fixture(scope='module')
@@ -36,7 +35,7 @@ def test_widgets_follow_the_model(random_ckpt):
     assert note == '' and picture.shape == demo.cls_picture(analysis, 0, 0).shape
     layer, head, rep, note, picture = demo._rep_widgets(analysis)
     assert layer['choices'] == [('decode_head layer 0', 0)]
-    assert rep['maximum'] == 3                                   # 2x2 representatives
+    assert rep['maximum'] == 3  # 2x2 representatives
     np.testing.assert_array_equal(picture, demo.representative_picture(analysis, 0, 0, 0))
     # the segmentation is enlarged by a whole factor to at least the picture size
     seg = demo.segmentation(analysis)

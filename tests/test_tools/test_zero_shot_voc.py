@@ -25,8 +25,8 @@ def make_mini_voc(root, n=3, size=64):
         label = np.zeros((size, size), np.uint8)
         c = tuple(int(v) for v in rng.integers(20, 44, 2))
         r = int(rng.integers(8, 14))
-        cv2.circle(label, c, r + 2, 255, -1)                     # void band ...
-        cv2.circle(label, c, r, int(rng.integers(1, 21)), -1)   # ... around the object
+        cv2.circle(label, c, r + 2, 255, -1)  # void band ...
+        cv2.circle(label, c, r, int(rng.integers(1, 21)), -1)  # ... around the object
         img[label > 0] = (200, 60, 60)
         name = f'2007_{i:06d}'
         cv2.imwrite(os.path.join(root, 'JPEGImages', name + '.jpg'), img)
@@ -42,21 +42,28 @@ def test_zero_shot_tool(tmp_path):
     model = CBT(arch=(32, 2, 2), img_size=64, rep_grid=2, legacy_cls_pooling=True)
     model.init_weights()
     ckpt = tmp_path / 'cbt_in1k.pth'
-    save_checkpoint_file({f'backbone.{k}': v for k, v in model.state_dict().items()} |
-                         {'head.fc.weight': torch.zeros(10, 32), 'head.fc.bias': torch.zeros(10)},
-                         str(ckpt))
-    res = subprocess.run(
-        [sys.executable, 'tools/zero_shot_voc.py', 'tests/data/configs/zero_shot_tiny.py',
-         str(ckpt), '--work-dir', str(tmp_path / 'out'),
-         '--cfg-options', f'test_dataloader.dataset.data_root={root}'],
-        cwd=REPO, capture_output=True, text=True)
+    save_checkpoint_file({
+        f'backbone.{k}': v
+        for k, v in model.state_dict().items()
+    } | {
+        'head.fc.weight': torch.zeros(10, 32),
+        'head.fc.bias': torch.zeros(10)
+    }, str(ckpt))
+    res = subprocess.run([
+        sys.executable, 'tools/zero_shot_voc.py', 'tests/data/configs/zero_shot_tiny.py',
+        str(ckpt), '--work-dir',
+        str(tmp_path / 'out'), '--cfg-options', f'test_dataloader.dataset.data_root={root}'
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'best layer (as Table 5)' in res.stdout and '| foreground |' in res.stdout
-    assert '3/3' in res.stdout                                # the progress bar
+    assert '3/3' in res.stdout  # the progress bar
     out = json.loads((tmp_path / 'out' / 'zero_shot.json').read_text())
     for target in ('foreground', 'background', 'boundary'):
         values = out['per_layer'][target]
-        assert sorted(values) == ['1', '2']                   # both layers
+        assert sorted(values) == ['1', '2']  # both layers
         assert all(0 <= v <= 1 for v in values.values())
         assert out['best'][target] == max(values.values())
     assert (tmp_path / 'out' / 'zero_shot_layers.png').stat().st_size > 0

@@ -15,8 +15,10 @@ def test_mmengine_style_checkpoint_loads_weights_only(tmp_path):
     hub = MessageHub.get_instance('ckpt-test')
     hub.update_scalar('train/loss', np.float64(0.5))
     hub.update_info('iter', 3)
-    ckpt = dict(meta=dict(seed=np.int64(7), iter=3, hist=HistoryBuffer([1.0, 2.0], [1, 1])),
-                state_dict=dict(w=torch.ones(2)), message_hub=hub.state_dict())
+    ckpt = dict(
+        meta=dict(seed=np.int64(7), iter=3, hist=HistoryBuffer([1.0, 2.0], [1, 1])),
+        state_dict=dict(w=torch.ones(2)),
+        message_hub=hub.state_dict())
     torch.save(ckpt, tmp_path / 'c.pth')
     loaded = load_checkpoint_file(str(tmp_path / 'c.pth'))
     assert loaded['meta']['seed'] == 7
@@ -24,8 +26,9 @@ def test_mmengine_style_checkpoint_loads_weights_only(tmp_path):
 
 
 class _Exploit:
+
     def __reduce__(self):
-        return (os.system, ('touch PWNED',))
+        return (os.system, ('touch PWNED', ))
 
 
 @pytest.mark.parametrize('writer', ['torch', 'pickle'])
@@ -56,10 +59,11 @@ def test_save_is_atomic_and_never_overwrites(tmp_path):
     with pytest.raises(FileExistsError, match='--overwrite'):
         save_checkpoint_file({'a': torch.zeros(1)}, str(dst))
     assert torch.load(dst, weights_only=True)['state_dict']['a'] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ['out.pth']     # no temp files left
+    assert [p.name for p in tmp_path.iterdir()] == ['out.pth']  # no temp files left
 
 
 class _Sneaky:
+
     def __reduce__(self):
         # getattr is allow-listed only for HistoryBuffer's statistics methods
         from mmengine.logging import HistoryBuffer
@@ -68,5 +72,6 @@ class _Sneaky:
 
 def test_getattr_is_only_allowed_for_history_buffer_methods(tmp_path):
     torch.save({'x': _Sneaky()}, tmp_path / 'sneaky.pth')
-    with pytest.raises(ValueError, match=r"sneaky\.pth.*refused getattr\(HistoryBuffer, '__init__'\)"):
+    with pytest.raises(
+            ValueError, match=r"sneaky\.pth.*refused getattr\(HistoryBuffer, '__init__'\)"):
         load_checkpoint_file(str(tmp_path / 'sneaky.pth'))

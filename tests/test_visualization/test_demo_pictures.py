@@ -37,8 +37,7 @@ def test_cls_grid_with_colour_bar_and_title():
     image = np.zeros((32, 64, 3), np.uint8)
     maps = {0: np.random.rand(2, 4, 8)}
     plain = cls_attention_grid(image, maps, tile=64, patch_size=8)
-    framed = cls_attention_grid(image, maps, tile=64, patch_size=8, colour_bar=True,
-                                title='a\nb')
+    framed = cls_attention_grid(image, maps, tile=64, patch_size=8, colour_bar=True, title='a\nb')
     assert framed.shape[0] == 2 * GRID_TITLE_H + plain.shape[0]
     assert framed.shape[1] >= plain.shape[1] + COLOUR_BAR_W
     np.testing.assert_array_equal(framed[2 * GRID_TITLE_H:, :plain.shape[1]], plain)
@@ -60,21 +59,22 @@ def test_representative_figure_has_m_numbered_tiles_per_head(monkeypatch):
     def record(canvas, text, *args, **kwargs):
         drawn.append((text, canvas.shape[:2]))
         real(canvas, text, *args, **kwargs)
+
     monkeypatch.setattr(attention, '_put_text', record)
-    fig = cbsa_extraction_figure(image, maps, cells, (2, 3), patch_size=4, map_size=36,
-                                 title='layer\nwhat')
+    fig = cbsa_extraction_figure(
+        image, maps, cells, (2, 3), patch_size=4, map_size=36, title='layer\nwhat')
     s_h, s_w = fit_size(image.shape[:2], 36)
     on_tiles = [text for text, shape in drawn if shape == (s_h, s_w)]
-    assert on_tiles == [str(j) for j in range(6)] * 2       # 0..m-1 for each head
+    assert on_tiles == [str(j) for j in range(6)] * 2  # 0..m-1 for each head
     texts = [text for text, _ in drawn]
     assert 'head 0' in texts and 'head 1' in texts and 'max' in texts
-    row_h = 2 * (s_h + 1) + 1                                  # rh tiles, 1 px gaps
+    row_h = 2 * (s_h + 1) + 1  # rh tiles, 1 px gaps
     assert fig.shape[0] == 2 * GRID_TITLE_H + 2 * (row_h + GRID_PAD) + GRID_PAD
     assert fig.shape[1] >= GRID_LABEL_W + 3 * (s_w + 1) + 1 + 2 * GRID_PAD + COLOUR_BAR_W
     # tile j of head 1 is representative j's map over the image
     top = 2 * GRID_TITLE_H + GRID_PAD + row_h + GRID_PAD + 1
     left = GRID_LABEL_W + GRID_PAD + 1
-    j = 4                                                      # row 1, column 1 of the grid
+    j = 4  # row 1, column 1 of the grid
     y, x = top + (j // 3) * (s_h + 1), left + (j % 3) * (s_w + 1)
     np.testing.assert_array_equal(fig[y:y + s_h, x:x + s_w],
                                   extraction_tile(image, maps[1, j], cells[j], 36, 4, number=j))
@@ -83,10 +83,10 @@ def test_representative_figure_has_m_numbered_tiles_per_head(monkeypatch):
 def test_extraction_tile_shows_the_map_and_outlines_the_starting_cell():
     image = np.zeros((16, 16, 3), np.uint8)
     amap = np.zeros((4, 4))
-    amap[3, 3] = 1                               # all mass on the bottom-right patch
+    amap[3, 3] = 1  # all mass on the bottom-right patch
     tile = extraction_tile(image, amap, (0, 2, 2, 4), long_side=16, patch_size=4)
     assert tile.shape == (16, 16, 3)
-    assert tile[14, 14].sum() > 300 and tile[6, 2].sum() < 10    # bright where the mass is
+    assert tile[14, 14].sum() > 300 and tile[6, 2].sum() < 10  # bright where the mass is
     # the cell (patch rows 0-1, columns 2-3) is outlined in white
     assert (tile[7, 8:16] == 255).all() and (tile[0:8, 8] == 255).all()
 
@@ -109,8 +109,8 @@ def _sample(pred, gt=None):
 @pytest.mark.parametrize('with_gt', [False, True])
 def test_input_prediction_truth_layout(with_gt):
     vis = standalone_visualizer()
-    vis.dataset_meta = dict(classes=['a', 'b', 'c'],
-                            palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    vis.dataset_meta = dict(
+        classes=['a', 'b', 'c'], palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
     image = np.full((20, 30, 3), 100, np.uint8)
     pred = np.zeros((20, 30), np.int64)
     gt = np.full((20, 30), 2, np.int64) if with_gt else None

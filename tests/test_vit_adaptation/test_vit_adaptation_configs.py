@@ -23,8 +23,12 @@ CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', 'vit_adaptation', '*.py
 IMAGENET = [p for p in CONFIGS if p.endswith('_in1k.py')]
 WIDTHS = {'t': 192, 's': 384, 'b': 768}
 #: the attention of each adaptation in the file name
-ATTENTION = {'cbsa': ('QKVCBSA', True), 'cbsa-nocontract': ('QKVCBSA', False),
-             'linear': ('QKVLinearAttention', None), 'mhsa': ('MHSA', None)}
+ATTENTION = {
+    'cbsa': ('QKVCBSA', True),
+    'cbsa-nocontract': ('QKVCBSA', False),
+    'linear': ('QKVLinearAttention', None),
+    'mhsa': ('MHSA', None)
+}
 CLASSES = {'in1k': 1000, 'cifar10': 10, 'cifar100': 100, 'flowers102': 102, 'oxford-pets': 37}
 
 
@@ -56,12 +60,12 @@ def test_leaf_builds_the_attention_it_names(path, mmseg_scope):
 @pytest.mark.parametrize('path', IMAGENET, ids=_name)
 def test_imagenet_leaves_follow_the_authors_recipe(path):
     cfg = Config.fromfile(path)
-    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=5e-5, betas=(0.9, 0.999),
-                                               weight_decay=0.01)
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='AdamW', lr=5e-5, betas=(0.9, 0.999), weight_decay=0.01)
     assert 'paramwise_cfg' not in cfg.optim_wrapper
     assert cfg.train_dataloader.batch_size * 8 == 512 and cfg.train_cfg.max_epochs == 50
-    assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [
-        ('LinearLR', 0, 9), ('CosineAnnealingLR', 0, 50)]
+    assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [('LinearLR', 0, 9),
+                                                                       ('CosineAnnealingLR', 0, 50)]
     assert cfg.model.head.loss.label_smooth_val == 0.1
     size = _name(path)[4]
     assert cfg.load_from == f'checkpoints/vit-{size}16_in21k-ft-in1k_adapted.pth'
@@ -69,10 +73,16 @@ def test_imagenet_leaves_follow_the_authors_recipe(path):
 
 # --- a step on tiny data from a converted timm checkpoint ---------------------------------------
 
+
 def _timm_checkpoint(path, classes):
     torch.manual_seed(0)
-    vit = timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=32,
-                            patch_size=8, depth=2, num_classes=classes)
+    vit = timm.create_model(
+        'vit_tiny_patch16_224',
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        depth=2,
+        num_classes=classes)
     with torch.no_grad():
         for p in vit.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -89,13 +99,14 @@ def _tiny(cfg, root, work, classes):
     cfg.model.head.topk = (1, )
     cfg.model.data_preprocessor = dict(num_classes=classes)
     pipeline = [dict(type='LoadImageFromFile')] + [
-        t for t in cfg.train_dataloader.dataset.pipeline if t['type'] != 'LoadImageFromFile']
+        t for t in cfg.train_dataloader.dataset.pipeline if t['type'] != 'LoadImageFromFile'
+    ]
     for t in pipeline:
         if t['type'] == 'RandomResizedCrop':
             t['scale'] = 32
     cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-    cfg.train_dataloader.dataset = dict(type='CustomDataset', data_root=str(root),
-                                        pipeline=pipeline)
+    cfg.train_dataloader.dataset = dict(
+        type='CustomDataset', data_root=str(root), pipeline=pipeline)
     for part in ('val', 'test'):
         cfg[f'{part}_dataloader'] = cfg[f'{part}_evaluator'] = cfg[f'{part}_cfg'] = None
     cfg.train_cfg = dict(by_epoch=True, max_epochs=1)
@@ -110,8 +121,9 @@ def _images(root, classes):
     for c in range(classes):
         os.makedirs(root / f'class{c}')
         for i in range(2):
-            cv2.imwrite(str(root / f'class{c}' / f'{i}.png'),
-                        rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+            cv2.imwrite(
+                str(root / f'class{c}' / f'{i}.png'),
+                rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
 
 
 @pytest.mark.parametrize('leaf, head_loaded', [
@@ -124,8 +136,11 @@ def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, mm
     # ImageNet keeps the converted head (same classes); downstream starts a new one
     state = _timm_checkpoint(ckpt, classes=2 if head_loaded else 5)
     _images(tmp_path / 'data', 2)
-    cfg = _tiny(Config.fromfile(os.path.join(REPO, 'configs', 'vit_adaptation', leaf)),
-                tmp_path / 'data', tmp_path / 'work', classes=2)
+    cfg = _tiny(
+        Config.fromfile(os.path.join(REPO, 'configs', 'vit_adaptation', leaf)),
+        tmp_path / 'data',
+        tmp_path / 'work',
+        classes=2)
     if head_loaded:
         cfg.load_from = ckpt
     else:
@@ -135,11 +150,13 @@ def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, mm
     runner.model.init_weights()
     runner.load_or_resume()
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
-    expected = state if head_loaded else {k: v for k, v in state.items()
-                                          if k.startswith('backbone.')}
+    expected = state if head_loaded else {
+        k: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
     assert set(expected) <= set(before)
-    assert set(before) - set(expected) == (set() if head_loaded else
-                                           {'head.fc.weight', 'head.fc.bias'})
+    assert set(before) - set(expected) == (
+        set() if head_loaded else {'head.fc.weight', 'head.fc.bias'})
     assert all(torch.equal(before[k], v) for k, v in expected.items())
     assert {type(b.attn).__name__ for b in runner.model.backbone.blocks} == {'QKVCBSA'}
     runner.train()

@@ -46,54 +46,87 @@ from mmseg_cbsa.analysis.benchmark_suite import benchmark_cases, run_benchmark
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__)
     p.add_argument('--configs', nargs='*', default=[], help='mmseg or classifier configs')
-    p.add_argument('--part', choices=['head', 'model', 'backbone'], default='head',
-                   help='decode head alone (on encoder-shaped features), the whole model, '
-                   'or the encoder alone')
-    p.add_argument('--onnx', nargs='*', default=[],
-                   help='exported models (tools/deployment/pytorch2onnx.py) to time in '
-                   'onnxruntime, e.g. beside the config they came from')
-    p.add_argument('--layers', nargs='*', default=[],
-                   help='attention types of the family (MODELS names), one layer each')
+    p.add_argument(
+        '--part',
+        choices=['head', 'model', 'backbone'],
+        default='head',
+        help='decode head alone (on encoder-shaped features), the whole model, '
+        'or the encoder alone')
+    p.add_argument(
+        '--onnx',
+        nargs='*',
+        default=[],
+        help='exported models (tools/deployment/pytorch2onnx.py) to time in '
+        'onnxruntime, e.g. beside the config they came from')
+    p.add_argument(
+        '--layers',
+        nargs='*',
+        default=[],
+        help='attention types of the family (MODELS names), one layer each')
     p.add_argument('--dims', type=int, default=384, help='token width of --layers')
     p.add_argument('--heads', type=int, default=3)
     p.add_argument('--head-dims', type=int, default=100)
     p.add_argument('--rep-grid', type=int, default=10)
-    p.add_argument('--extra-tokens', type=int, default=150,
-                   help='tokens besides the patches (class embeddings) for --layers')
-    p.add_argument('--authors-root',
-                   help="a checkout of the authors' repository QishuaiWen/CBSA (or its "
-                   'CBSA_semantic_segmentation / CBSA_image_classification folder)')
-    p.add_argument('--authors-encoders', nargs='+', choices=list(AUTHORS_ENCODERS),
-                   default=list(AUTHORS_ENCODERS),
-                   help="the authors' classifiers timed with --part backbone")
+    p.add_argument(
+        '--extra-tokens',
+        type=int,
+        default=150,
+        help='tokens besides the patches (class embeddings) for --layers')
+    p.add_argument(
+        '--authors-root',
+        help="a checkout of the authors' repository QishuaiWen/CBSA (or its "
+        'CBSA_semantic_segmentation / CBSA_image_classification folder)')
+    p.add_argument(
+        '--authors-encoders',
+        nargs='+',
+        choices=list(AUTHORS_ENCODERS),
+        default=list(AUTHORS_ENCODERS),
+        help="the authors' classifiers timed with --part backbone")
     p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024, 2048])
     p.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer'])
-    p.add_argument('--precisions', nargs='+', choices=['float32', 'bf16', 'fp16'],
-                   default=['float32'],
-                   help='run every case in these precisions (bf16, fp16: autocast)')
-    p.add_argument('--backends', nargs='+', choices=list(BACKENDS), default=['eager'],
-                   help='run every case on these backends (onnxruntime: float32 inference)')
-    p.add_argument('--memory-limit-gb', type=float,
-                   help='cap each case\'s address space; a case that runs out of it is '
-                   'reported as out of memory instead of stopping the run')
+    p.add_argument(
+        '--precisions',
+        nargs='+',
+        choices=['float32', 'bf16', 'fp16'],
+        default=['float32'],
+        help='run every case in these precisions (bf16, fp16: autocast)')
+    p.add_argument(
+        '--backends',
+        nargs='+',
+        choices=list(BACKENDS),
+        default=['eager'],
+        help='run every case on these backends (onnxruntime: float32 inference)')
+    p.add_argument(
+        '--memory-limit-gb',
+        type=float,
+        help='cap each case\'s address space; a case that runs out of it is '
+        'reported as out of memory instead of stopping the run')
     p.add_argument('--baseline', help='a case name: print every case\'s speed-up over it')
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5, help='timed calls per case and round')
-    p.add_argument('--rounds', type=int, default=1,
-                   help='visit every case this many times in turn; report medians over rounds')
+    p.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='visit every case this many times in turn; report medians over rounds')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
-    p.add_argument('--no-isolation', action='store_true',
-                   help='run cases in this process (faster start; peak memory then '
-                   'includes earlier cases)')
-    p.add_argument('--keep-freed-memory', action='store_true',
-                   help='start every case with glibc tunables that keep freed memory in '
-                   'the process instead of page-faulting it in again on every call (CPU)')
+    p.add_argument(
+        '--no-isolation',
+        action='store_true',
+        help='run cases in this process (faster start; peak memory then '
+        'includes earlier cases)')
+    p.add_argument(
+        '--keep-freed-memory',
+        action='store_true',
+        help='start every case with glibc tunables that keep freed memory in '
+        'the process instead of page-faulting it in again on every call (CPU)')
     args = p.parse_args()
     if args.rounds < 1:
         p.error(f'--rounds must be >= 1, got {args.rounds}')
@@ -106,21 +139,30 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    rows = run_benchmark(benchmark_cases(args.configs, args.part, args.layers, args.dims,
-                                         args.heads, args.head_dims, args.rep_grid,
-                                         args.extra_tokens, args.authors_root,
-                                         args.authors_encoders, args.onnx),
-                         args.out_dir, args.sizes, args.modes, args.batch, args.repeats,
-                         args.rounds, args.warmup, args.device, isolate=not args.no_isolation,
-                         keep_freed_memory=args.keep_freed_memory, precisions=args.precisions,
-                         backends=args.backends, baseline=args.baseline,
-                         memory_limit_gb=args.memory_limit_gb)
+    rows = run_benchmark(
+        benchmark_cases(args.configs, args.part, args.layers, args.dims, args.heads, args.head_dims,
+                        args.rep_grid, args.extra_tokens, args.authors_root, args.authors_encoders,
+                        args.onnx),
+        args.out_dir,
+        args.sizes,
+        args.modes,
+        args.batch,
+        args.repeats,
+        args.rounds,
+        args.warmup,
+        args.device,
+        isolate=not args.no_isolation,
+        keep_freed_memory=args.keep_freed_memory,
+        precisions=args.precisions,
+        backends=args.backends,
+        baseline=args.baseline,
+        memory_limit_gb=args.memory_limit_gb)
     failed = [r for r in rows if r['status'].startswith('failed')]
     if failed:
         # a table with holes is not a successful benchmark
-        raise SystemExit(f'{len(failed)} case(s) failed: '
-                         + '; '.join(f"{r['case']} {r['backend']} {r['precision']} "
-                                     f"{r['size']}px ({r['status']})" for r in failed))
+        raise SystemExit(f'{len(failed)} case(s) failed: ' +
+                         '; '.join(f"{r['case']} {r['backend']} {r['precision']} "
+                                   f"{r['size']}px ({r['status']})" for r in failed))
 
 
 if __name__ == '__main__':

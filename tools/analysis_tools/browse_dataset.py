@@ -18,9 +18,9 @@ import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
+from mmseg.registry import DATASETS, VISUALIZERS
 
 import mmseg_cbsa  # noqa: F401  (registers modules and the mmseg_cbsa:: scope)
-from mmseg.registry import DATASETS, VISUALIZERS
 from mmseg_cbsa.utils import prepare_config
 
 
@@ -30,8 +30,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--output-dir', help='save the pictures here instead of showing them')
     parser.add_argument('--not-show', action='store_true', help='do not open a window')
     parser.add_argument('--show-interval', type=float, default=2, help='seconds per picture')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
     return parser.parse_args()
 
 
@@ -49,8 +52,13 @@ def main() -> None:
         sample = item['data_samples'].numpy()
         name = osp.basename(sample.img_path)
         visualizer.add_datasample(
-            name, image, data_sample=sample, draw_gt=True, draw_pred=False,
-            show=not args.not_show, wait_time=args.show_interval,
+            name,
+            image,
+            data_sample=sample,
+            draw_gt=True,
+            draw_pred=False,
+            show=not args.not_show,
+            wait_time=args.show_interval,
             out_file=osp.join(args.output_dir, name) if args.output_dir else None)
         progress.update()
 

@@ -63,11 +63,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-images', type=int, help='use at most this many images (sorted order)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config settings, key=value pairs')
-    p.add_argument('--per-subspace', action='store_true',
-                   help='also the reduction per CBSA layer and subspace on tokens and '
-                        'representatives (Fig. 6)')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs')
+    p.add_argument(
+        '--per-subspace',
+        action='store_true',
+        help='also the reduction per CBSA layer and subspace on tokens and '
+        'representatives (Fig. 6)')
     args = p.parse_args(argv)
     if not osp.isfile(args.config):
         p.error(f'config not found: {args.config}')
@@ -82,10 +87,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    return measure_coding_rate(args.config, args.images, args.out_dir, args.checkpoint,
-                               eps=args.eps, max_images=args.max_images, device=args.device,
-                               seed=args.seed, cfg_options=args.cfg_options,
-                               per_subspace=args.per_subspace)
+    return measure_coding_rate(
+        args.config,
+        args.images,
+        args.out_dir,
+        args.checkpoint,
+        eps=args.eps,
+        max_images=args.max_images,
+        device=args.device,
+        seed=args.seed,
+        cfg_options=args.cfg_options,
+        per_subspace=args.per_subspace)
 
 
 if __name__ == '__main__':

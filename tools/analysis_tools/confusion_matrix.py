@@ -26,10 +26,10 @@ import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
+from mmseg.registry import DATASETS
 from PIL import Image
 
 import mmseg_cbsa  # noqa: F401  (registers modules and the mmseg_cbsa:: scope)
-from mmseg.registry import DATASETS
 from mmseg_cbsa.utils import prepare_config
 
 
@@ -41,8 +41,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show', action='store_true', help='show the matrix')
     parser.add_argument('--color-theme', default='winter', help='matplotlib colour map')
     parser.add_argument('--title', default='Normalized Confusion Matrix')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
     return parser.parse_args()
 
 
@@ -60,7 +63,7 @@ def confusion_matrix(dataset, prediction_path: str) -> np.ndarray:
             raise FileNotFoundError(f'{path}: no prediction for {sample.img_path}')
         pred = np.asarray(Image.open(path)).astype(np.int64)
         if sample.get('reduce_zero_label', False):
-            pred = pred - 1             # IoUMetric writes reduce_zero_label labels + 1
+            pred = pred - 1  # IoUMetric writes reduce_zero_label labels + 1
         gt = sample.gt_sem_seg.data.squeeze(0).numpy().astype(np.int64)
         if pred.shape != gt.shape:
             raise ValueError(f'{path}: prediction {pred.shape} for a label map {gt.shape}')
@@ -79,11 +82,16 @@ def main() -> None:
     os.makedirs(args.save_dir, exist_ok=True)
     np.save(osp.join(args.save_dir, 'confusion_matrix.npy'), matrix)
     # the plot is mmseg's, from the tool its package ships in .mim/tools
-    mmseg_tool = runpy.run_path(osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
-                                         'analysis_tools', 'confusion_matrix.py'))
+    mmseg_tool = runpy.run_path(
+        osp.join(
+            osp.dirname(mmseg.__file__), '.mim', 'tools', 'analysis_tools', 'confusion_matrix.py'))
     mmseg_tool['plot_confusion_matrix'](
-        matrix, dataset.metainfo['classes'], save_dir=args.save_dir, show=args.show,
-        title=args.title, color_theme=args.color_theme)
+        matrix,
+        dataset.metainfo['classes'],
+        save_dir=args.save_dir,
+        show=args.show,
+        title=args.title,
+        color_theme=args.color_theme)
     print(f'pixel accuracy {matrix.trace() / max(matrix.sum(), 1) * 100:.2f}, '
           f'matrix in {args.save_dir}')
 

@@ -17,10 +17,17 @@ from mmseg_cbsa.analysis.complexity import report_complexity
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='*', help='mmseg configs')
-    parser.add_argument('--backbone', nargs='*', default=[],
-                        help='registered encoders as TYPE:ARCH, e.g. CBT:t CRATE:s')
-    parser.add_argument('--shape', type=int, nargs=2, default=None,
-                        help='input H W (default 512 512 for configs, 224 224 for encoders)')
+    parser.add_argument(
+        '--backbone',
+        nargs='*',
+        default=[],
+        help='registered encoders as TYPE:ARCH, e.g. CBT:t CRATE:s')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=None,
+        help='input H W (default 512 512 for configs, 224 224 for encoders)')
     args = parser.parse_args()
     if not args.configs and not args.backbone:
         parser.error('give configs and/or --backbone TYPE:ARCH')

@@ -39,17 +39,33 @@ from mmseg_cbsa.utils import add_runner_args, parse_runner_args
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--configs', nargs='+', required=True, help='config files')
-    p.add_argument('--checkpoints', nargs='+', required=True,
-                   help='one checkpoint per config, in the same order')
-    p.add_argument('--labels', nargs='+', help='model names for the table and plot '
-                   '(default: config file names)')
-    p.add_argument('--noise', type=float, nargs='+', default=[0, 0.01, 0.03, 0.1, 0.3, 1.0],
-                   help='noise levels sigma')
+    p.add_argument(
+        '--checkpoints',
+        nargs='+',
+        required=True,
+        help='one checkpoint per config, in the same order')
+    p.add_argument(
+        '--labels',
+        nargs='+',
+        help='model names for the table and plot '
+        '(default: config file names)')
+    p.add_argument(
+        '--noise',
+        type=float,
+        nargs='+',
+        default=[0, 0.01, 0.03, 0.1, 0.3, 1.0],
+        help='noise levels sigma')
     p.add_argument('--out-dir', required=True, help='where the JSON, CSV, plot and logs go')
-    p.add_argument('--scope', choices=['head', 'all'], default='head',
-                   help='perturb the decode head only (default) or the whole model')
-    p.add_argument('--mode', choices=NOISE_MODES, default='relative',
-                   help="noise std: sigma * rms(W) ('relative', default) or sigma")
+    p.add_argument(
+        '--scope',
+        choices=['head', 'all'],
+        default='head',
+        help='perturb the decode head only (default) or the whole model')
+    p.add_argument(
+        '--mode',
+        choices=NOISE_MODES,
+        default='relative',
+        help="noise std: sigma * rms(W) ('relative', default) or sigma")
     p.add_argument('--repeats', type=int, default=1, help='noise draws per level > 0')
     p.add_argument('--seed', type=int, default=0, help='seed of the first draw')
     p.add_argument('--metric', default='mIoU', help='metric for the table and plot')
@@ -73,9 +89,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    measure_noise_robustness(args.configs, args.checkpoints, args.out_dir, args.labels,
-                             args.noise, args.scope, args.mode, args.repeats, args.seed,
-                             args.metric, args.cfg_options, args.launcher)
+    measure_noise_robustness(args.configs, args.checkpoints, args.out_dir, args.labels, args.noise,
+                             args.scope, args.mode, args.repeats, args.seed, args.metric,
+                             args.cfg_options, args.launcher)
 
 
 if __name__ == '__main__':

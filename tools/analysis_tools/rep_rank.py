@@ -36,16 +36,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config')
     p.add_argument('checkpoint', nargs='?', help='weights; random initialisation if omitted')
-    p.add_argument('--img-dir', '--images', dest='images', nargs='+', required=True,
-                   help='image folders and/or files')
+    p.add_argument(
+        '--img-dir',
+        '--images',
+        dest='images',
+        nargs='+',
+        required=True,
+        help='image folders and/or files')
     p.add_argument('--out-dir', required=True, help='where the JSON and the plot go')
-    p.add_argument('--rtol', type=float,
-                   help='relative tolerance of the rank (default max(m, N) * eps of A)')
+    p.add_argument(
+        '--rtol', type=float, help='relative tolerance of the rank (default max(m, N) * eps of A)')
     p.add_argument('--max-images', type=int, help='use at most this many images (sorted order)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config settings, key=value pairs')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs')
     args = p.parse_args(argv)
     if not osp.isfile(args.config):
         p.error(f'config not found: {args.config}')
@@ -60,9 +68,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    return measure_rep_rank(args.config, args.images, args.out_dir, args.checkpoint,
-                            rtol=args.rtol, max_images=args.max_images, device=args.device,
-                            seed=args.seed, cfg_options=args.cfg_options)
+    return measure_rep_rank(
+        args.config,
+        args.images,
+        args.out_dir,
+        args.checkpoint,
+        rtol=args.rtol,
+        max_images=args.max_images,
+        device=args.device,
+        seed=args.seed,
+        cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

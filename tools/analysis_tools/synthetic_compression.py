@@ -56,9 +56,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--iters', type=int, default=30, help='iterations of the operator')
     p.add_argument('--eps', type=float, default=0.5, help='coding precision (default 0.5)')
     p.add_argument('--step', type=float, default=0.1, help='step tau in (0, 1) (default 0.1)')
-    p.add_argument('--stds', type=float, nargs='+', default=[1.0, 0.4, 0.1],
-                   help='standard deviations along each component\'s axes; their number is '
-                        'the dimension (3 for a 3-D plot)')
+    p.add_argument(
+        '--stds',
+        type=float,
+        nargs='+',
+        default=[1.0, 0.4, 0.1],
+        help='standard deviations along each component\'s axes; their number is '
+        'the dimension (3 for a 3-D plot)')
     p.add_argument('--seed', type=int, default=0)
     args = p.parse_args(argv)
     if args.num_subspaces < 1 or args.num_points < 2 * args.num_subspaces:
@@ -77,8 +81,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    return run_synthetic_compression(args.out_dir, args.num_points, args.num_subspaces,
-                                     args.iters, args.eps, args.step, args.stds, args.seed)
+    return run_synthetic_compression(args.out_dir, args.num_points, args.num_subspaces, args.iters,
+                                     args.eps, args.step, args.stds, args.seed)
 
 
 if __name__ == '__main__':

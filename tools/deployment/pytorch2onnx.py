@@ -23,28 +23,49 @@ from mmseg_cbsa.deployment import export_onnx, export_summary
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='mmseg segmentation config')
-    parser.add_argument('paths', nargs='+', metavar='[CHECKPOINT] OUT',
-                        help='optional checkpoint (random weights without one), '
-                             'then the .onnx file')
-    parser.add_argument('--dynamic', action='store_true',
-                        help='runtime batch size, height and width')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), default=None,
-                        help='example (fixed, without --dynamic) input size; default the '
-                             "config's sliding window, data preprocessor size or 512 512")
-    parser.add_argument('--verify', action='store_true',
-                        help='compare onnxruntime with PyTorch and print the differences')
+    parser.add_argument(
+        'paths',
+        nargs='+',
+        metavar='[CHECKPOINT] OUT',
+        help='optional checkpoint (random weights without one), '
+        'then the .onnx file')
+    parser.add_argument(
+        '--dynamic', action='store_true', help='runtime batch size, height and width')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        default=None,
+        help='example (fixed, without --dynamic) input size; default the '
+        "config's sliding window, data preprocessor size or 512 512")
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare onnxruntime with PyTorch and print the differences')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--opset', type=int, default=None, help='ONNX opset version')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default=None,
+        help='override config settings, key=value')
     args = parser.parse_args()
     if len(args.paths) > 2:
         parser.error('expected CONFIG [CHECKPOINT] OUT.onnx')
     checkpoint, out = (None, args.paths[0]) if len(args.paths) == 1 else args.paths
     try:
-        result = export_onnx(args.config, out, checkpoint, dynamic=args.dynamic,
-                             shape=args.shape, verify=args.verify, overwrite=args.overwrite,
-                             cfg_options=args.cfg_options, opset_version=args.opset)
+        result = export_onnx(
+            args.config,
+            out,
+            checkpoint,
+            dynamic=args.dynamic,
+            shape=args.shape,
+            verify=args.verify,
+            overwrite=args.overwrite,
+            cfg_options=args.cfg_options,
+            opset_version=args.opset)
     except FileExistsError as err:
         sys.exit(f'pytorch2onnx: {err}')
     print(export_summary(result))

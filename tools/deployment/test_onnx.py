@@ -22,8 +22,12 @@ def main() -> None:
     parser.add_argument('config', help='the mmseg config the model was exported from')
     parser.add_argument('onnx', help='the exported .onnx file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation log')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default=None,
+        help='override config settings, key=value')
     args = parser.parse_args()
     evaluate_onnx(args.config, args.onnx, work_dir=args.work_dir, cfg_options=args.cfg_options)
 

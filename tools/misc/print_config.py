@@ -12,5 +12,6 @@ import mmseg
 import mmseg_cbsa  # noqa: F401  (registers the mmseg_cbsa:: scope)
 
 if __name__ == '__main__':
-    runpy.run_path(osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'misc',
-                            'print_config.py'), run_name='__main__')
+    runpy.run_path(
+        osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'misc', 'print_config.py'),
+        run_name='__main__')

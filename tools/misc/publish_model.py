@@ -41,7 +41,7 @@ def publish(in_file: str, out_file: str) -> str:
     save_checkpoint_file(extract_state_dict(ckpt, in_file), out_file, meta=meta)
     final = f'{osp.splitext(out_file)[0]}-{sha256sum(out_file)[:8]}.pth'
     os.replace(out_file, final)
-    os.chmod(final, 0o644)      # the atomic writer's temporary file was private
+    os.chmod(final, 0o644)  # the atomic writer's temporary file was private
     return final
 
 

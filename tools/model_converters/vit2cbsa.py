@@ -27,32 +27,41 @@ from mmseg_cbsa.utils.checkpoint import (extract_state_dict, load_checkpoint_fil
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.strip().splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__)
     parser.add_argument('src', help='pretrained ViT checkpoint')
     parser.add_argument('dst', help='output checkpoint for this project')
     parser.add_argument('--variant', choices=list(ADAPTATIONS), default='cbsa')
     parser.add_argument('--blocks', type=int, nargs='+', help='blocks to adapt (default: all)')
-    parser.add_argument('--rep-grid', type=int, default=8,
-                        help='representatives per side (CBSA variants; the authors use 8)')
-    parser.add_argument('--drop-head', action='store_true',
-                        help='leave the classifier head out (a new one is trained)')
+    parser.add_argument(
+        '--rep-grid',
+        type=int,
+        default=8,
+        help='representatives per side (CBSA variants; the authors use 8)')
+    parser.add_argument(
+        '--drop-head',
+        action='store_true',
+        help='leave the classifier head out (a new one is trained)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
     state = extract_state_dict(load_checkpoint_file(args.src), args.src)
-    converted, info = convert_vit_to_cbsa(state, args.src, args.variant, args.blocks,
-                                          args.rep_grid, keep_head=not args.drop_head)
-    save_checkpoint_file(converted, args.dst, overwrite=args.overwrite,
-                         meta=dict(source=args.src, converter='vit2cbsa', info=str(info)))
+    converted, info = convert_vit_to_cbsa(
+        state, args.src, args.variant, args.blocks, args.rep_grid, keep_head=not args.drop_head)
+    save_checkpoint_file(
+        converted,
+        args.dst,
+        overwrite=args.overwrite,
+        meta=dict(source=args.src, converter='vit2cbsa', info=str(info)))
     print(f'wrote {len(converted)} tensors to {args.dst}')
     print(f'adapted blocks ({args.variant}): {info["adapted"]}, reusing '
           f'{len(info["reused"])} pretrained attention tensors')
     if info['dropped']:
         print(f'left out (not the encoder): {info["dropped"]}')
     print(f'backbone: {info["backbone"]}')
-    print('head: ' + ('none (trained from scratch)' if info['num_classes'] is None else
-                      f'LinearClsHead(num_classes={info["num_classes"]})'))
+    print('head: ' + ('none (trained from scratch)' if info['num_classes'] is
+                      None else f'LinearClsHead(num_classes={info["num_classes"]})'))
 
 
 if __name__ == '__main__':

@@ -28,15 +28,12 @@ tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(
         type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadCheckedAnnotations', num_classes=150)],
-            [dict(type='PackSegInputs')]
-        ])
+        transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+                    [
+                        dict(type='RandomFlip', prob=0., direction='horizontal'),
+                        dict(type='RandomFlip', prob=1., direction='horizontal')
+                    ], [dict(type='LoadCheckedAnnotations', num_classes=150)],
+                    [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(batch_size=1, num_workers=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=1, num_workers=4, dataset=dict(pipeline=test_pipeline))

@@ -18,10 +18,15 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 data_root = 'data/flowers102'
-train_dataloader = dict(dataset=dict(
-    _delete_=True, type=dataset_type, data_root=data_root, split='train',
-    pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(
-    _delete_=True, type=dataset_type, data_root=data_root, split='test',
-    pipeline=test_pipeline))
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True, type=dataset_type, data_root=data_root, split='test',
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader

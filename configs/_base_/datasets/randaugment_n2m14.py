@@ -12,12 +12,11 @@ rand_augment = dict(
     total_level=30,
     hparams=dict(pad_val=0),
     policies=[
-        dict(type='Equalize', prob=0.0),    # torchvision's 'Identity'
+        dict(type='Equalize', prob=0.0),  # torchvision's 'Identity'
         dict(type='Shear', magnitude_range=(0, 0.3), direction='horizontal', **_signed),
         dict(type='Shear', magnitude_range=(0, 0.3), direction='vertical', **_signed),
         # torchvision translates by up to 150/331 of the image size
-        dict(type='Translate', magnitude_range=(0, 150 / 331), direction='horizontal',
-             **_signed),
+        dict(type='Translate', magnitude_range=(0, 150 / 331), direction='horizontal', **_signed),
         dict(type='Translate', magnitude_range=(0, 150 / 331), direction='vertical', **_signed),
         dict(type='Rotate', magnitude_range=(0, 30), **_signed),
         dict(type='Brightness', magnitude_range=(0, 0.9), **_signed),

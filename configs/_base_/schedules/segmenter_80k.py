@@ -4,8 +4,6 @@
 # iterations (Segmenter's paper rounds it to 80k). Evaluated and checkpointed
 # every 8k iterations.
 _base_ = ['./segmenter_160k.py']
-param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=80000, by_epoch=False)
-]
+param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=80000, by_epoch=False)]
 train_cfg = dict(max_iters=80000, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))

@@ -45,11 +45,16 @@ class LoadCheckedAnnotations(LoadAnnotations):
             ``LoadAnnotations``.
     """
 
-    def __init__(self, num_classes: Optional[int], ignore_index: int = 255,
-                 reduce_zero_label=None, backend_args=None,
+    def __init__(self,
+                 num_classes: Optional[int],
+                 ignore_index: int = 255,
+                 reduce_zero_label=None,
+                 backend_args=None,
                  imdecode_backend: str = 'pillow') -> None:
-        super().__init__(reduce_zero_label=reduce_zero_label, backend_args=backend_args,
-                         imdecode_backend=imdecode_backend)
+        super().__init__(
+            reduce_zero_label=reduce_zero_label,
+            backend_args=backend_args,
+            imdecode_backend=imdecode_backend)
         if num_classes is not None and not 0 < num_classes <= 256:
             raise ValueError(f'num_classes must be 1..256 for uint8 label maps, got {num_classes}')
         self.num_classes = num_classes
@@ -95,9 +100,10 @@ class LoadCheckedAnnotations(LoadAnnotations):
         bad = np.flatnonzero(counts)
         if bad.size:
             shown = ', '.join(str(v) for v in bad[:10]) + (', ...' if bad.size > 10 else '')
-            steps = [s for s, on in (('reduce_zero_label', self.reduce_zero_label),
-                                     ("the dataset's label_map", results.get('label_map')))
-                     if on]
+            steps = [
+                s for s, on in (('reduce_zero_label', self.reduce_zero_label),
+                                ("the dataset's label_map", results.get('label_map'))) if on
+            ]
             after = f' (after {" and ".join(steps)})' if steps else ''
             stored = ''
             if self.reduce_zero_label and not results.get('label_map'):

@@ -35,7 +35,10 @@ class OverlayHook(SegVisualizationHook):
         **kwargs: :class:`SegVisualizationHook`'s (``draw`` defaults to True).
     """
 
-    def __init__(self, num_images: int = 4, out_dir: str = 'overlays', legend: bool = False,
+    def __init__(self,
+                 num_images: int = 4,
+                 out_dir: str = 'overlays',
+                 legend: bool = False,
                  **kwargs) -> None:
         kwargs.setdefault('draw', True)
         super().__init__(**kwargs)
@@ -57,8 +60,12 @@ class OverlayHook(SegVisualizationHook):
                 self._visualizer.show(canvas, win_name=name, wait_time=self.wait_time)
             mmcv.imwrite(mmcv.rgb2bgr(canvas), osp.join(runner.work_dir, self.out_dir, name))
 
-    def _after_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
-                    outputs: Sequence[SegDataSample], mode: str = 'val') -> None:
+    def _after_iter(self,
+                    runner: Runner,
+                    batch_idx: int,
+                    data_batch: dict,
+                    outputs: Sequence[SegDataSample],
+                    mode: str = 'val') -> None:
         # mmseg's drawing first (every ``interval``-th batch to the visualizer's
         # backends, i.e. ``--show-dir``/vis_data): tools/test.py and mmseg's own
         # tools/test.py turn it on through ``draw`` and ``visualizer.save_dir``

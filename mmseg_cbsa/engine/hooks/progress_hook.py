@@ -31,10 +31,12 @@ class ProgressBarHook(Hook):
     def before_val(self, runner: Runner) -> None:
         self._start(runner, runner.val_dataloader)
 
-    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch=None,
+    def after_test_iter(self,
+                        runner: Runner,
+                        batch_idx: int,
+                        data_batch=None,
                         outputs=None) -> None:
         self._step(runner)
 
-    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch=None,
-                       outputs=None) -> None:
+    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._step(runner)

@@ -49,8 +49,8 @@ def upsample_mask(mask: Tensor, patch_size: int, size: Sequence[int]) -> Tensor:
 
 def target_masks(label: Tensor) -> Dict[str, Tensor]:
     """Foreground (1-20), background (0) and boundary (255) of a VOC label map."""
-    return dict(foreground=(label >= 1) & (label <= 20), background=label == 0,
-                boundary=label == 255)
+    return dict(
+        foreground=(label >= 1) & (label <= 20), background=label == 0, boundary=label == 255)
 
 
 def jaccard(masks: Tensor, target: Tensor) -> Tensor:
@@ -61,7 +61,9 @@ def jaccard(masks: Tensor, target: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.nan)
 
 
-def image_scores(maps: Tensor, label: Tensor, patch_size: int,
+def image_scores(maps: Tensor,
+                 label: Tensor,
+                 patch_size: int,
                  share: float = 0.6) -> Dict[str, float]:
     """Best-head Jaccard per target for one image and layer (NaN where the
     image has no pixel of that target)."""
@@ -87,8 +89,11 @@ class ZeroShotCLSMetric(BaseMetric):
 
     default_prefix = 'zero_shot'
 
-    def __init__(self, patch_size: int = 16, share: float = 0.6,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+    def __init__(self,
+                 patch_size: int = 16,
+                 share: float = 0.6,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not 0 < share < 1:
             raise ValueError(f'share must lie in (0, 1), got {share}')
@@ -100,7 +105,8 @@ class ZeroShotCLSMetric(BaseMetric):
             label = sample['gt_sem_seg']['data'].squeeze(0).cpu()
             self.results.append({
                 layer: image_scores(maps.cpu(), label, self.patch_size, self.share)
-                for layer, maps in sample['cls_attn'].items()})
+                for layer, maps in sample['cls_attn'].items()
+            })
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         per_layer = defaultdict(lambda: defaultdict(list))

@@ -14,10 +14,11 @@ from .qkv_linear import QKVLinearAttention
 from .tssa import TSSA
 
 #: the registered type names of the family's members
-ATTENTION_TYPES = tuple(cls.__name__ for cls in (MHSA, MSSA, TiedMSSA, CBSA, TSSA,
-                                                 AgentAttention, LinearAttention, DMSA,
-                                                 QKVCBSA, QKVLinearAttention))
+ATTENTION_TYPES = tuple(
+    cls.__name__ for cls in (MHSA, MSSA, TiedMSSA, CBSA, TSSA, AgentAttention, LinearAttention,
+                             DMSA, QKVCBSA, QKVLinearAttention))
 
-__all__ = ['AgentAttention', 'AttentionMaps', 'BaseAttention', 'CBSA', 'DMSA',
-           'LinearAttention', 'MHSA', 'MSSA', 'QKVCBSA', 'QKVLinearAttention', 'TiedMSSA',
-           'TSSA', 'ATTENTION_TYPES']
+__all__ = [
+    'AgentAttention', 'AttentionMaps', 'BaseAttention', 'CBSA', 'DMSA', 'LinearAttention', 'MHSA',
+    'MSSA', 'QKVCBSA', 'QKVLinearAttention', 'TiedMSSA', 'TSSA', 'ATTENTION_TYPES'
+]

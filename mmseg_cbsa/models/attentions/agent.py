@@ -16,7 +16,9 @@ class AgentAttention(CBSA):
     representatives, adapted to small patch grids in the same way.
     """
 
-    def num_similarities(self, num_queries: int, num_tokens: int,
+    def num_similarities(self,
+                         num_queries: int,
+                         num_tokens: int,
                          hw_shape: Optional[Sequence[int]] = None) -> int:
         """m*N per head: extraction only (m as in :meth:`CBSA.num_similarities`)."""
         return self.num_heads * self._num_representatives_for(hw_shape) * num_tokens

@@ -42,8 +42,10 @@ class AttentionMaps:
     read, so recording extraction maps never pays for an N x N matrix.
     """
 
-    def __init__(self, tokens: Union[Tensor, Callable[[], Tensor]],
-                 hw_shape: Optional[Sequence[int]], patch_start: int,
+    def __init__(self,
+                 tokens: Union[Tensor, Callable[[], Tensor]],
+                 hw_shape: Optional[Sequence[int]],
+                 patch_start: int,
                  extraction: Optional[Tensor] = None) -> None:
         self._tokens = tokens
         self.hw_shape = None if hw_shape is None else tuple(int(s) for s in hw_shape)
@@ -107,8 +109,11 @@ class BaseAttention(nn.Module):
         :class:`AttentionMaps` when ``need_maps`` (else None)."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, hw_shape: Optional[Sequence[int]] = None,
-                patch_start: int = 0, **kwargs) -> Tensor:
+    def forward(self,
+                x: Tensor,
+                hw_shape: Optional[Sequence[int]] = None,
+                patch_start: int = 0,
+                **kwargs) -> Tensor:
         """(B, N, d) -> (B, N, d); see the class docstring."""
         if not self._attention_hooks:
             return self.attend(x, hw_shape, patch_start, False, **kwargs)[0]

@@ -34,9 +34,15 @@ class ExtractionMaps(AttentionMaps):
             (:attr:`token_update`).
     """
 
-    def __init__(self, tokens, hw_shape: Optional[Sequence[int]], patch_start: int,
-                 extraction: Tensor, rep_grid: Sequence[int], rep_init: str = 'pool',
-                 projected: Optional[Tensor] = None, representatives: Optional[Tensor] = None,
+    def __init__(self,
+                 tokens,
+                 hw_shape: Optional[Sequence[int]],
+                 patch_start: int,
+                 extraction: Tensor,
+                 rep_grid: Sequence[int],
+                 rep_init: str = 'pool',
+                 projected: Optional[Tensor] = None,
+                 representatives: Optional[Tensor] = None,
                  rep_update: Optional[Tensor] = None) -> None:
         super().__init__(tokens, hw_shape, patch_start, extraction=extraction)
         self.rep_grid: Tuple[int, int] = (int(rep_grid[0]), int(rep_grid[1]))
@@ -123,10 +129,11 @@ class CBSA(BaseAttention):
             raise ValueError(f'{type(self).__name__}: detach_init would stop learned '
                              'representatives from training; use it with rep_init=\'pool\'')
         head_dims = self.head_dims
-        self.rep_grid: Tuple[int, int] = ((rep_grid, rep_grid) if isinstance(rep_grid, int)
-                                          else tuple(rep_grid))
+        self.rep_grid: Tuple[int,
+                             int] = ((rep_grid,
+                                      rep_grid) if isinstance(rep_grid, int) else tuple(rep_grid))
         self.detach_init = detach_init
-        self.scale = head_dims ** -0.5
+        self.scale = head_dims**-0.5
         inner = num_heads * head_dims
         self.proj = nn.Linear(embed_dims, inner, bias=False)
         # a_k and b_k: per-head steps, signed and randn-initialised as in the
@@ -161,8 +168,7 @@ class CBSA(BaseAttention):
             return self.rep_grid
         return effective_rep_grid(hw_shape, self.rep_grid)
 
-    def init_representatives(self, w: Tensor, hw_shape: Sequence[int],
-                             patch_start: int) -> Tensor:
+    def init_representatives(self, w: Tensor, hw_shape: Sequence[int], patch_start: int) -> Tensor:
         """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p), the pooled
         patches (m from :meth:`rep_grid_for`) or the learned representatives
         (in ``w``'s dtype, for half precision)."""
@@ -242,7 +248,7 @@ class CBSA(BaseAttention):
         b, k, m, _ = attn.shape
         u = self.to_out.weight.view(self.embed_dims, k, self.head_dims)
         right = torch.einsum('bkmp,dkp->bkmd', self.step_broadcast * c, u)
-        coeff = attn.reshape(b, k * m, -1).transpose(1, 2)                # (B, N, Km)
+        coeff = attn.reshape(b, k * m, -1).transpose(1, 2)  # (B, N, Km)
         right = right.reshape(b, k * m, -1)
         if coeff.dtype in HALF_TYPES:
             # half-precision GEMMs here do not accumulate into a bias (baddbmm
@@ -253,7 +259,9 @@ class CBSA(BaseAttention):
         bias = self.to_out.bias.expand(b, coeff.shape[1], self.embed_dims)
         return torch.baddbmm(bias, coeff, right)
 
-    def num_similarities(self, num_queries: int, num_tokens: int,
+    def num_similarities(self,
+                         num_queries: int,
+                         num_tokens: int,
                          hw_shape: Optional[Sequence[int]] = None) -> int:
         """Dot-product similarities per image: m*N (extraction) plus the
         m(m+1)/2 distinct entries of the symmetric Q Q^T (contraction), per head.
@@ -296,10 +304,16 @@ class CBSA(BaseAttention):
         maps = None
         if need_maps:
             attn = e * r
-            maps = ExtractionMaps(lambda: attn.transpose(-1, -2) @ attn, hw_shape, patch_start,
-                                  extraction=attn, rep_grid=self.rep_grid_for(hw_shape),
-                                  rep_init=self.rep_init, projected=w, representatives=q,
-                                  rep_update=self.step_broadcast * contracted)
+            maps = ExtractionMaps(
+                lambda: attn.transpose(-1, -2) @ attn,
+                hw_shape,
+                patch_start,
+                extraction=attn,
+                rep_grid=self.rep_grid_for(hw_shape),
+                rep_init=self.rep_init,
+                projected=w,
+                representatives=q,
+                rep_update=self.step_broadcast * contracted)
         return out, maps
 
     def subspace_bases(self) -> Tensor:

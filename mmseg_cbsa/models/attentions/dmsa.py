@@ -37,7 +37,10 @@ class DMSA(BaseAttention):
         full_dims: D (default d).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
                  full_dims: Optional[int] = None) -> None:
         full_dims = full_dims or embed_dims
         super().__init__(embed_dims, num_heads, head_dims=full_dims)
@@ -53,7 +56,7 @@ class DMSA(BaseAttention):
 
     def attend(self, x: Tensor, hw_shape: Optional[Sequence[int]], patch_start: int,
                need_maps: bool) -> Tuple[Tensor, Optional[AttentionMaps]]:
-        pi = torch.softmax(self.membership(x), dim=-1).transpose(1, 2)      # (B, K, N)
+        pi = torch.softmax(self.membership(x), dim=-1).transpose(1, 2)  # (B, K, N)
         w = self.qkv(x).unsqueeze(1) * torch.sigmoid(self.gates)[None, :, None]  # (B, K, N, D)
         out = self.to_out(token_statistics_update(w, pi).sum(1))
         maps = None
@@ -65,5 +68,5 @@ class DMSA(BaseAttention):
         """One projection ``qkv`` (d -> D) shared by all heads; head k keeps the
         channels its gate opens: ``U_k = qkv.weight^T diag(sigmoid(G_k))``
         (K, d, D), exactly the ``W_k`` the layer computes."""
-        full = self.qkv.weight.detach().t()                      # (d, D)
+        full = self.qkv.weight.detach().t()  # (d, D)
         return full[None] * torch.sigmoid(self.gates.detach())[:, None, :]

@@ -19,7 +19,7 @@ def coding_rate_shrinkage(w: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor
         ``V`` (..., p, p), ``g`` (..., p) and the coefficients ``A = W V`` (..., N, p).
     """
     n, p = w.shape[-2:]
-    c = p / (n * eps ** 2)
+    c = p / (n * eps**2)
     lam, v = torch.linalg.eigh(w.transpose(-1, -2) @ w)
     return v, 1.0 / (1.0 + c * lam.clamp_min(0)), w @ v
 
@@ -37,7 +37,10 @@ class LinearAttention(BaseAttention):
         eps: the coding-rate precision ε in ``c = p / (N ε^2)``.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
                  eps: float = 1.0) -> None:
         super().__init__(embed_dims, num_heads, head_dims)
         self.eps = eps
@@ -63,8 +66,8 @@ class LinearAttention(BaseAttention):
         maps = None
         if need_maps:
             maps = AttentionMaps(
-                lambda: ((coeff * g.unsqueeze(-2)) @ coeff.transpose(-1, -2)).to(w.dtype),
-                hw_shape, patch_start)
+                lambda: ((coeff * g.unsqueeze(-2)) @ coeff.transpose(-1, -2)).to(w.dtype), hw_shape,
+                patch_start)
         return out, maps
 
     def subspace_bases(self) -> Tensor:

@@ -4,8 +4,8 @@ from typing import Optional, Sequence, Tuple
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads,
-                   softmax_attention, stacked_bases)
+from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,
+                   stacked_bases)
 
 
 @MODELS.register_module()
@@ -24,11 +24,14 @@ class MHSA(AllPairsSimilarity, BaseAttention):
         qkv_bias: bias on the fused q, k, v projection.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int,
-                 head_dims: Optional[int] = None, qkv_bias: bool = True) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
+                 qkv_bias: bool = True) -> None:
         super().__init__(embed_dims, num_heads, head_dims)
         inner = self.num_heads * self.head_dims
-        self.scale = self.head_dims ** -0.5
+        self.scale = self.head_dims**-0.5
         self.qkv = nn.Linear(embed_dims, 3 * inner, bias=qkv_bias)
         self.proj = nn.Linear(inner, embed_dims)
 

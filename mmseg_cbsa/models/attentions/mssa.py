@@ -6,8 +6,8 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads,
-                   softmax_attention, split_heads, stacked_bases)
+from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,
+                   split_heads, stacked_bases)
 
 
 @MODELS.register_module()
@@ -20,10 +20,9 @@ class MSSA(AllPairsSimilarity, BaseAttention):
     themselves as representatives and identity coefficients. O(N^2 p) per head.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int,
-                 head_dims: Optional[int] = None) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None) -> None:
         super().__init__(embed_dims, num_heads, head_dims)
-        self.scale = self.head_dims ** -0.5
+        self.scale = self.head_dims**-0.5
         self.qkv = nn.Linear(embed_dims, num_heads * self.head_dims, bias=False)
         self.to_out = nn.Linear(num_heads * self.head_dims, embed_dims)
 
@@ -46,7 +45,8 @@ class TiedMSSA(AllPairsSimilarity, BaseAttention):
     With ``U`` = ``proj`` (K*p x d, initialised N(0, 1/d)) and a learnable
     scalar step ``s``:
 
-    .. math:: \Delta x = s \cdot \mathrm{concat}_k\big(\mathrm{softmax}(Q_k W_k^\top/\sqrt p)\, W_k\big)\, U,
+    .. math:: \Delta x = s \cdot \mathrm{concat}_k\big(
+              \mathrm{softmax}(Q_k W_k^\top/\sqrt p)\, W_k\big)\, U,
               \quad W = x U^\top
 
     with ``Q = W`` (self-attention) or ``Q = query U^T`` (cross-attention:
@@ -55,14 +55,17 @@ class TiedMSSA(AllPairsSimilarity, BaseAttention):
 
     def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None) -> None:
         super().__init__(embed_dims, num_heads, head_dims)
-        self.scale = self.head_dims ** -0.5
-        self.proj = nn.Parameter(embed_dims ** -0.5 *
+        self.scale = self.head_dims**-0.5
+        self.proj = nn.Parameter(embed_dims**-0.5 *
                                  torch.randn(num_heads * self.head_dims, embed_dims))
         self.step_size = nn.Parameter(torch.randn(1))
 
-    def attend(self, x: Tensor, hw_shape: Optional[Sequence[int]], patch_start: int,
-               need_maps: bool, query: Optional[Tensor] = None
-               ) -> Tuple[Tensor, Optional[AttentionMaps]]:
+    def attend(self,
+               x: Tensor,
+               hw_shape: Optional[Sequence[int]],
+               patch_start: int,
+               need_maps: bool,
+               query: Optional[Tensor] = None) -> Tuple[Tensor, Optional[AttentionMaps]]:
         """(B, N, d) [, query (B, M, d)] -> (B, M or N, d)."""
         w = split_heads(x @ self.proj.t(), self.num_heads)
         q = w if query is None else split_heads(query @ self.proj.t(), self.num_heads)

@@ -64,12 +64,17 @@ class QKVCBSA(MHSA):
             form, "CBSA without contraction" of Fig. 9).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
-                 qkv_bias: bool = True, rep_grid: Union[int, Sequence[int]] = 8,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
+                 qkv_bias: bool = True,
+                 rep_grid: Union[int, Sequence[int]] = 8,
                  contraction: bool = True) -> None:
         super().__init__(embed_dims, num_heads, head_dims, qkv_bias=qkv_bias)
-        self.rep_grid: Tuple[int, int] = ((rep_grid, rep_grid) if isinstance(rep_grid, int)
-                                          else tuple(rep_grid))
+        self.rep_grid: Tuple[int,
+                             int] = ((rep_grid,
+                                      rep_grid) if isinstance(rep_grid, int) else tuple(rep_grid))
         self.contraction = contraction
 
     def rep_grid_for(self, hw_shape: Sequence[int]) -> Tuple[int, int]:
@@ -77,7 +82,9 @@ class QKVCBSA(MHSA):
         (:func:`effective_rep_grid`)."""
         return effective_rep_grid(hw_shape, self.rep_grid)
 
-    def num_similarities(self, num_queries: int, num_tokens: int,
+    def num_similarities(self,
+                         num_queries: int,
+                         num_tokens: int,
                          hw_shape: Optional[Sequence[int]] = None) -> int:
         """Per head: m*N (extraction) + N*m (broadcast), plus the m(m+1)/2
         distinct entries of the symmetric ``R R^T`` with contraction. m is the
@@ -98,8 +105,8 @@ class QKVCBSA(MHSA):
         inner = self.num_heads * self.head_dims
         qkv = self.qkv(x)
         grid = self.rep_grid_for(hw_shape)
-        r0 = split_heads(pool_patch_tokens(qkv[..., :inner], hw_shape, patch_start, grid),
-                         self.num_heads)
+        r0 = split_heads(
+            pool_patch_tokens(qkv[..., :inner], hw_shape, patch_start, grid), self.num_heads)
         q, k, v = qkv.view(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         extracted, extraction = softmax_attention(r0, k, v, self.scale, need_maps)
         if self.contraction:
@@ -110,11 +117,13 @@ class QKVCBSA(MHSA):
         out, broadcast = softmax_attention(q, reps, values, self.scale, need_maps)
         maps = None
         if need_maps:
+
             def tokens() -> Tensor:
                 mix = extraction if contraction is None else contraction @ extraction
                 return broadcast @ mix
-            maps = ExtractionMaps(tokens, hw_shape, patch_start, extraction=extraction,
-                                  rep_grid=grid)
+
+            maps = ExtractionMaps(
+                tokens, hw_shape, patch_start, extraction=extraction, rep_grid=grid)
         return self.proj(merge_heads(out)), maps
 
     def extra_repr(self) -> str:

@@ -38,8 +38,12 @@ class QKVLinearAttention(MHSA):
         norm_eps: ε in the normaliser.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, head_dims: Optional[int] = None,
-                 qkv_bias: bool = True, kernel_eps: float = 1e-6,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 head_dims: Optional[int] = None,
+                 qkv_bias: bool = True,
+                 kernel_eps: float = 1e-6,
                  norm_eps: float = 1e-6) -> None:
         super().__init__(embed_dims, num_heads, head_dims, qkv_bias=qkv_bias)
         self.kernel_eps = kernel_eps
@@ -57,13 +61,13 @@ class QKVLinearAttention(MHSA):
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         q, k = F.relu(q) + self.kernel_eps, F.relu(k) + self.kernel_eps
-        summary = (k.transpose(-1, -2) @ v) / n                               # (B, K, p, p)
+        summary = (k.transpose(-1, -2) @ v) / n  # (B, K, p, p)
         norm = (q @ k.mean(-2, keepdim=True).transpose(-1, -2) + self.norm_eps).reciprocal()
         out = (q @ summary) * norm
         maps = None
         if need_maps:
-            maps = AttentionMaps(lambda: (q @ k.transpose(-1, -2)) * (norm / n),
-                                 hw_shape, patch_start)
+            maps = AttentionMaps(lambda: (q @ k.transpose(-1, -2)) * (norm / n), hw_shape,
+                                 patch_start)
         return self.proj(merge_heads(out)), maps
 
     def extra_repr(self) -> str:

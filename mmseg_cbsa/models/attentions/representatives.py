@@ -38,8 +38,7 @@ def effective_rep_grid(hw_shape: Sequence[int], rep_grid: Sequence[int]) -> Tupl
     return min(int(rh), int(h)), min(int(rw), int(w))
 
 
-def pooling_matrix(size, out, dtype: torch.dtype = torch.float32,
-                   device=None) -> Tensor:
+def pooling_matrix(size, out, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
     """(out, size) averaging matrix of 1-D adaptive average pooling.
 
     Row i averages positions ``[floor(i * size / out), ceil((i + 1) * size / out))``,
@@ -67,7 +66,7 @@ def separable_avg_pool(maps: Tensor, grid) -> Tensor:
     ph = pooling_matrix(maps.shape[1], rh, maps.dtype, maps.device)
     pw = pooling_matrix(maps.shape[2], rw, maps.dtype, maps.device)
     rows = torch.matmul(ph, maps.flatten(2)).unflatten(2, (maps.shape[2], -1))  # (B, rh, W, C)
-    return torch.matmul(pw, rows)                                             # (B, rh, rw, C)
+    return torch.matmul(pw, rows)  # (B, rh, rw, C)
 
 
 def pool_patch_tokens(w: Tensor, hw_shape: Sequence[int], patch_start: int,

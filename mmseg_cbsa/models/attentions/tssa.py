@@ -23,7 +23,7 @@ def token_statistics_update(w: Tensor, membership: Tensor) -> Tensor:
     O(N p) per head.
     """
     weights = membership / (membership.sum(-1, keepdim=True) + 1e-8)
-    second_moment = (weights.unsqueeze(-2) @ w.square())          # (B, K, 1, p)
+    second_moment = (weights.unsqueeze(-2) @ w.square())  # (B, K, 1, p)
     return -(w * membership.unsqueeze(-1)) / (1 + second_moment)
 
 
@@ -64,8 +64,8 @@ class TSSA(BaseAttention):
         out = self.to_out(merge_heads(token_statistics_update(w, self.membership(w))))
         maps = None
         if need_maps:
-            maps = AttentionMaps(lambda: torch.softmax(w @ w.transpose(-1, -2), dim=1),
-                                 hw_shape, patch_start)
+            maps = AttentionMaps(lambda: torch.softmax(w @ w.transpose(-1, -2), dim=1), hw_shape,
+                                 patch_start)
         return out, maps
 
     def subspace_bases(self) -> Tensor:

@@ -127,8 +127,10 @@ class TokenBackbone(BaseModule):
         rows = tokens[:, :, 0, start:start + hw_shape[0] * hw_shape[1]]
         return rows.reshape(*rows.shape[:2], *hw_shape)
 
-    def forward_cls_attention(self, img: Tensor, layers: Optional[Sequence[int]] = None
-                              ) -> Tuple[Tuple[Tensor, ...], Dict[int, Tensor]]:
+    def forward_cls_attention(
+            self,
+            img: Tensor,
+            layers: Optional[Sequence[int]] = None) -> Tuple[Tuple[Tensor, ...], Dict[int, Tensor]]:
         """Forward pass that also hands out [CLS] attention maps.
 
         A thin use of the family's attention hooks
@@ -150,8 +152,10 @@ class TokenBackbone(BaseModule):
         maps: Dict[int, Tensor] = {}
 
         def keep(index: int):
+
             def hook(layer: nn.Module, attn: AttentionMaps) -> None:
                 maps[index] = self.cls_rows(attn.tokens, attn.hw_shape)
+
             return hook
 
         handles = [self.blocks[i].attn.register_attention_hook(keep(i)) for i in wanted]

@@ -64,7 +64,10 @@ class ViT(TokenBackbone):
         mhsa = dict(type='MHSA', qkv_bias=qkv_bias)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.blocks = nn.ModuleList(
-            EncoderBlock(d, attention_cfg(cfg, mhsa, num_heads=self.num_heads),
-                         dict(type='Mlp', ratio=mlp_ratio), residual_ffn=True,
-                         drop_path=dpr[i], norm_eps=norm_eps)
-            for i, cfg in enumerate(cfgs))
+            EncoderBlock(
+                d,
+                attention_cfg(cfg, mhsa, num_heads=self.num_heads),
+                dict(type='Mlp', ratio=mlp_ratio),
+                residual_ffn=True,
+                drop_path=dpr[i],
+                norm_eps=norm_eps) for i, cfg in enumerate(cfgs))

@@ -61,9 +61,12 @@ class WhiteBoxViT(TokenBackbone):
         if len(cfgs) != self.num_layers:
             raise ValueError(f'{len(cfgs)} attention configs for {self.num_layers} layers')
         self.blocks = nn.ModuleList(
-            EncoderBlock(d, attention_cfg(cfg, {}, num_heads=self.num_heads), dict(type='ISTA'),
-                         residual_ffn=False, norm_eps=norm_eps)
-            for cfg in cfgs)
+            EncoderBlock(
+                d,
+                attention_cfg(cfg, {}, num_heads=self.num_heads),
+                dict(type='ISTA'),
+                residual_ffn=False,
+                norm_eps=norm_eps) for cfg in cfgs)
 
     def train(self, mode: bool = True) -> 'WhiteBoxViT':
         super().train(mode)
@@ -85,7 +88,10 @@ class CRATE(WhiteBoxViT):
     """CRATE (Yu et al. 2023): MSSA + ISTA, linear patch embedding by default.
     ``attn_cfg`` swaps MSSA for another member of the family."""
 
-    def __init__(self, arch='s', stem: str = 'linear', attn_cfg: Optional[dict] = None,
+    def __init__(self,
+                 arch='s',
+                 stem: str = 'linear',
+                 attn_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(arch, attn_cfg or dict(type='MSSA'), stem=stem, **kwargs)
 
@@ -97,12 +103,16 @@ class CBT(WhiteBoxViT):
     family (``rep_grid``, ``detach_init`` and ``rep_init``, ``'pool'`` or
     ``'learned'``, apply to the default CBSA)."""
 
-    def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
-                 detach_init: bool = False, attn_cfg: Optional[dict] = None,
-                 rep_init: str = 'pool', **kwargs) -> None:
+    def __init__(self,
+                 arch='s',
+                 rep_grid: Union[int, Sequence[int]] = 8,
+                 detach_init: bool = False,
+                 attn_cfg: Optional[dict] = None,
+                 rep_init: str = 'pool',
+                 **kwargs) -> None:
         super().__init__(
-            arch, attn_cfg or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init,
-                                   rep_init=rep_init),
+            arch, attn_cfg
+            or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init, rep_init=rep_init),
             **kwargs)
 
 
@@ -122,8 +132,11 @@ class CRATECBT(WhiteBoxViT):
     half; ``attn_cfg`` (a list, one config per block) replaces the whole
     schedule."""
 
-    def __init__(self, arch='s', rep_grid: Union[int, Sequence[int]] = 8,
-                 attn_cfg: Optional[List[dict]] = None, rep_init: str = 'pool',
+    def __init__(self,
+                 arch='s',
+                 rep_grid: Union[int, Sequence[int]] = 8,
+                 attn_cfg: Optional[List[dict]] = None,
+                 rep_init: str = 'pool',
                  **kwargs) -> None:
         depth = arch_settings(arch)[1]
         cfgs = attn_cfg or [dict(type='MSSA')] * (depth // 2) + \

@@ -49,7 +49,8 @@ class CBTHead(ClassEmbeddingHead):
                  rep_init: str = 'pool',
                  **kwargs) -> None:
         attn_cfg = attention_cfg(
-            attn_cfg, dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init,
-                           rep_init=rep_init),
-            num_heads=num_heads, head_dims=head_dims)
+            attn_cfg,
+            dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init, rep_init=rep_init),
+            num_heads=num_heads,
+            head_dims=head_dims)
         super().__init__(in_channels, num_layers, attn_cfg, **kwargs)

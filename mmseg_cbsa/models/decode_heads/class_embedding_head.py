@@ -44,8 +44,7 @@ class ClassEmbeddingHead(BaseDecodeHead):
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **kwargs) -> None:
         kwargs.setdefault('dropout_ratio', 0.)
-        super().__init__(in_channels=in_channels, channels=in_channels, init_cfg=init_cfg,
-                         **kwargs)
+        super().__init__(in_channels=in_channels, channels=in_channels, init_cfg=init_cfg, **kwargs)
         # Masks come from class embeddings, not from a 1x1 classifier.
         del self.conv_seg
         d, n_cls = in_channels, self.out_channels

@@ -52,14 +52,18 @@ class DEPICTHead(ClassEmbeddingHead):
                  **kwargs) -> None:
         if mode not in ('sa', 'ca'):
             raise ValueError(f"DEPICTHead mode must be 'sa' or 'ca', got '{mode}'")
-        super().__init__(in_channels, num_layers,
-                         attention_cfg(attn_cfg, dict(type='TiedMSSA'), num_heads=num_heads,
-                                       head_dims=head_dims),
-                         **kwargs)
+        super().__init__(
+            in_channels, num_layers,
+            attention_cfg(
+                attn_cfg, dict(type='TiedMSSA'), num_heads=num_heads, head_dims=head_dims),
+            **kwargs)
         self.mode = mode
         if mode == 'ca':
-            cross = attention_cfg(cross_attn_cfg, dict(type='TiedMSSA'), num_heads=num_heads,
-                                  head_dims=cross_head_dims)
+            cross = attention_cfg(
+                cross_attn_cfg,
+                dict(type='TiedMSSA'),
+                num_heads=num_heads,
+                head_dims=cross_head_dims)
             self.cross_layers = nn.ModuleList(
                 ResidualCrossAttention(in_channels, cross) for _ in range(num_cross_layers))
             if not all('query' in inspect.signature(layer.attn.attend).parameters

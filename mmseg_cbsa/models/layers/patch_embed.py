@@ -41,7 +41,7 @@ class LinearPatchEmbed(nn.Module):
     def __init__(self, in_channels: int, embed_dims: int, patch_size: int) -> None:
         super().__init__()
         self.patch_size = patch_size
-        patch_dims = in_channels * patch_size ** 2
+        patch_dims = in_channels * patch_size**2
         self.norm_in = nn.LayerNorm(patch_dims)
         self.proj = nn.Linear(patch_dims, embed_dims)
         self.norm_out = nn.LayerNorm(embed_dims)
@@ -65,21 +65,28 @@ class ConvPatchEmbed(nn.Module):
     d/4, d/2, d for patch 8.
     """
 
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 16,
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: int,
+                 patch_size: int = 16,
                  norm_cfg: dict = dict(type='BN')) -> None:
         super().__init__()
         from mmcv.cnn import ConvModule
         if patch_size not in (8, 16):
             raise ValueError(f'ConvPatchEmbed supports patch size 8 or 16, got {patch_size}')
         steps = {8: 3, 16: 4}[patch_size]
-        widths = [embed_dims // 2 ** (steps - 1 - i) for i in range(steps)]
+        widths = [embed_dims // 2**(steps - 1 - i) for i in range(steps)]
         chans = [in_channels] + widths
         self.patch_size = patch_size
-        self.convs = nn.Sequential(*(
-            ConvModule(chans[i], chans[i + 1], 3, stride=2, padding=1, bias=False,
-                       norm_cfg=norm_cfg,
-                       act_cfg=dict(type='GELU') if i < steps - 1 else None)
-            for i in range(steps)))
+        self.convs = nn.Sequential(*(ConvModule(
+            chans[i],
+            chans[i + 1],
+            3,
+            stride=2,
+            padding=1,
+            bias=False,
+            norm_cfg=norm_cfg,
+            act_cfg=dict(type='GELU') if i < steps - 1 else None) for i in range(steps)))
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         x = self.convs(x)

@@ -21,7 +21,9 @@ class CLSAttentionProbe(BaseModel):
         data_preprocessor: normalisation (a ``SegDataPreProcessor``).
     """
 
-    def __init__(self, backbone: dict, layers: Optional[Sequence[int]] = None,
+    def __init__(self,
+                 backbone: dict,
+                 layers: Optional[Sequence[int]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -31,7 +33,9 @@ class CLSAttentionProbe(BaseModel):
                             'use ViT, CRATE, CBT, ToST or CRATECBT')
         self.layers = None if layers is None else list(layers)
 
-    def forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None,
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[SegDataSample]] = None,
                 mode: str = 'predict') -> Union[List[SegDataSample], Dict[int, Tensor]]:
         if mode == 'loss':
             raise ValueError('CLSAttentionProbe is for evaluation only (frozen encoder)')
@@ -40,6 +44,10 @@ class CLSAttentionProbe(BaseModel):
         if mode == 'tensor' or data_samples is None:
             return maps
         for i, sample in enumerate(data_samples):
-            sample.set_field({layer: m[i] for layer, m in maps.items()}, 'cls_attn',
+            sample.set_field({
+                layer: m[i]
+                for layer, m in maps.items()
+            },
+                             'cls_attn',
                              field_type='data')
         return data_samples

@@ -13,9 +13,16 @@ pipeline = [
     dict(type='PackInputs')
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(type='CustomDataset', data_root='', data_prefix='', ann_file='',
-                 pipeline=pipeline, _delete_=True))
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        type='CustomDataset',
+        data_root='',
+        data_prefix='',
+        ann_file='',
+        pipeline=pipeline,
+        _delete_=True))
 val_dataloader = None
 val_evaluator = None
 val_cfg = None

@@ -3,7 +3,8 @@
 _base_ = ['../../../configs/zero_shot/cbt-s_in1k_voc12-zero-shot.py']
 model = dict(backbone=dict(arch=(32, 2, 2), img_size=64, rep_grid=2))
 test_dataloader = dict(
-    num_workers=0, persistent_workers=False,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='Resize', scale=(64, 64), keep_ratio=True),

@@ -1,11 +1,10 @@
 """The unified formula (paper section 3.3) as executable claims."""
 import pytest
 import torch
-
 from mmseg.registry import MODELS
 
-from mmseg_cbsa.models.attentions import (ATTENTION_TYPES, CBSA, AgentAttention,
-                                          LinearAttention, MSSA)
+from mmseg_cbsa.models.attentions import (ATTENTION_TYPES, CBSA, MSSA, AgentAttention,
+                                          LinearAttention)
 from mmseg_cbsa.models.attentions.base import merge_heads, split_heads
 
 
@@ -40,8 +39,8 @@ def test_cbsa_with_tokens_as_representatives_and_identity_coefficients_is_mssa()
     mssa.to_out.load_state_dict(cbsa.to_out.state_dict())
     cbsa.step_broadcast.data.fill_(1.0)
     x = torch.randn(2, 20, 32)
-    w = split_heads(cbsa.proj(x), 2)                   # representatives = the tokens
-    identity = torch.eye(20).expand(2, 2, 20, 20)      # coefficients = identity
+    w = split_heads(cbsa.proj(x), 2)  # representatives = the tokens
+    identity = torch.eye(20).expand(2, 2, 20, 20)  # coefficients = identity
     out = cbsa.to_out(merge_heads(cbsa.broadcast(identity, cbsa.contract(w))))
     torch.testing.assert_close(out, mssa(x), rtol=1e-5, atol=1e-6)
 
@@ -55,14 +54,14 @@ def test_cbsa_without_contraction_is_the_agent_form():
     q, attn = cbsa.extract(q0, split_heads(w, 2))
     expected = cbsa.to_out(merge_heads(cbsa.step_broadcast * (attn.transpose(-1, -2) @ q)))
     torch.testing.assert_close(agent(x, (4, 4)), expected)
-    assert not torch.allclose(cbsa(x, (4, 4)), expected)       # contraction matters
+    assert not torch.allclose(cbsa(x, (4, 4)), expected)  # contraction matters
 
 
 def test_linear_form_equals_its_closed_form():
     layer = LinearAttention(32, 2, head_dims=8, eps=0.7).double()
     x = torch.randn(2, 30, 32, dtype=torch.float64)
     w = split_heads(layer.proj(x), 2)
-    c = 8 / (30 * 0.7 ** 2)
+    c = 8 / (30 * 0.7**2)
     eye = torch.eye(8, dtype=torch.float64)
     # W g(W^T W) with g(S) = (I + c S)^-1, via a linear solve (no eigenvectors)
     closed = torch.linalg.solve(eye + c * w.transpose(-1, -2) @ w, w.transpose(-1, -2))
@@ -84,7 +83,7 @@ def test_pooled_representatives_are_equivariant_only_with_a_global_grid(t):
     perm = torch.randperm(25)
     glob = _build(t, rep_grid=1).double()
     torch.testing.assert_close(glob(x[:, perm], (5, 5)), glob(x, (5, 5))[:, perm])
-    local = _build(t, rep_grid=2).double()       # pooling reads the 2-D layout
+    local = _build(t, rep_grid=2).double()  # pooling reads the 2-D layout
     assert not torch.allclose(local(x[:, perm], (5, 5)), local(x, (5, 5))[:, perm])
 
 
@@ -99,6 +98,7 @@ def test_dmsa_is_linear_in_tokens():
     from mmseg_cbsa.analysis.complexity import count_flops
 
     class Call(torch.nn.Module):
+
         def __init__(self, layer):
             super().__init__()
             self.layer = layer

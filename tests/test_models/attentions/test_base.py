@@ -25,10 +25,9 @@ def test_every_member_is_a_base_attention_and_states_its_facts(t):
     assert bases.shape[:2] == (2, 24) and bases.shape[2] == layer.head_dims
     assert not bases.requires_grad
     weights = layer.projection_weights()
-    assert weights and all(isinstance(p, nn.Parameter) and p.ndim == 2
-                           for p in weights.values())
+    assert weights and all(isinstance(p, nn.Parameter) and p.ndim == 2 for p in weights.values())
     named = dict(layer.named_parameters())
-    assert all(named[name] is p for name, p in weights.items())   # names are the layer's own
+    assert all(named[name] is p for name, p in weights.items())  # names are the layer's own
     assert layer.num_similarities(10, 10) > 0
 
 
@@ -64,7 +63,7 @@ def test_token_map_of_cbsa_is_formed_only_when_read():
     seen = []
     layer.register_attention_hook(lambda m, maps: seen.append(maps))
     layer(torch.randn(1, 16, 24), (4, 4))
-    assert callable(seen[0]._tokens)                  # not formed yet
+    assert callable(seen[0]._tokens)  # not formed yet
     a = seen[0].extraction
     torch.testing.assert_close(seen[0].tokens, a.transpose(-1, -2) @ a)
 

@@ -13,10 +13,10 @@ def reference_cbsa(layer: CBSA, x, hw, patch_start):
     K, p = layer.num_heads, layer.head_dims
     rh, rw = layer.rep_grid
     H, W = hw
-    P = layer.proj.weight                                  # (K*p, d)
+    P = layer.proj.weight  # (K*p, d)
     outs = []
     for b in range(x.shape[0]):
-        Wfull = x[b] @ P.T                                 # (N, K*p)
+        Wfull = x[b] @ P.T  # (N, K*p)
         grid = Wfull[patch_start:patch_start + H * W].reshape(H, W, K * p)
         # adaptive average pooling, by its definition
         q0 = torch.zeros(rh * rw, K * p)
@@ -29,7 +29,7 @@ def reference_cbsa(layer: CBSA, x, hw, patch_start):
         for k in range(K):
             Wk = Wfull[:, k * p:(k + 1) * p]
             Q0 = q0[:, k * p:(k + 1) * p]
-            A = torch.softmax(Q0 @ Wk.T / math.sqrt(p), dim=1)       # (m, N)
+            A = torch.softmax(Q0 @ Wk.T / math.sqrt(p), dim=1)  # (m, N)
             Q = Q0 + layer.step_extract[k, 0, 0] * (A @ Wk)
             C = torch.softmax(Q @ Q.T / math.sqrt(p), dim=1) @ Q
             delta.append(layer.step_broadcast[k, 0, 0] * (A.T @ C))
@@ -37,20 +37,21 @@ def reference_cbsa(layer: CBSA, x, hw, patch_start):
     return torch.stack(outs)
 
 
-@pytest.mark.parametrize('hw,extra,patch_start,dims', [
-    ((8, 8), 0, 0, 32),       # square, patches only
-    ((6, 10), 5, 0, 32),      # non-square, class embeddings appended
-    ((7, 5), 1, 1, 32),       # non-square, [CLS] first
-    ((4, 5), 1, 1, 96),       # fewer tokens than channels: the unfolded to_out path
-])
+@pytest.mark.parametrize(
+    'hw,extra,patch_start,dims',
+    [
+        ((8, 8), 0, 0, 32),  # square, patches only
+        ((6, 10), 5, 0, 32),  # non-square, class embeddings appended
+        ((7, 5), 1, 1, 32),  # non-square, [CLS] first
+        ((4, 5), 1, 1, 96),  # fewer tokens than channels: the unfolded to_out path
+    ])
 def test_matches_reference_equations(hw, extra, patch_start, dims):
     layer = CBSA(dims, num_heads=2, head_dims=8, rep_grid=(3, 4))
     n = hw[0] * hw[1] + extra
     x = torch.randn(2, n, dims)
     out = layer(x, hw, patch_start)
     assert out.shape == (2, n, dims)
-    torch.testing.assert_close(out, reference_cbsa(layer, x, hw, patch_start),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out, reference_cbsa(layer, x, hw, patch_start), rtol=1e-4, atol=1e-5)
 
 
 def test_gradients_reach_every_parameter_and_input():
@@ -66,10 +67,10 @@ def test_extra_tokens_not_pooled_but_attended():
     layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=2)
     x = torch.randn(1, 16 + 3, 16)
     y = x.clone()
-    y[:, 16:] += torch.randn(1, 3, 16)                     # change only the extra tokens
+    y[:, 16:] += torch.randn(1, 3, 16)  # change only the extra tokens
     w_x, w_y = layer.proj(x), layer.proj(y)
-    torch.testing.assert_close(layer.init_representatives(w_x, (4, 4), 0),
-                               layer.init_representatives(w_y, (4, 4), 0))
+    torch.testing.assert_close(
+        layer.init_representatives(w_x, (4, 4), 0), layer.init_representatives(w_y, (4, 4), 0))
     # ... yet they take part in extraction, so the patch outputs change
     assert not torch.allclose(layer(x, (4, 4))[:, :16], layer(y, (4, 4))[:, :16])
 
@@ -110,12 +111,12 @@ def test_detach_init_stops_gradient_through_initial_guess():
     b = CBSA(16, num_heads=2, head_dims=4, rep_grid=2, detach_init=True)
     b.load_state_dict(a.state_dict())
     x = torch.randn(1, 16, 16)
-    torch.testing.assert_close(a(x, (4, 4)), b(x, (4, 4)))   # same forward
+    torch.testing.assert_close(a(x, (4, 4)), b(x, (4, 4)))  # same forward
     q0 = b.init_representatives(b.proj(x), (4, 4), 0)
     assert not q0.requires_grad
     ga = torch.autograd.grad(a(x, (4, 4)).sum(), a.proj.weight)[0]
     gb = torch.autograd.grad(b(x, (4, 4)).sum(), b.proj.weight)[0]
-    assert not torch.allclose(ga, gb)                         # different backward
+    assert not torch.allclose(ga, gb)  # different backward
 
 
 def test_token_to_token_attention_is_AtA():
@@ -142,6 +143,7 @@ def _flops(module, *inputs):
 
 
 class _Call(torch.nn.Module):
+
     def __init__(self, layer, hw):
         super().__init__()
         self.layer, self.hw = layer, hw
@@ -166,8 +168,8 @@ def test_cost_is_linear_in_tokens_for_a_fixed_grid():
 
 
 def test_fused_attention_is_counted():
-    from mmseg_cbsa.models.attentions import MHSA
     from mmseg_cbsa.analysis.complexity import count_flops
+    from mmseg_cbsa.models.attentions import MHSA
     n, d = 64, 32
     mhsa = _Call(MHSA(d, num_heads=2), None)
     # qkv + proj linears: n*d*3d + n*d*d; attention: n*n*(p + p) per head
@@ -180,12 +182,13 @@ def test_flop_count_is_the_fused_algorithm():
     d, K, p, (rh, rw), (H, W), extra = 48, 3, 10, (4, 5), (12, 16), 7
     N, m, C = H * W + extra, rh * rw, K * p
     layer = _Call(CBSA(d, K, head_dims=p, rep_grid=(rh, rw)), (H, W))
-    expected = (N * d * C                      # proj
-                + rh * H * W * C + rh * rw * W * C   # pooling: P_h X, then P_w (separable)
-                + 2 * K * m * N * p            # logits, A W
-                + K * m * m * 2 * p            # contraction (fused attention)
-                + K * m * p * d                # C_k U_k^T
-                + N * K * m * d)               # one broadcast GEMM, to_out folded in
+    expected = (
+        N * d * C  # proj
+        + rh * H * W * C + rh * rw * W * C  # pooling: P_h X, then P_w (separable)
+        + 2 * K * m * N * p  # logits, A W
+        + K * m * m * 2 * p  # contraction (fused attention)
+        + K * m * p * d  # C_k U_k^T
+        + N * K * m * d)  # one broadcast GEMM, to_out folded in
     assert _flops(layer, torch.randn(1, N, d)) == expected
 
 
@@ -193,7 +196,9 @@ def test_broadcast_matmul_is_counted_with_its_batch():
     from mmseg_cbsa.analysis.complexity import count_flops
 
     class MM(torch.nn.Module):
+
         def forward(self, a, b):
             return a @ b
+
     assert count_flops(MM(), torch.randn(5, 7), torch.randn(3, 7, 11)) == 3 * 5 * 7 * 11
     assert count_flops(MM(), torch.randn(2, 5, 7), torch.randn(7, 11)) == 2 * 5 * 7 * 11

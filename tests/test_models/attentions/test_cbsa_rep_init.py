@@ -12,16 +12,14 @@ from mmseg_cbsa.models.attentions import CBSA
 # CBSA(8, num_heads=2, head_dims=4, rep_grid=2) built after torch.manual_seed(0),
 # applied to torch.randn(1, 10, 8) drawn next, with hw_shape (3, 3) and
 # patch_start 1: the float32 output bytes of the code before rep_init existed
-BEFORE = (
-    'b67b713e19c0cebdff98053e239a233ed5f7b93dbff5523ec88cc83ed481b6bdbfab3f3e72feafbd2a7bf53d'
-    '68e4333e1aa8123eb493563e719fc13e73169ebd9fc6673e47cbc8bd634f063e994b293e1b8dce3d521b533e'
-    '5542c63eba51b6bdcf657e3eacb5d6bdc9800b3e1c1e223e18c69d3df06b513e7153c93eb3cdc1bd2f45463e'
-    '701ab4bd5eb1f83d21e5313e468e0b3eaa0c563e247cc23e349ba1bdeee9923e0d1aefbdaa3e183e0be8183e'
-    'c485103d0fc24d3e5b6bcd3eabd8dbbd60b0453e94a6b3bdf184f13d7afc2e3e54580c3ed4cc563e1b8ec33e'
-    '01b59bbd22538d3e253ae8bd44bc163efa651d3ed79e403de25d4e3e3c90cb3efadcd7bdc991773ee87bd2bd'
-    '1155083edada223e11acac3dd43f523e40efc83e32bebbbd8d9b483e586fb5bd8299ec3dbb472b3e4063093e'
-    'b631573ed8fcc43ece2598bd'
-)
+BEFORE = ('b67b713e19c0cebdff98053e239a233ed5f7b93dbff5523ec88cc83ed481b6bdbfab3f3e72feafbd2a7bf53d'
+          '68e4333e1aa8123eb493563e719fc13e73169ebd9fc6673e47cbc8bd634f063e994b293e1b8dce3d521b533e'
+          '5542c63eba51b6bdcf657e3eacb5d6bdc9800b3e1c1e223e18c69d3df06b513e7153c93eb3cdc1bd2f45463e'
+          '701ab4bd5eb1f83d21e5313e468e0b3eaa0c563e247cc23e349ba1bdeee9923e0d1aefbdaa3e183e0be8183e'
+          'c485103d0fc24d3e5b6bcd3eabd8dbbd60b0453e94a6b3bdf184f13d7afc2e3e54580c3ed4cc563e1b8ec33e'
+          '01b59bbd22538d3e253ae8bd44bc163efa651d3ed79e403de25d4e3e3c90cb3efadcd7bdc991773ee87bd2bd'
+          '1155083edada223e11acac3dd43f523e40efc83e32bebbbd8d9b483e586fb5bd8299ec3dbb472b3e4063093e'
+          'b631573ed8fcc43ece2598bd')
 
 
 def _from_hex(text: str, shape) -> torch.Tensor:
@@ -37,8 +35,9 @@ def test_pool_is_bit_identical_to_before(kwargs):
         out = layer(x, (3, 3), 1)
     assert torch.equal(out, _from_hex(BEFORE, (1, 10, 8)))
     assert layer.rep_init == 'pool'
-    assert sorted(layer.state_dict()) == ['proj.weight', 'step_broadcast', 'step_extract',
-                                          'to_out.bias', 'to_out.weight']
+    assert sorted(layer.state_dict()) == [
+        'proj.weight', 'step_broadcast', 'step_extract', 'to_out.bias', 'to_out.weight'
+    ]
 
 
 def reference_learned(layer: CBSA, x):
@@ -58,7 +57,7 @@ def reference_learned(layer: CBSA, x):
     return torch.stack(outs)
 
 
-@pytest.mark.parametrize('hw,extra', [((4, 6), 3), ((2, 2), 1)])   # m = 6 > 4 patches too
+@pytest.mark.parametrize('hw,extra', [((4, 6), 3), ((2, 2), 1)])  # m = 6 > 4 patches too
 def test_learned_matches_reference_and_knows_its_count(hw, extra):
     layer = CBSA(16, num_heads=2, head_dims=4, rep_grid=(2, 3), rep_init='learned')
     assert layer.representatives.shape == (2, 6, 4)
@@ -71,7 +70,7 @@ def test_learned_matches_reference_and_knows_its_count(hw, extra):
     layer.register_attention_hook(lambda m, maps: seen.append(maps))
     out = layer(x, hw, 1)
     torch.testing.assert_close(out, reference_learned(layer, x), rtol=1e-4, atol=1e-5)
-    (maps,) = seen
+    (maps, ) = seen
     assert maps.rep_init == 'learned' and maps.rep_grid == (2, 3)
     assert maps.extraction.shape == (2, 2, 6, n)
     assert "rep_init='learned'" in repr(layer)
@@ -89,7 +88,8 @@ def test_learned_representatives_do_not_depend_on_the_input_and_train():
 
 
 def test_bad_rep_init_is_refused():
-    with pytest.raises(ValueError, match=r"rep_init must be one of \('pool', 'learned'\), got 'zeros'"):
+    with pytest.raises(
+            ValueError, match=r"rep_init must be one of \('pool', 'learned'\), got 'zeros'"):
         CBSA(16, num_heads=2, rep_init='zeros')
     with pytest.raises(ValueError, match='detach_init would stop learned'):
         CBSA(16, num_heads=2, rep_init='learned', detach_init=True)
@@ -120,8 +120,7 @@ def _tiny_learned_segmentor():
     return cfg, build_model(cfg, seed=1).model
 
 
-def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo_root,
-                                                              monkeypatch):
+def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo_root, monkeypatch):
     from mmengine.optim import OptimWrapper
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -135,8 +134,8 @@ def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo
         s = SegDataSample(metainfo=dict(img_shape=(32, 32), pad_shape=(32, 32)))
         s.gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, 32, 32)))
         samples.append(s)
-    data = dict(inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)] * 2,
-                data_samples=samples)
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)] * 2, data_samples=samples)
     before = attn.representatives.detach().clone()
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     losses = model.train_step(data, optim)
@@ -144,10 +143,10 @@ def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo
     assert not torch.equal(attn.representatives.detach(), before)
 
 
-def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkeypatch,
-                                                   tmp_path):
-    pytest.importorskip('onnxruntime')
-    pytest.importorskip('onnxscript')
+def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkeypatch, tmp_path):
+    import onnxruntime  # noqa: F401  (a test requirement: missing fails)
+    import onnxscript  # noqa: F401  (a test requirement: missing fails)
+
     from mmseg_cbsa.deployment import export_onnx, verify_onnx
     monkeypatch.chdir(repo_root)
     cfg, model = _tiny_learned_segmentor()
@@ -163,8 +162,13 @@ def test_cbt_backbone_with_learned_representatives(mmseg_scope):
     """Through a CBT encoder's attn_cfg: every block gets its own learned
     representatives, and they receive gradients."""
     from mmseg.registry import MODELS
-    bb = MODELS.build(dict(type='CBT', arch=(32, 2, 2), img_size=32, patch_size=8,
-                           attn_cfg=dict(type='CBSA', rep_init='learned', rep_grid=3)))
+    bb = MODELS.build(
+        dict(
+            type='CBT',
+            arch=(32, 2, 2),
+            img_size=32,
+            patch_size=8,
+            attn_cfg=dict(type='CBSA', rep_init='learned', rep_grid=3)))
     bb.init_weights()
     reps = [blk.attn.representatives for blk in bb.blocks]
     assert [r.shape for r in reps] == [(2, 9, 16)] * 2 and reps[0] is not reps[1]

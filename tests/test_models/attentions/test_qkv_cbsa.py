@@ -29,7 +29,7 @@ def _authors_form(layer, x, hw, grid, contraction, shifted=False):
     q, k, v, r = map(heads, (q, k, v, r))
 
     def attention(query, key, value):
-        return torch.softmax(query @ key.transpose(-1, -2) * P ** -0.5, -1) @ value
+        return torch.softmax(query @ key.transpose(-1, -2) * P**-0.5, -1) @ value
 
     delta = attention(r, k, v)
     if contraction:
@@ -43,16 +43,16 @@ def _authors_form(layer, x, hw, grid, contraction, shifted=False):
 def test_equals_the_adapted_attention_written_out(contraction):
     layer = QKVCBSA(D, K, rep_grid=(2, 3), contraction=contraction).double()
     x = torch.randn(2, 1 + 4 * 6, D, dtype=torch.float64)
-    torch.testing.assert_close(layer(x, (4, 6), 1),
-                               _authors_form(layer, x, (4, 6), (2, 3), contraction))
+    torch.testing.assert_close(
+        layer(x, (4, 6), 1), _authors_form(layer, x, (4, 6), (2, 3), contraction))
 
 
 def test_legacy_grid_reproduces_the_authors_shifted_pooling():
     # a backbone with legacy_cls_pooling tells the layer the grid starts at 0
     layer = QKVCBSA(D, K, rep_grid=2, contraction=False).double()
     x = torch.randn(1, 1 + 4 * 4, D, dtype=torch.float64)
-    torch.testing.assert_close(layer(x, (4, 4), 0),
-                               _authors_form(layer, x, (4, 4), (2, 2), False, shifted=True))
+    torch.testing.assert_close(
+        layer(x, (4, 4), 0), _authors_form(layer, x, (4, 4), (2, 2), False, shifted=True))
     assert not torch.allclose(layer(x, (4, 4), 0), layer(x, (4, 4), 1))
 
 
@@ -85,9 +85,9 @@ def test_token_map_carries_the_values_to_the_tokens(contraction):
     torch.testing.assert_close(maps.tokens.sum(-1), torch.ones(1, K, 17, dtype=x.dtype))
     v = layer.qkv(x)[..., 2 * D:].reshape(1, 17, K, P).transpose(1, 2)
     via_map = layer.proj((maps.tokens @ v).transpose(1, 2).reshape(1, 17, D))
-    if contraction:     # the representatives' own start R_0 also reaches the tokens
+    if contraction:  # the representatives' own start R_0 also reaches the tokens
         assert not torch.allclose(via_map, out)
-    else:               # B A v is the whole update
+    else:  # B A v is the whole update
         torch.testing.assert_close(via_map, out)
 
 

@@ -19,7 +19,7 @@ def _authors_form(layer, x):
 
     q, k, v = map(heads, (q, k, v))
     z = 1 / (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1) + 1e-6)
-    kv = (k.transpose(-2, -1) * n ** -0.5) @ (v * n ** -0.5)
+    kv = (k.transpose(-2, -1) * n**-0.5) @ (v * n**-0.5)
     return layer.proj((q @ kv * z).transpose(1, 2).reshape(b, n, D))
 
 
@@ -38,8 +38,8 @@ def test_equals_its_quadratic_form():
     tokens = seen[0].tokens
     assert tokens.shape == (1, K, 17, 17) and (tokens > 0).all()
     # rows are normalised up to the eps in the denominator
-    torch.testing.assert_close(tokens.sum(-1), torch.ones(1, K, 17, dtype=x.dtype),
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        tokens.sum(-1), torch.ones(1, K, 17, dtype=x.dtype), rtol=1e-4, atol=1e-4)
     v = layer.qkv(x)[..., 2 * D:].reshape(1, 17, K, P).transpose(1, 2)
     torch.testing.assert_close(layer.proj((tokens @ v).transpose(1, 2).reshape(1, 17, D)), out)
 

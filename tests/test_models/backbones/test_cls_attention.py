@@ -47,6 +47,6 @@ def test_cbsa_map_is_the_cls_row_of_AtA():
         h = block.norm1(x)
         w = block.attn.proj(h)
         q0 = block.attn.init_representatives(w, hw, 1)
-        _, a = block.attn.extract(q0, split_heads(w, 2))       # (1, K, m, N)
+        _, a = block.attn.extract(q0, split_heads(w, 2))  # (1, K, m, N)
         expected = (a[..., 0:1].transpose(-1, -2) @ a)[:, :, 0, 1:].reshape(1, 2, 4, 4)
     torch.testing.assert_close(maps[0], expected)

@@ -10,17 +10,21 @@ ARCH = (16, 3, 2)
 
 
 def test_per_block_list_builds_each_block_with_the_host_defaults():
-    vit = ViT(arch=ARCH, img_size=32, patch_size=8, qkv_bias=False,
-              attn_cfg=[None, dict(type='QKVCBSA', rep_grid=2), dict(type='MHSA')])
+    vit = ViT(
+        arch=ARCH,
+        img_size=32,
+        patch_size=8,
+        qkv_bias=False,
+        attn_cfg=[None, dict(type='QKVCBSA', rep_grid=2),
+                  dict(type='MHSA')])
     layers = [b.attn for b in vit.blocks]
     assert [type(a).__name__ for a in layers] == ['MHSA', 'QKVCBSA', 'MHSA']
     assert all(a.num_heads == 2 for a in layers)
-    assert layers[0].qkv.bias is None          # None keeps the host's default MHSA
-    assert layers[2].qkv.bias is not None      # an explicit config is taken as given
+    assert layers[0].qkv.bias is None  # None keeps the host's default MHSA
+    assert layers[2].qkv.bias is not None  # an explicit config is taken as given
     mhsa = ViT(arch=ARCH, img_size=32, patch_size=8)
-    assert vit.state_dict().keys() == mhsa.state_dict().keys() - {
-        'blocks.0.attn.qkv.bias'}
-    (out,) = vit(torch.randn(1, 3, 32, 32))
+    assert vit.state_dict().keys() == mhsa.state_dict().keys() - {'blocks.0.attn.qkv.bias'}
+    (out, ) = vit(torch.randn(1, 3, 32, 32))
     assert out.shape == (1, 16, 4, 4)
 
 

@@ -4,14 +4,14 @@ import torch
 from mmseg_cbsa.models import CBT, CRATE, CRATECBT, ToST
 
 # paper Table 3, parameters at 224x224 with a 1000-class head (LN + Linear)
-TABLE3 = [(CBT, 't', 1.8), (CBT, 's', 6.7), (CBT, 'b', 25.7), (CBT, 'l', 83.1),
-          (CRATE, 'b', 22.8), (CRATE, 'l', 77.6)]
+TABLE3 = [(CBT, 't', 1.8), (CBT, 's', 6.7), (CBT, 'b', 25.7), (CBT, 'l', 83.1), (CRATE, 'b', 22.8),
+          (CRATE, 'l', 77.6)]
 
 
-@pytest.mark.parametrize('cls,arch,millions', TABLE3,
-                         ids=[f'{c.__name__}-{a}' for c, a, _ in TABLE3])
+@pytest.mark.parametrize(
+    'cls,arch,millions', TABLE3, ids=[f'{c.__name__}-{a}' for c, a, _ in TABLE3])
 def test_parameter_counts_match_table3(cls, arch, millions):
-    with torch.device('meta'):          # no memory or init cost for the large ones
+    with torch.device('meta'):  # no memory or init cost for the large ones
         model = cls(arch=arch)
     d = model.embed_dims
     total = sum(p.numel() for p in model.parameters()) + d * 1000 + 1000
@@ -27,8 +27,9 @@ def test_white_box_shapes_and_structure(cls):
     assert [o.shape for o in outs] == [(2, 32, 4, 6)] * 2
     block = model.blocks[0]
     assert type(block.mlp).__name__ == 'ISTA' and not block.residual_ffn
-    cls_out = cls(arch=(32, 2, 2), img_size=64, out_type='cls_token', **kw)(
-        torch.randn(2, 3, 64, 64))
+    cls_out = cls(
+        arch=(32, 2, 2), img_size=64, out_type='cls_token', **kw)(
+            torch.randn(2, 3, 64, 64))
     assert cls_out[0].shape == (2, 32)
 
 

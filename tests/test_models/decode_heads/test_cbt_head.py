@@ -5,8 +5,7 @@ from mmseg_cbsa.models import CBTHead
 
 
 def _head(**kw):
-    cfg = dict(in_channels=32, num_layers=2, num_heads=2, head_dims=8, rep_grid=3,
-               num_classes=5)
+    cfg = dict(in_channels=32, num_layers=2, num_heads=2, head_dims=8, rep_grid=3, num_classes=5)
     cfg.update(kw)
     head = CBTHead(**cfg)
     head.init_weights()
@@ -45,8 +44,8 @@ def test_masks_are_layernormed_cosine_similarities():
     p = torch.nn.functional.normalize(tokens[:, :16], dim=-1)
     c = torch.nn.functional.normalize(tokens[:, 16:], dim=-1)
     cos = p @ c.transpose(1, 2)
-    expected = torch.nn.functional.layer_norm(cos, (5,), head.mask_norm.weight,
-                                              head.mask_norm.bias, eps=1e-5)
+    expected = torch.nn.functional.layer_norm(
+        cos, (5, ), head.mask_norm.weight, head.mask_norm.bias, eps=1e-5)
     torch.testing.assert_close(head([feat]), expected.transpose(1, 2).reshape(1, 5, 4, 4))
 
 
@@ -57,28 +56,36 @@ def test_patch_permutation_equivariance_with_a_global_grid():
     feat = torch.randn(1, 32, 4, 4)
     perm = torch.randperm(16)
     permuted = feat.flatten(2)[..., perm].reshape(1, 32, 4, 4)
-    torch.testing.assert_close(head([permuted]).flatten(2),
-                               head([feat]).flatten(2)[..., perm], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        head([permuted]).flatten(2), head([feat]).flatten(2)[..., perm], rtol=1e-4, atol=1e-5)
 
 
 def test_loss_through_mmseg_segmentor(mmseg_scope):
+    from mmengine.structures import PixelData
     from mmseg.registry import MODELS
     from mmseg.structures import SegDataSample
-    from mmengine.structures import PixelData
-    model = MODELS.build(dict(
-        type='EncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
-                               size=(48, 64)),
-        backbone=dict(type='ViT', arch=(32, 2, 2), img_size=64, patch_size=8),
-        decode_head=dict(type='CBTHead', in_channels=32, num_layers=1, num_heads=2,
-                         head_dims=8, rep_grid=3, num_classes=4,
-                         loss_decode=dict(type='CrossEntropyLoss')),
-        test_cfg=dict(mode='whole')))
+    model = MODELS.build(
+        dict(
+            type='EncoderDecoder',
+            data_preprocessor=dict(
+                type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3, size=(48, 64)),
+            backbone=dict(type='ViT', arch=(32, 2, 2), img_size=64, patch_size=8),
+            decode_head=dict(
+                type='CBTHead',
+                in_channels=32,
+                num_layers=1,
+                num_heads=2,
+                head_dims=8,
+                rep_grid=3,
+                num_classes=4,
+                loss_decode=dict(type='CrossEntropyLoss')),
+            test_cfg=dict(mode='whole')))
     model.init_weights()
     sample = SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, 4, (1, 48, 64))))
     sample.set_metainfo(dict(img_shape=(48, 64), ori_shape=(48, 64), pad_shape=(48, 64)))
-    data = model.data_preprocessor(dict(inputs=[torch.randint(0, 255, (3, 48, 64)).float()],
-                                        data_samples=[sample]), training=True)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (3, 48, 64)).float()], data_samples=[sample]),
+        training=True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(losses['decode.loss_ce'])
     losses['decode.loss_ce'].backward()
@@ -109,13 +116,15 @@ def test_segmenter_head_memory_is_quadratic_for_contrast():
     """The same tracker sees the quadratic attention of mmseg's Segmenter head,
     so the check above could fail."""
     from mmseg.models.decode_heads import SegmenterMaskTransformerHead
+
     from mmseg_cbsa.analysis.benchmark import TensorMemoryTracker
-    head = SegmenterMaskTransformerHead(in_channels=32, channels=32, num_classes=5, num_layers=1,
-                                        num_heads=2, embed_dims=32).eval()
+    head = SegmenterMaskTransformerHead(
+        in_channels=32, channels=32, num_classes=5, num_layers=1, num_heads=2,
+        embed_dims=32).eval()
     peaks = []
     for side in (16, 32):
         with torch.no_grad(), TensorMemoryTracker() as tracker:
             head([torch.randn(1, 32, side, side)])
         peaks.append(tracker.peak)
-    assert tracker.largest >= (32 * 32) ** 2 * 4
+    assert tracker.largest >= (32 * 32)**2 * 4
     assert peaks[1] / peaks[0] > 8, peaks

@@ -13,13 +13,23 @@ def _attn(t):
 
 
 HEADS = {
-    'CBTHead': lambda cfg: CBTHead(in_channels=16, num_layers=2, num_heads=2, head_dims=8,
-                                   num_classes=3, attn_cfg=cfg),
-    'DEPICT-SA': lambda cfg: DEPICTHead(in_channels=16, num_layers=2, num_heads=2, head_dims=8,
-                                        num_classes=3, attn_cfg=cfg),
-    'DEPICT-CA': lambda cfg: DEPICTHead(in_channels=16, mode='ca', num_layers=2, num_heads=2,
-                                        head_dims=8, num_cross_layers=1, cross_head_dims=4,
-                                        num_classes=3, attn_cfg=cfg),
+    'CBTHead':
+    lambda cfg: CBTHead(
+        in_channels=16, num_layers=2, num_heads=2, head_dims=8, num_classes=3, attn_cfg=cfg),
+    'DEPICT-SA':
+    lambda cfg: DEPICTHead(
+        in_channels=16, num_layers=2, num_heads=2, head_dims=8, num_classes=3, attn_cfg=cfg),
+    'DEPICT-CA':
+    lambda cfg: DEPICTHead(
+        in_channels=16,
+        mode='ca',
+        num_layers=2,
+        num_heads=2,
+        head_dims=8,
+        num_cross_layers=1,
+        cross_head_dims=4,
+        num_classes=3,
+        attn_cfg=cfg),
 }
 
 
@@ -29,7 +39,7 @@ def test_head_builds_and_trains_with_each_member(head, t):
     model = HEADS[head](_attn(t))
     layers = [layer.attn for layer in model.layers]
     assert [type(a).__name__ for a in layers] == [t, t]
-    if t != 'DMSA':     # DMSA's heads all see the full space
+    if t != 'DMSA':  # DMSA's heads all see the full space
         assert all((a.num_heads, a.head_dims) == (2, 8) for a in layers)
     feat = torch.randn(2, 16, 4, 5, requires_grad=True)
     logits = model([feat])
@@ -39,17 +49,30 @@ def test_head_builds_and_trains_with_each_member(head, t):
 
 
 def test_cbt_head_defaults_to_cbsa_with_its_own_arguments():
-    head = CBTHead(in_channels=16, num_layers=1, num_heads=2, head_dims=8, rep_grid=3,
-                   num_classes=3)
+    head = CBTHead(
+        in_channels=16, num_layers=1, num_heads=2, head_dims=8, rep_grid=3, num_classes=3)
     attn = head.layers[0].attn
     assert type(attn).__name__ == 'CBSA' and attn.rep_grid == (3, 3) and attn.head_dims == 8
 
 
 def test_depict_cross_attention_needs_a_member_with_queries():
-    head = DEPICTHead(in_channels=16, mode='ca', num_layers=1, num_heads=2, head_dims=8,
-                      num_cross_layers=1, num_classes=3,
-                      cross_attn_cfg=dict(type='TiedMSSA', head_dims=6))
+    head = DEPICTHead(
+        in_channels=16,
+        mode='ca',
+        num_layers=1,
+        num_heads=2,
+        head_dims=8,
+        num_cross_layers=1,
+        num_classes=3,
+        cross_attn_cfg=dict(type='TiedMSSA', head_dims=6))
     assert head.cross_layers[0].attn.head_dims == 6
     with pytest.raises(ValueError, match="cross_attn_cfg type 'MSSA' has no cross-attention"):
-        DEPICTHead(in_channels=16, mode='ca', num_layers=1, num_heads=2, head_dims=8,
-                   num_cross_layers=1, num_classes=3, cross_attn_cfg=dict(type='MSSA'))
+        DEPICTHead(
+            in_channels=16,
+            mode='ca',
+            num_layers=1,
+            num_heads=2,
+            head_dims=8,
+            num_cross_layers=1,
+            num_classes=3,
+            cross_attn_cfg=dict(type='MSSA'))

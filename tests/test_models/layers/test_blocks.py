@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import mmseg_cbsa  # noqa: F401
-from mmseg_cbsa.models.layers import (ISTA, EncoderBlock, ResidualAttention,
-                                      ResidualCrossAttention, attention_cfg, build_layer)
+from mmseg_cbsa.models.layers import (ISTA, EncoderBlock, ResidualAttention, ResidualCrossAttention,
+                                      attention_cfg, build_layer)
 
 
 def test_residual_attention_adds_the_update_of_the_normalised_tokens():
@@ -22,8 +22,8 @@ def test_residual_cross_attention_updates_the_queries_only():
 
 @pytest.mark.parametrize('residual_ffn', [True, False])
 def test_encoder_block_layout(residual_ffn):
-    block = EncoderBlock(16, dict(type='MSSA', num_heads=2), dict(type='ISTA'),
-                         residual_ffn=residual_ffn)
+    block = EncoderBlock(
+        16, dict(type='MSSA', num_heads=2), dict(type='ISTA'), residual_ffn=residual_ffn)
     x = torch.randn(1, 5, 16)
     h = x + block.attn(block.norm1(x), (2, 2), 1)
     y = block.mlp(block.norm2(h))
@@ -41,11 +41,13 @@ def test_ista_is_one_proximal_step():
 
 def test_attention_cfg_replaces_the_default_and_fills_host_arguments():
     default = dict(type='CBSA', rep_grid=10)
-    assert attention_cfg(None, default, num_heads=3, head_dims=100) == dict(
-        type='CBSA', rep_grid=10, num_heads=3, head_dims=100)
+    assert attention_cfg(
+        None, default, num_heads=3, head_dims=100) == dict(
+            type='CBSA', rep_grid=10, num_heads=3, head_dims=100)
     # a user config replaces the default as a whole, its own keys win
-    assert attention_cfg(dict(type='MSSA', num_heads=6), default, num_heads=3) == dict(
-        type='MSSA', num_heads=6)
+    assert attention_cfg(
+        dict(type='MSSA', num_heads=6), default, num_heads=3) == dict(
+            type='MSSA', num_heads=6)
     assert attention_cfg(dict(type='MSSA'), default, head_dims=None) == dict(type='MSSA')
     with pytest.raises(KeyError, match='registered attention type'):
         attention_cfg(dict(num_heads=2), default)

@@ -119,14 +119,19 @@ class _AuthorsDecoder(nn.Module):
 
 class _AuthorsEncoder(nn.Module):
     """One of the authors' ImageNet classifiers (``CBSA_image_classification``)
-    without its head: their ``forward_features``, which resizes the position
-    embedding to the input as their segmentation encoder does."""
+    without its head: their ``forward_features``, with the position embedding
+    laid out at the input size."""
 
-    def __init__(self, root: str, name: str) -> None:
+    def __init__(self, root: str, name: str, size: int) -> None:
         super().__init__()
         sys.path.insert(0, root)
         import models
         self.net = getattr(models, name)()
+        # their position-embedding resize passes a tuple scale factor that
+        # current PyTorch's bicubic interpolation rejects; an embedding laid out
+        # at the input size skips it (values do not change the timing)
+        grid = (size // self.net.patch_size)**2
+        self.net.pos_embedding = nn.Parameter(torch.zeros(1, grid + 1, self.net.dim))
 
     def forward(self, img):
         return self.net.forward_features(img)
@@ -215,7 +220,7 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     if case['kind'] == 'onnx':
         return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size), ), side**2
     if case['kind'] == 'authors_encoder':
-        model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'])
+        model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'], size)
         return model, (torch.randn(batch, 3, size, size), ), side**2
     raise ValueError(f"unknown case kind '{case['kind']}'")
 

@@ -46,6 +46,12 @@ class OverlayHook(SegVisualizationHook):
         self.out_dir = out_dir
         self.legend = legend
 
+    def before_run(self, runner: Runner) -> None:
+        # paint with the runner's own visualizer, whose dataset_meta its loops
+        # set: the "current instance" mmseg's hook takes when it is built is
+        # another runner's or an inferencer's once several ran in one process
+        self._visualizer = runner.visualizer
+
     def _save(self, runner: Runner, batch_idx: int, outputs: Sequence[SegDataSample]) -> None:
         # rank 0 only, as mmseg's visualizer draws (add_datasample is master-only)
         if not self.draw or not is_main_process():

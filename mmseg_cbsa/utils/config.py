@@ -31,6 +31,17 @@ def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
+def check_model_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, through ``parser.error``, the inputs the image-folder analysis
+    tools share: a missing ``config`` or ``checkpoint`` file, ``max_images`` < 1."""
+    if not osp.isfile(args.config):
+        parser.error(f'config not found: {args.config}')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint not found: {args.checkpoint}')
+    if args.max_images is not None and args.max_images < 1:
+        parser.error(f'--max-images must be >= 1, got {args.max_images}')
+
+
 def prepare_config(config: str,
                    cfg_options: Optional[dict] = None,
                    work_dir: Optional[str] = None,

@@ -45,12 +45,12 @@ outputs are the per-layer ones alone.
 """
 import argparse
 import math
-import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.model_coding_rate import measure_coding_rate
+from mmseg_cbsa.utils.config import check_model_args
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -74,14 +74,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='also the reduction per CBSA layer and subspace on tokens and '
         'representatives (Fig. 6)')
     args = p.parse_args(argv)
-    if not osp.isfile(args.config):
-        p.error(f'config not found: {args.config}')
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        p.error(f'checkpoint not found: {args.checkpoint}')
+    check_model_args(p, args)
     if not (math.isfinite(args.eps) and args.eps > 0):
         p.error(f'--eps must be a finite number > 0, got {args.eps}')
-    if args.max_images is not None and args.max_images < 1:
-        p.error(f'--max-images must be >= 1, got {args.max_images}')
     return args
 
 

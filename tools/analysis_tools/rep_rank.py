@@ -24,12 +24,12 @@ and ``rep_rank.png`` (rank / m and effective rank / m per layer and head).
 """
 import argparse
 import math
-import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.rep_rank import measure_rep_rank
+from mmseg_cbsa.utils.config import check_model_args
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -55,14 +55,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, key=value pairs')
     args = p.parse_args(argv)
-    if not osp.isfile(args.config):
-        p.error(f'config not found: {args.config}')
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        p.error(f'checkpoint not found: {args.checkpoint}')
+    check_model_args(p, args)
     if args.rtol is not None and not (math.isfinite(args.rtol) and 0 < args.rtol < 1):
         p.error(f'--rtol must be in (0, 1), got {args.rtol}')
-    if args.max_images is not None and args.max_images < 1:
-        p.error(f'--max-images must be >= 1, got {args.max_images}')
     return args
 
 

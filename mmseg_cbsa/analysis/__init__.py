@@ -1,8 +1,8 @@
 """Measurements and recordings of models: attention maps, coding rates (Figs.
 4-6), the rank of the extraction matrix (Appendix A), noise robustness (Fig.
-8), zero-shot segmentation, complexity and the benchmark harness; the model
-loading and the report writing every analysis tool shares; and the runs
-behind the scripts in tools/ and demo/."""
+8), zero-shot segmentation, complexity and the benchmark harness; the report
+writing every analysis tool shares; and the runs behind the scripts in
+tools/ and demo/. Model loading is :mod:`mmseg_cbsa.apis`."""
 from .attention_maps import (AttentionRecorder, CBSAExtraction, extraction_centroids,
                              representative_cells)
 from .benchmark_suite import benchmark_cases, run_benchmark
@@ -13,8 +13,6 @@ from .coding_rate import (CodingRateRecorder, LayerCodingRate, LayerSubspaceRate
 from .complexity import HeadCall, count_flops, count_similarities, flop_analyzer, report_complexity
 from .demos import draw_attention_maps, segment_images
 from .extraction_hooks import ExtractionListener, LayerRecord, extracts_representatives
-from .loading import (LoadedModel, build_model, drop_pretrained, image_pipeline,
-                      is_bare_backbone_state, load_weights, pretrained_backbone)
 from .model_coding_rate import measure_coding_rate
 from .perturbation import (attention_projection_weights, measure_noise_robustness, noise_sweep,
                            perturb_, restore_)
@@ -27,14 +25,14 @@ from .zero_shot import evaluate_zero_shot
 __all__ = [
     'AttentionRecorder', 'CBSAExtraction', 'CodingRateRecorder', 'ExtractionListener',
     'ExtractionRankRecorder', 'HeadCall', 'LayerCodingRate', 'LayerRank', 'LayerRecord',
-    'LayerSubspaceRates', 'LoadedModel', 'SubspaceReductionRecorder',
-    'attention_projection_weights', 'benchmark_cases', 'build_model', 'class_coding_rates',
+    'LayerSubspaceRates', 'SubspaceReductionRecorder',
+    'attention_projection_weights', 'benchmark_cases', 'class_coding_rates',
     'coding_rate', 'compress_per_class', 'compression_term', 'count_flops', 'count_similarities',
-    'draw_attention_maps', 'drop_pretrained', 'evaluate_zero_shot', 'extraction_centroids',
-    'extracts_representatives', 'flop_analyzer', 'head_coding_rates', 'image_pipeline',
-    'is_bare_backbone_state', 'linear_compression_step', 'load_weights', 'markdown_table',
+    'draw_attention_maps', 'evaluate_zero_shot', 'extraction_centroids',
+    'extracts_representatives', 'flop_analyzer', 'head_coding_rates',
+    'linear_compression_step', 'markdown_table',
     'measure_coding_rate', 'measure_noise_robustness', 'measure_rep_rank', 'noise_sweep',
-    'normalized_compression_term', 'perturb_', 'pretrained_backbone', 'principal_share',
+    'normalized_compression_term', 'perturb_', 'principal_share',
     'report_complexity', 'representative_cells', 'restore_', 'run_benchmark',
     'run_synthetic_compression', 'segment_images', 'subspace_bases', 'subspace_correlation',
     'summarize_layers', 'summarize_ranks', 'summarize_subspaces', 'synthetic_subspace_mixture',

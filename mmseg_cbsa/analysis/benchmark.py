@@ -193,7 +193,7 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     side = size // 16
     if case['kind'] == 'config':
         from .complexity import HeadCall
-        from .loading import build_model
+        from ..apis.loading import build_model
 
         # the caller seeds; parameter values do not change the timings
         model = build_model(case['config'], seed=None, init_weights=False).model

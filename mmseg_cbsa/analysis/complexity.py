@@ -16,7 +16,7 @@ from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
 from ..models.attentions import BaseAttention
-from .loading import build_model
+from ..apis.loading import build_model
 from .report import markdown_table
 
 

@@ -17,7 +17,7 @@ from ..utils import collect_images
 from ..visualization.plots import plot_coding_rate, plot_subspace_reduction
 from .coding_rate import (CodingRateRecorder, SubspaceReductionRecorder, subspace_correlation,
                           summarize_layers, summarize_subspaces)
-from .loading import LoadedModel, build_model, image_pipeline
+from ..apis.loading import LoadedModel, build_model, image_pipeline
 from .report import dict_rows, markdown_table, write_csv, write_json
 
 #: the files :func:`measure_coding_rate` writes into its ``out_dir``
@@ -85,7 +85,7 @@ def prepare_model(config: str, images: Sequence[str], checkpoint: Optional[str],
     """What every per-image measurement starts with: the images (see
     :func:`~mmseg_cbsa.utils.collect_images`), the config (with
     ``cfg_options`` merged) and its model with the checkpoint loaded
-    (:func:`~mmseg_cbsa.analysis.loading.build_model`); prints where the
+    (:func:`~mmseg_cbsa.apis.loading.build_model`); prints where the
     weights come from and the checkpoint keys ignored."""
     images = collect_images(images, max_images)
     cfg = Config.fromfile(config)
@@ -101,7 +101,7 @@ def prepare_model(config: str, images: Sequence[str], checkpoint: Optional[str],
 
 def forward_images(model: nn.Module, cfg: Config, images: Sequence[str]) -> None:
     """One ``mode='tensor'`` forward per image file, after the config's test
-    pipeline (:func:`~mmseg_cbsa.analysis.loading.image_pipeline`) and the
+    pipeline (:func:`~mmseg_cbsa.apis.loading.image_pipeline`) and the
     model's data preprocessor; no gradients. What hooks record is the result."""
     pipeline = image_pipeline(cfg)
     with torch.no_grad():
@@ -125,7 +125,7 @@ def measure_coding_rate(config: str,
     """Coding rate of the tokens every attention layer of a model sees.
 
     Each image goes through the config's test pipeline
-    (:func:`~mmseg_cbsa.analysis.loading.image_pipeline`) and data
+    (:func:`~mmseg_cbsa.apis.loading.image_pipeline`) and data
     preprocessor, then one ``mode='tensor'`` forward pass (no sliding
     window, no test-time augmentation), during which a
     :class:`~mmseg_cbsa.analysis.coding_rate.CodingRateRecorder` measures
@@ -137,7 +137,7 @@ def measure_coding_rate(config: str,
         out_dir: created if needed; receives :data:`OUTPUTS`:
             ``coding_rate.json`` (the returned dict), ``coding_rate.csv``
             (one row per layer) and ``coding_rate.png`` (Rc against the layer).
-        checkpoint: weights (see :func:`~mmseg_cbsa.analysis.loading.load_weights`);
+        checkpoint: weights (see :func:`~mmseg_cbsa.apis.loading.load_weights`);
             None measures the ``init_weights`` initialisation seeded by ``seed``.
         eps: precision ε.
         device: where the model runs.

@@ -12,7 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 from ..evaluation.metrics.zero_shot_metric import TARGETS
 from ..visualization.plots import plot_zero_shot_layers
-from .loading import pretrained_backbone
+from ..apis.loading import pretrained_backbone
 from .report import markdown_table, write_json
 
 
@@ -40,7 +40,7 @@ def evaluate_zero_shot(config: str,
         config: a config with a CLSAttentionProbe model and ZeroShotCLSMetric
             (configs/zero_shot/).
         checkpoint: a converted classifier (``backbone.*`` keys) or a bare
-            encoder state dict (:func:`~mmseg_cbsa.analysis.loading.pretrained_backbone`).
+            encoder state dict (:func:`~mmseg_cbsa.apis.loading.pretrained_backbone`).
         share: attention mass kept per head (default: the config's, else 0.6).
         layers: encoder blocks to evaluate (default: the config's, all).
         work_dir: default ``./work_dirs/<config name>``; receives

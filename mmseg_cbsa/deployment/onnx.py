@@ -223,7 +223,7 @@ def export_onnx(config: Union[str, Config],
         cfg_options: overrides merged into the config.
         opset_version: the ONNX opset (torch.onnx's default if None).
     """
-    from ..analysis.loading import build_model
+    from ..apis.loading import build_model
 
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'{out} exists: pass --overwrite (overwrite=True) to replace it')
@@ -321,7 +321,7 @@ class OnnxSegmentor:
         (``pred_sem_seg``: (1, H, W) class indices at the original size)."""
         from mmcv.transforms import Compose
 
-        from ..analysis.loading import image_pipeline
+        from ..apis.loading import image_pipeline
         single = isinstance(imgs, (str, np.ndarray))
         imgs = [imgs] if single else list(imgs)
         steps = list(image_pipeline(self.cfg).transforms)

@@ -133,7 +133,7 @@ def test_encoders_export_form(arch, export_form):
 @pytest.mark.parametrize('cfg', ['tiny_cbt.py', 'tiny_segmenter.py'])
 def test_segmentors_export_form(cfg, export_form):
     """Whole segmentors (encoder + decode head, resize to the input) as exported."""
-    from mmseg_cbsa.analysis.loading import build_model
+    from mmseg_cbsa.apis.loading import build_model
     from mmseg_cbsa.deployment import SegmentorLogits
     model = SegmentorLogits(build_model(osp.join(CONFIGS, cfg), seed=0).model.eval())
     shapes = [(64, 64), (40, 72), (37, 21)]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmseg_cbsa.analysis.loading import build_model
+from mmseg_cbsa.apis.loading import build_model
 from mmseg_cbsa.deployment import OnnxSegmentor, SegmentorLogits, export_onnx, verify_onnx
 
 TOOL = 'tools/deployment/pytorch2onnx.py'

@@ -95,7 +95,7 @@ def test_checkpoint_weights_are_measured(coding_rate_tool, images, tmp_path):
     """A checkpoint whose decoder bases are zero gives that layer Rc = 0 exactly."""
     from mmengine.config import Config
 
-    from mmseg_cbsa.analysis.loading import build_model
+    from mmseg_cbsa.apis.loading import build_model
     model, _, _ = build_model(Config.fromfile(os.path.join(REPO, TINY_CBT)), None, 'cpu', seed=3)
     state = model.state_dict()
     state['decode_head.layers.0.attn.proj.weight'].zero_()

@@ -114,7 +114,7 @@ LEARNED_HEAD = {'model.decode_head.attn_cfg': dict(type='CBSA', rep_init='learne
 
 
 def _tiny_learned_segmentor():
-    from mmseg_cbsa.analysis.loading import build_model
+    from mmseg_cbsa.apis.loading import build_model
     cfg = Config.fromfile('tests/data/configs/tiny_cbt.py')
     cfg.merge_from_dict(LEARNED_HEAD)
     return cfg, build_model(cfg, seed=1).model

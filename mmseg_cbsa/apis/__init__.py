@@ -1,0 +1,10 @@
+"""High-level APIs shared by the analysis, deployment and application code:
+building a config's model and loading its weights (as ``mmseg.apis`` is to
+mmseg's tools)."""
+from .loading import (BACKBONE_PREFIX, LoadedModel, build_model, drop_pretrained, image_pipeline,
+                      is_bare_backbone_state, load_weights, pretrained_backbone)
+
+__all__ = [
+    'BACKBONE_PREFIX', 'LoadedModel', 'build_model', 'drop_pretrained', 'image_pipeline',
+    'is_bare_backbone_state', 'load_weights', 'pretrained_backbone'
+]

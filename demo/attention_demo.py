@@ -28,13 +28,13 @@ anything runs. On a patch grid smaller than a layer's representative grid (an
 elongated image) the maps show the representatives actually used, at most one
 per patch row and column. ``--bf16`` runs the model under bfloat16 autocast
 on its device (CPU or CUDA). The drawing is
-mmseg_cbsa.analysis.demos.draw_attention_maps.
+mmseg_cbsa.apps.demos.draw_attention_maps.
 """
 import argparse
 import sys
 from typing import List, Optional
 
-from mmseg_cbsa.analysis.demos import ImageFailures, draw_attention_maps
+from mmseg_cbsa.apps.demos import ImageFailures, draw_attention_maps
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -15,13 +15,13 @@ the same name (a/x.jpg, b/x.jpg) are refused before anything runs. An image
 that cannot be read or segmented is reported by name and skipped, and the
 script exits with status 1 after the others are done. ``--bf16`` runs a
 PyTorch model under bfloat16 autocast on its device (CPU or CUDA). The work
-is mmseg_cbsa.analysis.demos.segment_images.
+is mmseg_cbsa.apps.demos.segment_images.
 """
 import argparse
 import sys
 from typing import List, Optional
 
-from mmseg_cbsa.analysis.demos import ImageFailures, segment_images
+from mmseg_cbsa.apps.demos import ImageFailures, segment_images
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -9,10 +9,10 @@ and head (encoders with a class token), and, for a chosen CBSA layer, head
 and representative, where that representative extracts from (its row of
 the extraction attention A over the image). Runs offline: no analytics, no
 share link, nothing fetched from outside the machine. The page is
-mmseg_cbsa.analysis.web_demo.WebDemo; ``python -m mmseg_cbsa.analysis.web_demo``
+mmseg_cbsa.apps.web_demo.WebDemo; ``python -m mmseg_cbsa.apps.web_demo``
 takes the same arguments.
 """
-from mmseg_cbsa.analysis.web_demo import main
+from mmseg_cbsa.apps.web_demo import main
 
 if __name__ == '__main__':
     main()

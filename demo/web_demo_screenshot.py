@@ -7,14 +7,14 @@ Starts demo/web_demo.py's page on a free local port, opens it in headless
 Chromium, uploads IMAGE, waits for the pictures (optionally choosing
 representative J of the first CBSA layer) and saves the page as a PNG.
 Needs chromium and chromium-driver (tools/install.sh --tests). The steps are
-mmseg_cbsa.analysis.web_demo_browser.
+mmseg_cbsa.apps.web_demo_browser.
 """
 import argparse
 import os.path as osp
 import tempfile
 from typing import List, Optional
 
-from mmseg_cbsa.analysis import web_demo_browser as page
+from mmseg_cbsa.apps import web_demo_browser as page
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -48,7 +48,7 @@ def test_readme_opens_with_the_two_commands():
     ('QKVCBSA', 'models/attentions/qkv_cbsa.py', r'class QKVCBSA\('),
     ('QKVLinearAttention', 'models/attentions/qkv_linear.py', r'class QKVLinearAttention\('),
     ('vit2cbsa', 'converters/vit_adaptation.py', r'def convert_vit_to_cbsa\('),
-    ('web demo', 'analysis/web_demo.py', r'class WebDemo\b'),
+    ('web demo', 'apps/web_demo.py', r'class WebDemo\b'),
 ])
 def test_paper_concepts_have_a_home_named_after_them(concept, file, definition):
     path = os.path.join(REPO, 'mmseg_cbsa', file)

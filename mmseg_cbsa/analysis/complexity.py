@@ -15,8 +15,8 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
+from ..apis import build_model
 from ..models.attentions import BaseAttention
-from ..apis.loading import build_model
 from .report import markdown_table
 
 

@@ -13,11 +13,11 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from ..apis import LoadedModel, build_model, image_pipeline
 from ..utils import collect_images
 from ..visualization.plots import plot_coding_rate, plot_subspace_reduction
 from .coding_rate import (CodingRateRecorder, SubspaceReductionRecorder, subspace_correlation,
                           summarize_layers, summarize_subspaces)
-from ..apis.loading import LoadedModel, build_model, image_pipeline
 from .report import dict_rows, markdown_table, write_csv, write_json
 
 #: the files :func:`measure_coding_rate` writes into its ``out_dir``

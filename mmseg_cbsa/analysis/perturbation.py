@@ -37,7 +37,9 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..engine.hooks import OverlayHook
 from ..models.attentions import BaseAttention
+from ..utils import close_distributed, init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_noise_robustness
 from .report import markdown_table, write_csv, write_json
 
@@ -237,9 +239,6 @@ def sweep_model(config: str,
     from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
 
-    from ..engine.hooks import OverlayHook
-    from ..utils import prepare_config
-
     work_dir = osp.join(out_dir, 'runs', re.sub(r'[^\w.-]+', '_', label))
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.load_from = checkpoint
@@ -339,8 +338,6 @@ def measure_noise_robustness(configs: Sequence[str],
         one :func:`sweep_model` entry per model.
     """
     from mmengine.dist import is_main_process
-
-    from ..utils import close_distributed, init_cpu_distributed
 
     init_cpu_distributed(launcher)
     names = model_labels(configs, labels)

@@ -10,9 +10,10 @@ import os.path as osp
 import re
 from typing import Dict, Mapping, Optional, Sequence
 
+from ..apis import pretrained_backbone
 from ..evaluation.metrics.zero_shot_metric import TARGETS
+from ..utils import close_distributed, init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_zero_shot_layers
-from ..apis.loading import pretrained_backbone
 from .report import markdown_table, write_json
 
 
@@ -54,8 +55,6 @@ def evaluate_zero_shot(config: str,
         Also prints the tables.
     """
     from mmengine.runner import Runner
-
-    from ..utils import close_distributed, init_cpu_distributed, prepare_config
 
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.model.backbone.init_cfg = pretrained_backbone(checkpoint)

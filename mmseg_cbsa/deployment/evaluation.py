@@ -18,6 +18,8 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmseg.registry import MODELS
 
+from ..engine import UniqueLogRunner
+from ..utils import prepare_config
 from .onnx import OnnxSegmentor
 
 
@@ -89,10 +91,6 @@ def evaluate_onnx(config: str,
         the evaluator's metrics (``aAcc``, ``mIoU``, ``mAcc`` for ``IoUMetric``;
         the per-class table is in the log, as for ``tools/test.py``).
     """
-    import mmseg_cbsa  # noqa: F401  (registration)
-
-    from ..engine import UniqueLogRunner
-    from ..utils import prepare_config
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
     cfg = onnx_test_config(prepare_config(config, cfg_options, work_dir), onnx_file)

@@ -25,6 +25,8 @@ import torch
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
+from ..apis import build_model, image_pipeline
+
 #: the exported graph's input and output names
 INPUT_NAME = 'img'
 OUTPUT_NAME = 'seg_logits'
@@ -223,8 +225,6 @@ def export_onnx(config: Union[str, Config],
         cfg_options: overrides merged into the config.
         opset_version: the ONNX opset (torch.onnx's default if None).
     """
-    from ..apis.loading import build_model
-
     if osp.exists(out) and not overwrite:
         raise FileExistsError(f'{out} exists: pass --overwrite (overwrite=True) to replace it')
     cfg = Config.fromfile(config) if isinstance(config, str) else config
@@ -321,7 +321,6 @@ class OnnxSegmentor:
         (``pred_sem_seg``: (1, H, W) class indices at the original size)."""
         from mmcv.transforms import Compose
 
-        from ..apis.loading import image_pipeline
         single = isinstance(imgs, (str, np.ndarray))
         imgs = [imgs] if single else list(imgs)
         steps = list(image_pipeline(self.cfg).transforms)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from .checkpoint import load_checkpoint_file
 from .config import from_rank0
 
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -108,7 +109,6 @@ def previous_run_files(work_dir: str, cfg=None) -> List[str]:
 def checkpoint_problem(path: str) -> Optional[str]:
     """Why ``path`` cannot be resumed from, or None when it is intact (loads
     weights-only and holds a ``state_dict``)."""
-    from .checkpoint import load_checkpoint_file
     try:
         ckpt = load_checkpoint_file(path)
     except Exception as e:  # noqa: BLE001 (corrupt files fail in many ways)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from .attention import label_grid
+
 if TYPE_CHECKING:  # mmseg is imported where it is used: this module stays light
     from mmseg.structures import SegDataSample
     from mmseg.visualization import SegLocalVisualizer
@@ -134,7 +136,6 @@ def input_prediction_truth(visualizer: 'SegLocalVisualizer',
         (GRID_HEADER_H + H + 2 GRID_PAD [+ legend], P W + (P + 1) GRID_PAD
         [or the legend's width], 3) uint8 RGB for P = 2 or 3 panels.
     """
-    from .attention import label_grid
     if 'pred_sem_seg' not in data_sample:
         raise ValueError('the data sample has no prediction (pred_sem_seg)')
     panels, names, present = [image], ['input'], set()

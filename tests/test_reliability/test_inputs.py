@@ -115,7 +115,7 @@ def test_attention_demo_skips_bad_images_names_them_and_exits_nonzero(demo_asset
 
 @pytest.mark.parametrize('names', [('a/x.jpg', 'b/x.jpg'), ('a/x.jpg', 'a/x.png')])
 def test_image_demo_refuses_inputs_whose_outputs_would_overwrite(names, demo_assets, tmp_path):
-    from mmseg_cbsa.analysis.demos import segment_images
+    from mmseg_cbsa.apps.demos import segment_images
     paths = [_write_image(tmp_path / 'in' / n, (32, 48), seed=i) for i, n in enumerate(names)]
     with pytest.raises(ValueError, match=r"share a name .*'x': .*x\.\w+, .*x\.\w+"):
         segment_images(TINY, demo_assets['ckpt'], [str(p) for p in paths], str(tmp_path / 'out'))
@@ -123,7 +123,7 @@ def test_image_demo_refuses_inputs_whose_outputs_would_overwrite(names, demo_ass
 
 
 def test_the_same_file_twice_is_one_input():
-    from mmseg_cbsa.analysis.demos import unique_images
+    from mmseg_cbsa.apps.demos import unique_images
     images, stems = unique_images(['d/x.jpg', 'd/./x.jpg', 'd/y.jpg', 'd/x.jpg'])
     assert images == ['d/x.jpg', 'd/y.jpg'] and stems == ['x', 'y']
 

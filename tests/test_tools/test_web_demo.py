@@ -1,7 +1,7 @@
 """demo/web_demo.py end to end in a real browser: the demo serves the tiny
 trained model, headless Chromium (driven by selenium) uploads an image, and
 the pictures the page shows are read back and compared with the ones
-mmseg_cbsa.analysis.web_demo draws in this process. Every request the page
+mmseg_cbsa.apps.web_demo draws in this process. Every request the page
 makes goes to the demo's own address: nothing is fetched from outside.
 
 With MMSEG_CBSA_WEB_DEMO_SCREENSHOT=PATH the page is also saved as a PNG
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmseg_cbsa.analysis import web_demo_browser as page
+from mmseg_cbsa.apps import web_demo_browser as page
 
 #: what a missing browser or client says: the test install provides them
 INSTALL_HINT = 'run `bash tools/install.sh --tests`, which installs them'
@@ -59,7 +59,7 @@ def expected(tiny_cbt_trained, tmp_path_factory):
     """The first validation image enlarged 4x (128 x 128) as a PNG (which
     the browser's upload and cv2 decode alike), and the demo's pictures of
     it drawn in this process."""
-    from mmseg_cbsa.analysis.web_demo import WebDemo
+    from mmseg_cbsa.apps.web_demo import WebDemo
     src = sorted((tiny_cbt_trained['data'] / 'images' / 'validation').iterdir())[0]
     png = tmp_path_factory.mktemp('web_demo_input') / 'input.png'
     cv2.imwrite(

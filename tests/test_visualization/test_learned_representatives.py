@@ -7,7 +7,7 @@ import torch
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.analysis.attention_maps import AttentionRecorder
-from mmseg_cbsa.analysis.demos import draw_attention_maps, extraction_title
+from mmseg_cbsa.apps.demos import draw_attention_maps, extraction_title
 from mmseg_cbsa.models.attentions import CBSA
 from mmseg_cbsa.visualization import cbsa_extraction_figure, extraction_tile
 
@@ -83,7 +83,7 @@ def test_attention_demo_on_a_learned_head(learned_model, tmp_path):
 
 
 def test_web_demo_draws_a_learned_representative_without_a_cell(learned_model):
-    from mmseg_cbsa.analysis.web_demo import PICTURE_SIZE, WebDemo
+    from mmseg_cbsa.apps.web_demo import PICTURE_SIZE, WebDemo
     demo = WebDemo(*learned_model)
     analysis = demo.analyse(np.random.RandomState(2).randint(0, 256, (24, 40, 3), np.uint8))
     (ext, ) = analysis.extractions

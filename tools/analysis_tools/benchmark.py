@@ -35,14 +35,15 @@ that runs out of it as such (the size at which a model no longer fits).
 QishuaiWen/CBSA) adds their CBT decoder, or with ``--part backbone`` their
 classifiers (``--authors-encoders CBT-S CRATE-S ToST-S``); nothing of it is
 part of this project. The benchmark is
-mmseg_cbsa.analysis.benchmark_suite.run_benchmark.
+mmseg_cbsa.apps.benchmark_suite.run_benchmark.
 """
 import argparse
 
 import torch
 
-from mmseg_cbsa.analysis.benchmark import AUTHORS_ENCODERS, BACKENDS
-from mmseg_cbsa.analysis.benchmark_suite import benchmark_cases, run_benchmark
+from mmseg_cbsa.apps.authors_code import AUTHORS_ENCODERS
+from mmseg_cbsa.apps.benchmark import BACKENDS
+from mmseg_cbsa.apps.benchmark_suite import benchmark_cases, run_benchmark
 
 
 def parse_args() -> argparse.Namespace:

@@ -97,7 +97,7 @@ def test_activation_memory_is_linear_in_tokens(train):
     """Regression check on memory (not time): the live tensors of a forward
     (and of a training step, saved tensors included) grow linearly with the
     tokens and no (N x N) tensor is ever made."""
-    from mmseg_cbsa.analysis.benchmark import TensorMemoryTracker
+    from mmseg_cbsa.apps.benchmark import TensorMemoryTracker
     head = _head(num_classes=5).train(train)
     peaks = []
     for side in (16, 32):
@@ -117,7 +117,7 @@ def test_segmenter_head_memory_is_quadratic_for_contrast():
     so the check above could fail."""
     from mmseg.models.decode_heads import SegmenterMaskTransformerHead
 
-    from mmseg_cbsa.analysis.benchmark import TensorMemoryTracker
+    from mmseg_cbsa.apps.benchmark import TensorMemoryTracker
     head = SegmenterMaskTransformerHead(
         in_channels=32, channels=32, num_classes=5, num_layers=1, num_heads=2,
         embed_dims=32).eval()

@@ -1,7 +1,7 @@
 """The benchmark of ``tools/analysis_tools/benchmark.py``: every case at
 every image size and mode, over several rounds, with the table, CSV and
-plot. One measurement is :func:`mmseg_cbsa.analysis.benchmark.measure`, run
-in a fresh interpreter by :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
+plot. One measurement is :func:`mmseg_cbsa.apps.benchmark.measure`, run
+in a fresh interpreter by :func:`~mmseg_cbsa.apps.benchmark.run_isolated`.
 """
 import os
 import os.path as osp
@@ -12,9 +12,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..analysis.report import dict_rows, markdown_table, write_csv
 from ..visualization.plots import plot_latency
-from .benchmark import AUTHORS_ENCODERS, fit_exponent, matmul_rate, measure, run_isolated
-from .report import dict_rows, markdown_table, write_csv
+from .authors_code import AUTHORS_ENCODERS
+from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
 
 #: columns of ``results.csv``
 CSV_COLUMNS = [
@@ -37,7 +38,7 @@ def benchmark_cases(
     authors_encoders: Sequence[str] = tuple(AUTHORS_ENCODERS),
     onnx_files: Sequence[str] = ()
 ) -> List[Tuple[str, Dict]]:
-    """``(name, case)`` pairs for :func:`~mmseg_cbsa.analysis.benchmark.build_case`
+    """``(name, case)`` pairs for :func:`~mmseg_cbsa.apps.benchmark.build_case`
     (without size and mode).
 
     Args:
@@ -53,7 +54,7 @@ def benchmark_cases(
             ``CBSA_*`` folder): adds their CBT decoder (parts 'head' and
             'model') or, for part 'backbone', their classifiers named in
             ``authors_encoders`` (keys of
-            :data:`~mmseg_cbsa.analysis.benchmark.AUTHORS_ENCODERS`).
+            :data:`~mmseg_cbsa.apps.authors_code.AUTHORS_ENCODERS`).
         onnx_files: exported models (``tools/deployment/pytorch2onnx.py``), each
             run by onnxruntime on (batch, 3, size, size) inputs (float32
             inference; FLOPs not counted).
@@ -131,14 +132,14 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
             (latency against tokens, log-log).
         sizes: square image sizes in px (tokens = (size // 16)^2).
         modes: 'infer' and/or 'train' (forward + backward).
-        batch, repeats, warmup, device: see :func:`~mmseg_cbsa.analysis.benchmark.measure`.
+        batch, repeats, warmup, device: see :func:`~mmseg_cbsa.apps.benchmark.measure`.
         isolate: run each case in a fresh interpreter
-            (:func:`~mmseg_cbsa.analysis.benchmark.run_isolated`).
-        keep_freed_memory: see :func:`~mmseg_cbsa.analysis.benchmark.run_isolated`.
+            (:func:`~mmseg_cbsa.apps.benchmark.run_isolated`).
+        keep_freed_memory: see :func:`~mmseg_cbsa.apps.benchmark.run_isolated`.
         precisions: 'float32' and/or 'bf16', 'fp16' (the forward under
             ``torch.autocast`` to that type); every case runs in each.
         backends: 'eager', 'compile', 'ort', 'ort-opt'
-            (:func:`~mmseg_cbsa.analysis.benchmark.backend_call`); every case
+            (:func:`~mmseg_cbsa.apps.benchmark.backend_call`); every case
             runs on each, onnxruntime in float32 inference only (other
             combinations are left out).
         memory_limit_gb: cap every case's address space (isolated cases

@@ -1,10 +1,10 @@
-"""The web demo's page logic without a browser (mmseg_cbsa/analysis/web_demo.py):
+"""The web demo's page logic without a browser (mmseg_cbsa/apps/web_demo.py):
 what its panels offer for models with and without [CLS] tokens and CBSA layers."""
 import gradio  # noqa: F401  (a test requirement: missing fails)
 import numpy as np
 import pytest
 
-from mmseg_cbsa.analysis.web_demo import NO_CLS, PICTURE_SIZE, WebDemo
+from mmseg_cbsa.apps.web_demo import NO_CLS, PICTURE_SIZE, WebDemo
 
 
 @pytest.fixture(scope='module')

@@ -25,9 +25,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
+from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
+from ..deployment import OnnxSegmentor
 from ..utils import collect_images
 from ..utils.precision import autocast, outputs_to_float32
-from .attention_maps import AttentionRecorder, CBSAExtraction
+from ..visualization import (cbsa_extraction_figure, cls_attention_grid, input_prediction_truth,
+                             standalone_visualizer)
 
 
 class UnreadableImage(ValueError):
@@ -246,7 +249,6 @@ def onnx_predictor(config: str, onnx_file: str, device: str,
     (:class:`~mmseg_cbsa.deployment.OnnxSegmentor`: the config's pipeline,
     preprocessing, test mode and postprocessing), and the class names and
     colours of the config's dataset (:func:`dataset_meta`)."""
-    from ..deployment import OnnxSegmentor
     if precision != 'float32':
         raise ValueError(f'{onnx_file}: an ONNX graph runs in the precision it was exported '
                          f'in; --bf16 applies to PyTorch checkpoints only')
@@ -304,8 +306,6 @@ def segment_images(config: str,
     import mmcv
     import torch
     from mmengine.structures import PixelData
-
-    from ..visualization import input_prediction_truth, standalone_visualizer
 
     images, stems = unique_images(collect_images(images))
     gt_files = ground_truth_files(images, stems, gt_dir, gt_suffix) if gt_dir else None
@@ -439,8 +439,6 @@ def draw_attention_maps(config: str,
             reported on stderr and skipped, every other image was drawn.
     """
     import mmcv
-
-    from ..visualization import cbsa_extraction_figure, cls_attention_grid
 
     images, stems = unique_images(collect_images(images))
     model = attention_model(config, checkpoint, device)

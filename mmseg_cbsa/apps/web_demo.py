@@ -5,7 +5,7 @@ encoder block and head, and what a chosen CBSA representative extracts.
 :class:`WebDemo` holds the model and draws every picture from one
 :class:`Analysis` (one forward pass under an
 :class:`~mmseg_cbsa.analysis.attention_maps.AttentionRecorder`, see
-:func:`~mmseg_cbsa.analysis.demos.record_attention`), so that choosing
+:func:`~mmseg_cbsa.apps.demos.record_attention`), so that choosing
 another layer, head or representative redraws without running the model
 again. The pictures are the package's own (:mod:`mmseg_cbsa.visualization`).
 
@@ -20,7 +20,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .attention_maps import CBSAExtraction
+from ..analysis.attention_maps import CBSAExtraction
+from ..visualization import (append_colour_bar, attention_overlay, draw_segmentation,
+                             extraction_tile, label_grid, present_classes, standalone_visualizer)
 from .demos import attention_model, record_attention
 
 #: long side of the attention pictures on the page, px
@@ -72,7 +74,6 @@ class WebDemo:
                  checkpoint: str,
                  device: str = 'cpu',
                  opacity: float = 0.5) -> None:
-        from ..visualization import standalone_visualizer
         self.config = config
         self.model = attention_model(config, checkpoint, device)
         self.opacity = opacity
@@ -101,7 +102,6 @@ class WebDemo:
         from mmengine.structures import PixelData
         from mmseg.structures import SegDataSample
 
-        from ..visualization import draw_segmentation
         f = max(1, PICTURE_SIZE // max(analysis.image.shape[:2]))
         label = analysis.sample.pred_sem_seg.data
         sample = SegDataSample(
@@ -118,7 +118,6 @@ class WebDemo:
 
     def predicted_classes(self, analysis: Analysis) -> List[str]:
         """Names of the classes in the prediction, by id."""
-        from ..visualization import present_classes
         classes = self.visualizer.dataset_meta['classes']
         label = analysis.sample.pred_sem_seg.data.cpu().numpy()
         return [classes[c] for c in present_classes(label, len(classes))]
@@ -126,7 +125,6 @@ class WebDemo:
     def cls_picture(self, analysis: Analysis, block: int, head: int) -> np.ndarray:
         """[CLS] attention of one block and head over the network input,
         scaled to its maximum, with a title and a colour bar."""
-        from ..visualization import append_colour_bar, attention_overlay, label_grid
         maps = analysis.cls_maps[block]
         picture = attention_overlay(analysis.network_input, maps[head], PICTURE_SIZE,
                                     self.patch_size)
@@ -142,7 +140,6 @@ class WebDemo:
         ``analysis.extractions``) extracts in ``head``: its row of ``A`` over
         the network input, with the patches it starts from outlined (none
         for learned representatives)."""
-        from ..visualization import append_colour_bar, extraction_tile, label_grid
         ext = analysis.extractions[layer]
         amap = ext.maps[0, head, rep].numpy()
         cells = ext.cells()

@@ -1,23 +1,35 @@
 """Latency, memory and achieved FLOP rate of models, heads and attention layers.
 
 Each measurement runs in a fresh subprocess (``python -m
-mmseg_cbsa.analysis.benchmark CASE_JSON``) so that peak memory and allocator
+mmseg_cbsa.apps.benchmark CASE_JSON``) so that peak memory and allocator
 state of one case do not leak into the next. The suite of
 ``tools/analysis_tools/benchmark.py`` (cases x sizes x modes x rounds, and
-the report) is :mod:`mmseg_cbsa.analysis.benchmark_suite`.
+the report) is :mod:`mmseg_cbsa.apps.benchmark_suite`; the authors' models
+it times against ours are :mod:`mmseg_cbsa.apps.authors_code`.
 """
 import json
+import math
+import os
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmseg.registry import MODELS
 from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from ..analysis.complexity import HeadCall, count_flops
+from ..apis import build_model
+from ..deployment.onnx import export_module, ort_session
+from ..utils.precision import autocast, precision_dtype
+from .authors_code import AuthorsDecoder, AuthorsEncoder, authors_folder
 
 
 def _sync(device: str) -> None:
@@ -32,7 +44,6 @@ def matmul_rate(device: str = 'cpu',
     """Measured matrix-multiply rate in GFLOP/s (2 n^3 per product), of
     float32 matrices or, for ``precision`` 'bf16' / 'fp16', of matrices of
     that type (what autocast multiplies)."""
-    from ..utils.precision import precision_dtype
     dtype = precision_dtype(precision) or torch.float32
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -102,41 +113,6 @@ class _LayerCall(nn.Module):
         return self.layer(x, self.hw)
 
 
-class _AuthorsDecoder(nn.Module):
-    """The authors' CBT ``MaskTransformer`` imported from a local checkout."""
-
-    def __init__(self, root: str, dims: int, num_classes: int) -> None:
-        super().__init__()
-        sys.path.insert(0, root)
-        from segm.model.decoder import MaskTransformer
-        self.net = MaskTransformer(
-            n_cls=num_classes, patch_size=16, n_layers=3, n_heads=3, d_model=dims, dropout=0.0)
-
-    def forward(self, feat):
-        b, d, h, w = feat.shape
-        return self.net(feat.flatten(2).transpose(1, 2), (h * 16, w * 16))
-
-
-class _AuthorsEncoder(nn.Module):
-    """One of the authors' ImageNet classifiers (``CBSA_image_classification``)
-    without its head: their ``forward_features``, with the position embedding
-    laid out at the input size."""
-
-    def __init__(self, root: str, name: str, size: int) -> None:
-        super().__init__()
-        sys.path.insert(0, root)
-        import models
-        self.net = getattr(models, name)()
-        # their position-embedding resize passes a tuple scale factor that
-        # current PyTorch's bicubic interpolation rejects; an embedding laid out
-        # at the input size skips it (values do not change the timing)
-        grid = (size // self.net.patch_size)**2
-        self.net.pos_embedding = nn.Parameter(torch.zeros(1, grid + 1, self.net.dim))
-
-    def forward(self, img):
-        return self.net.forward_features(img)
-
-
 class _OnnxFile(nn.Module):
     """An exported ``.onnx`` file run by onnxruntime (all its optimisations),
     called like the module it was exported from (one input, e.g. the
@@ -144,32 +120,11 @@ class _OnnxFile(nn.Module):
 
     def __init__(self, path: str) -> None:
         super().__init__()
-        from ..deployment.onnx import ort_session
         self.session = ort_session(path, 'all', threads=torch.get_num_threads())
         self.input_name = self.session.get_inputs()[0].name
 
     def forward(self, img):
         return torch.from_numpy(self.session.run(None, {self.input_name: img.numpy()})[0])
-
-
-#: the authors' classifier constructors timed by ``--part backbone`` (``kind='authors_encoder'``)
-AUTHORS_ENCODERS = {'CBT-S': 'Ours_small', 'CRATE-S': 'CRATE_small', 'ToST-S': 'ToST_small'}
-
-
-def authors_folder(root: str, part: str) -> str:
-    """The folder of the authors' checkout (QishuaiWen/CBSA) holding ``part``:
-    'segmentation' or 'classification'. ``root`` may be the checkout or
-    either of its ``CBSA_*`` folders."""
-    import os.path as osp
-    sub = dict(
-        segmentation='CBSA_semantic_segmentation', classification='CBSA_image_classification')[part]
-    for base in (root, osp.dirname(osp.abspath(root))):
-        if osp.isdir(osp.join(base, sub)):
-            return osp.join(base, sub)
-    if osp.basename(osp.abspath(root)) == sub:
-        return root
-    raise FileNotFoundError(f'{root} is not a checkout of the authors\' repository '
-                            f'(QishuaiWen/CBSA): no {sub} folder in it or beside it')
 
 
 def encoder_features(batch: int, dims: int, side: int) -> torch.Tensor:
@@ -192,9 +147,6 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     size, batch = case['size'], case.get('batch', 1)
     side = size // 16
     if case['kind'] == 'config':
-        from .complexity import HeadCall
-        from ..apis.loading import build_model
-
         # the caller seeds; parameter values do not change the timings
         model = build_model(case['config'], seed=None, init_weights=False).model
         part = case.get('part', 'head')
@@ -206,21 +158,20 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
             return model.backbone, img, side**2
         return _SegmentorCall(model), img, side**2
     if case['kind'] == 'layer':
-        from mmseg.registry import MODELS
         kwargs = dict(case['layer'])
         extra = kwargs.pop('extra_tokens', 0)
         layer = MODELS.build(kwargs)
         x = torch.randn(batch, side * side + extra, kwargs['embed_dims'])
         return _LayerCall(layer, (side, side)), (x, ), side**2
     if case['kind'] == 'authors':
-        model = _AuthorsDecoder(
+        model = AuthorsDecoder(
             authors_folder(case['root'], 'segmentation'), case.get('dims', 384),
             case.get('num_classes', 150))
         return model, (encoder_features(batch, case.get('dims', 384), side), ), side**2
     if case['kind'] == 'onnx':
         return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size), ), side**2
     if case['kind'] == 'authors_encoder':
-        model = _AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'], size)
+        model = AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'], size)
         return model, (torch.randn(batch, 3, size, size), ), side**2
     raise ValueError(f"unknown case kind '{case['kind']}'")
 
@@ -257,10 +208,6 @@ def backend_call(module: nn.Module,
         if mode != 'infer' or precision != 'float32' or device != 'cpu':
             raise ValueError(f'backend {backend} runs float32 inference on the CPU only, '
                              f'not {mode} in {precision} on {device}')
-        import os
-        import tempfile
-
-        from ..deployment.onnx import export_module, ort_session
         with tempfile.TemporaryDirectory() as tmp:
             path = export_module(module, inputs, os.path.join(tmp, 'case.onnx'))
             session = ort_session(
@@ -283,7 +230,6 @@ def measure(case: Dict) -> Dict:
     forward pass under ``torch.autocast`` to that type (weights stay float32;
     a training step's backward follows the forward's types).
     ``case['backend']`` (default 'eager'): see :func:`backend_call`."""
-    from ..utils.precision import autocast
     device, mode = case.get('device', 'cpu'), case.get('mode', 'infer')
     precision = case.get('precision', 'float32')
     backend = case.get('backend', 'eager')
@@ -333,8 +279,6 @@ def measure(case: Dict) -> Dict:
         step()
         _sync(device)
         times.append(time.perf_counter() - t)
-    from .complexity import count_flops
-
     # an exported file has no PyTorch module to count
     macs = float('nan') if case['kind'] == 'onnx' else count_flops(module.eval(), *inputs)
     latency = statistics.median(times)
@@ -351,7 +295,6 @@ def measure(case: Dict) -> Dict:
 
 def fit_exponent(tokens: List[int], latency: List[float]) -> float:
     """Least-squares slope of log(latency) against log(tokens)."""
-    import math
     xs, ys = [math.log(t) for t in tokens], [math.log(v) for v in latency]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx)**2 for x in xs)
@@ -384,8 +327,6 @@ def run_isolated(case: Dict,
     line of stderr, 'stderr': its tail}`` (e.g. a case onnxruntime cannot
     run), for the caller to report.
     """
-    import os
-    import subprocess
     env = dict(os.environ)
     if keep_freed_memory:
         env['GLIBC_TUNABLES'] = KEEP_FREED_MEMORY
@@ -394,7 +335,7 @@ def run_isolated(case: Dict,
         size = int(memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
-    res = subprocess.run([python, '-m', 'mmseg_cbsa.analysis.benchmark',
+    res = subprocess.run([python, '-m', 'mmseg_cbsa.apps.benchmark',
                           json.dumps(case)],
                          capture_output=True,
                          text=True,

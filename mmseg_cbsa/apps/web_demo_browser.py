@@ -48,7 +48,7 @@ def serve(config: str,
           env: Optional[Dict[str, str]] = None,
           cwd: Optional[str] = None,
           timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """Run the demo (``python -m mmseg_cbsa.analysis.web_demo``) on the
+    """Run the demo (``python -m mmseg_cbsa.apps.web_demo``) on the
     loopback interface until the block ends; yields its URL once it answers.
 
     Raises:
@@ -59,7 +59,7 @@ def serve(config: str,
     url = f'http://127.0.0.1:{port}/'
     with open(log_file, 'w') as log:
         proc = subprocess.Popen([
-            sys.executable, '-m', 'mmseg_cbsa.analysis.web_demo', config, checkpoint, '--port',
+            sys.executable, '-m', 'mmseg_cbsa.apps.web_demo', config, checkpoint, '--port',
             str(port)
         ],
                                 stdout=log,

@@ -7,7 +7,9 @@ model's outputs:
 * the network input, i.e. the image after mmseg's test pipeline and data
   preprocessor, which is what the maps are aligned with;
 * the [CLS] attention maps of :class:`~mmseg_cbsa.models.backbones.base.TokenBackbone`
-  encoders (as their ``forward_cls_attention`` gives them);
+  encoders, recorded by the package's one [CLS] recorder
+  (:class:`~mmseg_cbsa.models.backbones.cls_attention.CLSAttentionRecorder`,
+  as ``forward_cls_attention`` does);
 * the extraction matrix ``A`` of every layer that extracts representatives
   (CBSA in encoder blocks and CBT decode head layers, subclasses such as
   ``AgentAttention``, a ViT's adapted ``QKVCBSA`` blocks): the layers that
@@ -36,6 +38,8 @@ from torch import Tensor, nn
 
 from ..models.attentions import AttentionMaps, BaseAttention
 from ..models.attentions.representatives import representative_cells
+from ..models.backbones.cls_attention import (CLSAttentionRecorder, has_cls_attention,
+                                              no_cls_attention)
 from .extraction_hooks import extracts_representatives
 
 
@@ -152,10 +156,10 @@ class AttentionRecorder:
             are wanted; the input and [CLS] maps then stay empty).
         cls_layers: encoder blocks whose [CLS] attention is recorded
             (negative from the end; None = all). [CLS] maps need a backbone
-            with a [CLS] token (``forward_cls_attention``: every encoder of
-            this package); for others ``cls_maps`` stays None and
-            ``cls_skip_reason`` says why. Under sliding-window inference the
-            first window's maps are kept.
+            with a [CLS] token (every encoder of this package,
+            :func:`~mmseg_cbsa.models.backbones.has_cls_attention`); for
+            others ``cls_maps`` stays None and ``cls_skip_reason`` says why.
+            Under sliding-window inference the first window's maps are kept.
         record_cls: record [CLS] maps at all.
         cbsa: record CBSA extraction maps.
     """
@@ -171,11 +175,18 @@ class AttentionRecorder:
         self.record_cls = record_cls
         self.record_cbsa = cbsa
         self.inputs: Optional[Tensor] = None
-        self.cls_maps: Optional[Dict[int, Tensor]] = None
         self.cls_skip_reason: Optional[str] = None
         self.extractions: List[CBSAExtraction] = []
+        self._cls: Optional[CLSAttentionRecorder] = None
         self._handles = []
         self._calls: Dict[str, int] = {}
+
+    @property
+    def cls_maps(self) -> Optional[Dict[int, Tensor]]:
+        """{block: (B, K, h, w)} [CLS] maps, detached; None when none were
+        recorded (see ``cls_skip_reason``)."""
+        maps = self._cls.maps if self._cls is not None else {}
+        return maps or None
 
     @property
     def patch_size(self) -> Optional[int]:
@@ -198,22 +209,19 @@ class AttentionRecorder:
         if self.backbone is not None:
             self._handles.append(self.backbone.register_forward_pre_hook(self._keep_input))
             if self.record_cls:
-                if hasattr(self.backbone, 'forward_cls_attention'):
-                    num = self.backbone.num_layers
-                    wanted = range(num) if self.cls_layers is None else \
-                        sorted({i % num for i in self.cls_layers})
-                    for i in wanted:
-                        self._handles.append(self.backbone.blocks[i].attn.register_attention_hook(
-                            self._make_cls_hook(i)))
+                if has_cls_attention(self.backbone):
+                    self._cls = CLSAttentionRecorder(self.backbone, self.cls_layers, detach=True)
+                    self._cls.install()
                 else:
-                    self.cls_skip_reason = (f'{type(self.backbone).__name__} has no [CLS] token '
-                                            '(no forward_cls_attention)')
+                    self.cls_skip_reason = no_cls_attention(self.backbone)
         if self.record_cbsa:
             for name, module in self.model.named_modules():
                 if extracts_representatives(module):
                     self._handles.append(module.register_attention_hook(self._make_cbsa_hook(name)))
 
     def _remove(self) -> None:
+        if self._cls is not None:
+            self._cls.remove()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -221,16 +229,6 @@ class AttentionRecorder:
     def _keep_input(self, module: nn.Module, args: tuple) -> None:
         if args and isinstance(args[0], Tensor) and self.inputs is None:
             self.inputs = args[0].detach()
-
-    def _make_cls_hook(self, index: int):
-
-        def hook(module: nn.Module, maps: AttentionMaps) -> None:
-            if self.cls_maps is None:
-                self.cls_maps = {}
-            if index not in self.cls_maps:  # the first call: whole-image inference
-                self.cls_maps[index] = self.backbone.cls_rows(maps.tokens, maps.hw_shape).detach()
-
-        return hook
 
     def _make_cbsa_hook(self, name: str):
 

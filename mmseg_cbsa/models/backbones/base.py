@@ -8,9 +8,9 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones.vit import VisionTransformer as MMSegViT
 from torch import Tensor, nn
 
-from ..attentions import AttentionMaps
 from ..tracing import is_exporting
 from .arch import arch_settings
+from .cls_attention import CLSAttentionRecorder
 
 
 class TokenBackbone(BaseModule):
@@ -133,9 +133,9 @@ class TokenBackbone(BaseModule):
             layers: Optional[Sequence[int]] = None) -> Tuple[Tuple[Tensor, ...], Dict[int, Tensor]]:
         """Forward pass that also hands out [CLS] attention maps.
 
-        A thin use of the family's attention hooks
-        (:meth:`~mmseg_cbsa.models.attentions.BaseAttention.register_attention_hook`):
-        one ordinary forward, outputs unchanged.
+        One ordinary forward under a
+        :class:`~mmseg_cbsa.models.backbones.cls_attention.CLSAttentionRecorder`
+        (the family's attention hooks); outputs unchanged.
 
         Args:
             img: (B, C, H, W).
@@ -147,24 +147,9 @@ class TokenBackbone(BaseModule):
             row of the softmax attention (MHSA, MSSA), of ``A^T A`` (CBSA,
             agent), or of the layer's own token map (linear, TSSA, DMSA).
         """
-        wanted = range(self.num_layers) if layers is None else \
-            sorted({i % self.num_layers for i in layers})
-        maps: Dict[int, Tensor] = {}
-
-        def keep(index: int):
-
-            def hook(layer: nn.Module, attn: AttentionMaps) -> None:
-                maps[index] = self.cls_rows(attn.tokens, attn.hw_shape)
-
-            return hook
-
-        handles = [self.blocks[i].attn.register_attention_hook(keep(i)) for i in wanted]
-        try:
+        with CLSAttentionRecorder(self, layers) as recorder:
             outs = self(img)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return outs, dict(sorted(maps.items()))
+        return outs, recorder.maps
 
     def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
         """(B, C, H, W) -> one (B, d, h, w) map (or (B, d) [CLS] feature) per

@@ -7,6 +7,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from ..backbones.cls_attention import has_cls_attention
+
 
 @MODELS.register_module()
 class CLSAttentionProbe(BaseModel):
@@ -15,8 +17,10 @@ class CLSAttentionProbe(BaseModel):
     layers, for :class:`~mmseg_cbsa.evaluation.ZeroShotCLSMetric`.
 
     Args:
-        backbone: an encoder with ``forward_cls_attention`` (ViT, CRATE, CBT,
-            ToST, CRATECBT); its ``init_cfg`` loads the checkpoint.
+        backbone: an encoder with a [CLS] token (ViT, CRATE, CBT, ToST,
+            CRATECBT), whose maps ``forward_cls_attention`` records
+            (:class:`~mmseg_cbsa.models.backbones.cls_attention.CLSAttentionRecorder`);
+            its ``init_cfg`` loads the checkpoint.
         layers: block indices; all blocks if None.
         data_preprocessor: normalisation (a ``SegDataPreProcessor``).
     """
@@ -28,7 +32,7 @@ class CLSAttentionProbe(BaseModel):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        if not hasattr(self.backbone, 'forward_cls_attention'):
+        if not has_cls_attention(self.backbone):
             raise TypeError(f'{type(self.backbone).__name__} hands out no [CLS] attention; '
                             'use ViT, CRATE, CBT, ToST or CRATECBT')
         self.layers = None if layers is None else list(layers)

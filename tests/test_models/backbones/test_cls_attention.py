@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from mmseg_cbsa.models import CBT, CRATE, CRATECBT, ToST, ViT
+from mmseg_cbsa.models import (CBT, CRATE, CRATECBT, CLSAttentionRecorder, ToST, ViT,
+                               has_cls_attention)
 from mmseg_cbsa.models.attentions.base import split_heads
 
 ENCODERS = {
@@ -50,3 +51,30 @@ def test_cbsa_map_is_the_cls_row_of_AtA():
         _, a = block.attn.extract(q0, split_heads(w, 2))  # (1, K, m, N)
         expected = (a[..., 0:1].transpose(-1, -2) @ a)[:, :, 0, 1:].reshape(1, 2, 4, 4)
     torch.testing.assert_close(maps[0], expected)
+
+
+def test_recorder_is_what_forward_cls_attention_records():
+    # the one mechanism: forward_cls_attention is a forward under the recorder
+    model = ENCODERS['CBT']().eval()
+    img = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        _, expected = model.forward_cls_attention(img, layers=[-1, 0])
+        with CLSAttentionRecorder(model, layers=[-1, 0]) as rec:
+            model(img)
+            model(torch.randn(1, 3, 64, 64))  # a second call: the first is kept
+    assert list(rec.maps) == [0, 3]
+    for i in (0, 3):
+        torch.testing.assert_close(rec.maps[i], expected[i])
+    assert not any(b.attn._attention_hooks for b in model.blocks)  # removed on exit
+
+
+def test_recorder_detaches_on_request_and_refuses_encoders_without_cls():
+    model = ENCODERS['ViT']()
+    img = torch.randn(1, 3, 64, 64)
+    with CLSAttentionRecorder(model, layers=[0]) as kept, \
+            CLSAttentionRecorder(model, layers=[0], detach=True) as detached:
+        model(img)
+    assert kept.maps[0].requires_grad and not detached.maps[0].requires_grad
+    assert has_cls_attention(model) and not has_cls_attention(torch.nn.Conv2d(3, 8, 2))
+    with pytest.raises(TypeError, match=r'Conv2d has no \[CLS\] token'):
+        CLSAttentionRecorder(torch.nn.Conv2d(3, 8, 2))

@@ -141,7 +141,8 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     attention type with its kwargs), ``authors`` (the authors' CBT decoder)
     and ``authors_encoder`` (one of the authors' classifiers without its
     head, ``model`` a constructor of their ``models.py``); both need ``root``,
-    a checkout of their repository (:func:`authors_folder`); ``onnx`` (an
+    a checkout of their repository
+    (:func:`~mmseg_cbsa.apps.authors_code.authors_folder`); ``onnx`` (an
     exported ``file`` run by onnxruntime on (batch, 3, size, size) inputs).
     """
     size, batch = case['size'], case.get('batch', 1)

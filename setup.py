@@ -68,7 +68,10 @@ def read_requirements(name: str) -> list:
 
 add_mim_extension()
 setup(
-    name='mmseg_cbsa',
+    # the distribution is not named like the module (as mmsegmentation / mmseg):
+    # mmengine then finds the module where Python imports it from (editable
+    # installs included) for `mmseg_cbsa::` config paths and the model index
+    name='mmsegmentation-cbsa',
     version=read_version(),
     description='Contract-and-Broadcast Self-Attention (CBSA) and the white-box '
     'attention family for mmsegmentation',

@@ -2,23 +2,20 @@
 family for mmsegmentation.
 
 Importing the package (directly or through ``custom_imports`` in a config)
-registers its modules into mmseg's registries, allow-lists the types of
-mmengine's own checkpoints for torch's weights-only loader, and puts every
-checkpoint mmengine loads (test, load_from, resume, Pretrained, init_model,
-MMSegInferencer) through the project's weights-only loader and fit check
-(:mod:`mmseg_cbsa.engine.checkpoint_loading`). It also makes the
-``mmseg_cbsa`` scope known to mmengine (:mod:`mmseg_cbsa.registry`), so that
-configs inherit ``mmseg_cbsa::cbt/...py`` and ``MMSegInferencer(...,
-scope='mmseg_cbsa')`` finds the model index.
+registers its modules in the ``mmseg_cbsa`` scope's registries
+(:mod:`mmseg_cbsa.registry`, children of mmseg's) and makes that scope known to
+mmengine, so that configs inherit ``mmseg_cbsa::cbt/...py`` and
+``MMSegInferencer(..., scope='mmseg_cbsa')`` finds the model index. It changes
+nothing else in the process: mmengine's checkpoint loading, torch's
+weights-only allow-list and the other libraries' registries are left as they
+are. The project's guarantees (weights-only reads, checkpoints that must fit)
+hold in its own entry points: :class:`~mmseg_cbsa.engine.CheckedRunner`, the
+scope's ``Pretrained`` initialiser, :mod:`mmseg_cbsa.apis` and the tools.
 """
 from . import datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
-from .engine.checkpoint_loading import install_checkpoint_loading
 from .registry import register_scope
-from .utils.checkpoint import allow_mmengine_checkpoint_types
 from .version import __version__
 
-allow_mmengine_checkpoint_types()
-install_checkpoint_loading()
 register_scope()
 
 __all__ = ['__version__']

@@ -13,11 +13,15 @@ mmseg does for ``mmseg``, every registry here is a child of mmseg's (scope
 package registers its modules. ``FUNCTIONS`` (collate functions, looked up by
 the inferencers in their scope) hangs under mmengine's, since mmseg has none.
 
-:func:`register_scope` is called on import of the package.
+:func:`register_scope` is called on import of the package. The project's
+modules are registered here, never in mmseg's, mmpretrain's or mmengine's
+registries: a config of another scope names them ``mmseg_cbsa.<Name>`` (e.g.
+``type='mmseg_cbsa.CBTHead'`` in an mmseg config), the project's own configs
+set ``default_scope = 'mmseg_cbsa'``, and mmpretrain-scoped configs tag the
+dicts of our types with ``_scope_='mmseg_cbsa'``.
 """
-import os.path as osp
+from typing import Any
 
-import mmengine.config.config as mmengine_config
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
@@ -55,29 +59,30 @@ LOG_PROCESSORS = _child(mmseg.LOG_PROCESSORS)
 INFERENCERS = _child(mmseg.INFERENCERS)
 FUNCTIONS = _child(MMENGINE_FUNCTIONS)
 
-_mmengine_installed_path = mmengine_config.get_installed_path
 
 
-def installed_path(package: str) -> str:
-    """mmengine's ``get_installed_path``, except that this package is where
-    Python imports it from.
-
-    mmengine 0.10.7 joins the distribution's location with the package name:
-    for an editable install (PEP 660, ``pip install -e .``) that location is
-    site-packages, which holds no ``mmseg_cbsa`` folder, so the installed
-    ``.mim/configs`` would not be found.
-    """
-    if package == SCOPE:
-        return osp.dirname(osp.abspath(__file__))
-    return _mmengine_installed_path(package)
+def build_in_scope(registry: Registry, cfg: dict) -> Any:
+    """Build ``cfg`` from ``registry`` in the ``mmseg_cbsa`` scope (the
+    project's types first, then mmseg's and mmengine's), whatever scope is in
+    force: what a module of ours builds inside itself does not depend on the
+    config that holds it (``default_scope`` mmseg, mmpretrain or ours).
+    A ``_scope_`` given in ``cfg`` is kept."""
+    return registry.build({'_scope_': SCOPE, **cfg})
 
 
 def register_scope() -> None:
     """Let mmengine resolve ``mmseg_cbsa::<method>/<config>.py`` (from the
     installed ``mmseg_cbsa/.mim/configs``) and accept ``scope='mmseg_cbsa'``
-    in its inferencers (``mmseg_cbsa/.mim/model-index.yml``). Idempotent."""
+    in its inferencers (``mmseg_cbsa/.mim/model-index.yml``): the scope's
+    entry in mmengine's module-to-package table, as mmseg's own is there.
+    Adds that one entry and changes no other. Idempotent.
+
+    The entry names the module, not the distribution (``mmsegmentation-cbsa``):
+    mmengine's ``get_installed_path`` then falls back to where Python imports
+    the module from, which is the checkout for an editable install (the
+    distribution's location would be site-packages, which holds no
+    ``mmseg_cbsa`` folder then)."""
     MODULE2PACKAGE.setdefault(SCOPE, SCOPE)
-    mmengine_config.get_installed_path = installed_path
 
 
-__all__ = ['SCOPE', 'installed_path', 'register_scope']
+__all__ = ['SCOPE', 'build_in_scope', 'register_scope']

@@ -22,11 +22,11 @@ def repo_root() -> str:
 
 
 @pytest.fixture(scope='session')
-def mmseg_scope():
+def cbsa_scope():
     from mmengine.registry import init_default_scope
 
     import mmseg_cbsa  # noqa: F401
-    init_default_scope('mmseg')
+    init_default_scope('mmseg_cbsa')
 
 
 @pytest.fixture(scope='session')

@@ -31,8 +31,8 @@ def _strip_pretrained(model_cfg):
 
 
 @pytest.mark.parametrize('path', SEGMENTORS, ids=lambda p: os.path.relpath(p, REPO))
-def test_config_builds(path, mmseg_scope):
-    from mmseg.registry import MODELS
+def test_config_builds(path, cbsa_scope):
+    from mmseg_cbsa.registry import MODELS
     cfg = Config.fromfile(path)
     model = MODELS.build(_strip_pretrained(cfg.model))
     head = model.decode_head
@@ -64,9 +64,9 @@ def test_entry_point_is_cbt_s():
 
 
 @pytest.mark.parametrize('path', ZERO_SHOT, ids=lambda p: os.path.relpath(p, REPO))
-def test_zero_shot_config_builds(path, mmseg_scope):
+def test_zero_shot_config_builds(path, cbsa_scope):
     import torch
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     cfg = Config.fromfile(path)
     assert cfg.test_evaluator == dict(type='ZeroShotCLSMetric', patch_size=16, share=0.6)
     assert cfg.test_dataloader.dataset.type == 'PascalVOCDataset'
@@ -82,7 +82,7 @@ def test_the_five_zero_shot_models_are_configured():
 
 
 @pytest.mark.parametrize('path', CLASSIFIERS, ids=lambda p: os.path.relpath(p, REPO))
-def test_classification_config_follows_the_paper(path, mmseg_scope):
+def test_classification_config_follows_the_paper(path, cbsa_scope):
     from mmengine.registry import OPTIMIZERS, DefaultScope
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(path)
@@ -101,7 +101,7 @@ def test_classification_config_follows_the_paper(path, mmseg_scope):
 
 
 @pytest.mark.parametrize('path', CLASSIFIERS, ids=lambda p: os.path.relpath(p, REPO))
-def test_classification_config_builds(path, mmseg_scope):
+def test_classification_config_builds(path, cbsa_scope):
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(path)

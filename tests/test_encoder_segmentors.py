@@ -27,8 +27,8 @@ def converted(request, tmp_path):
     return request.param, str(path), state
 
 
-def _build(config, checkpoint, mmseg_scope):
-    from mmseg.registry import MODELS
+def _build(config, checkpoint, cbsa_scope):
+    from mmseg_cbsa.registry import MODELS
     cfg = Config.fromfile(os.path.join(REPO, config))
     cfg.model.backbone.init_cfg.checkpoint = checkpoint
     model = MODELS.build(cfg.model)
@@ -50,9 +50,9 @@ def test_recipe(converted):
     assert cfg.model.decode_head.type == 'CBTHead' and cfg.model.decode_head.in_channels == 384
 
 
-def test_encoder_loads_the_classifier(converted, mmseg_scope):
+def test_encoder_loads_the_classifier(converted, cbsa_scope):
     config, path, state = converted
-    _, model = _build(config, path, mmseg_scope)
+    _, model = _build(config, path, cbsa_scope)
     ours = model.backbone.state_dict()
     loaded = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     assert set(ours) == set(loaded)
@@ -66,9 +66,9 @@ def test_encoder_loads_the_classifier(converted, mmseg_scope):
             assert torch.equal(ours[key], value), key
 
 
-def test_stem_batchnorm_keeps_imagenet_statistics(converted, mmseg_scope):
+def test_stem_batchnorm_keeps_imagenet_statistics(converted, cbsa_scope):
     config, path, state = converted
-    _, model = _build(config, path, mmseg_scope)
+    _, model = _build(config, path, cbsa_scope)
     model.train()
     bns = [
         m for m in model.backbone.patch_embed.modules()
@@ -87,9 +87,9 @@ def test_stem_batchnorm_keeps_imagenet_statistics(converted, mmseg_scope):
     assert bns[0].weight.grad is not None
 
 
-def test_whole_image_inference_at_any_size(converted, mmseg_scope):
+def test_whole_image_inference_at_any_size(converted, cbsa_scope):
     config, path, _ = converted
-    cfg, model = _build(config, path, mmseg_scope)
+    cfg, model = _build(config, path, cbsa_scope)
     model.test_cfg.mode = 'whole'
     model.eval()
     with torch.no_grad():

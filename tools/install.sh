@@ -97,7 +97,8 @@ project_ok() {
   # The editable install must point at *this* checkout (CI uses a fresh clone);
   # run from / so that the current directory does not shadow the install.
   (cd / && "$PYTHON" - "$ROOT") <<'EOF' 2>/dev/null
-import sys, pathlib, mmseg_cbsa
+import sys, pathlib, importlib.metadata as md, mmseg_cbsa
+md.distribution('mmsegmentation-cbsa')  # raises for an install made under the old name
 sys.exit(pathlib.Path(mmseg_cbsa.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]).resolve())
 EOF
 }
@@ -160,6 +161,8 @@ if [ "$WITH_TESTS" = 1 ] && ! tests_ok; then
 fi
 
 if ! project_ok; then
+  # an install under the distribution's old name (mmseg_cbsa) would shadow the module's location
+  "$PYTHON" -m pip uninstall -q -y mmseg_cbsa >/dev/null 2>&1 || true
   log "pip install -e $ROOT"
   pip_install --no-deps --no-build-isolation -e "$ROOT"
 fi

@@ -10,13 +10,14 @@ metrics are computed on float32 predictions as usual.
 The checkpoint is read weights-only and must fit the model built from the
 config (every weight present, nothing extra, every shape equal); otherwise
 the tool stops with an error naming the file and the offending keys, exit
-status 1, and reports no metric (mmseg_cbsa/engine/checkpoint_loading.py).
+status 1, and reports no metric (mmseg_cbsa.engine.CheckedRunner, also for a
+config from elsewhere that names no runner_type).
 """
 import argparse
 import os.path as osp
 
-import mmseg_cbsa  # noqa: F401  (registers modules, weights-only checked checkpoint loading)
-from mmseg_cbsa.engine import UniqueLogRunner
+import mmseg_cbsa  # noqa: F401  (registers modules)
+from mmseg_cbsa.engine import build_runner
 from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed, init_distributed,
                               parse_runner_args, prepare_config)
 
@@ -66,11 +67,12 @@ def main() -> None:
     if args.bf16:
         test_cfg = dict(cfg.get('test_cfg') or {})
         test_cfg.pop('fp16', None)
-        test_cfg.update(type='AutocastTestLoop', precision='bf16')
+        test_cfg.update(_scope_='mmseg_cbsa', type='AutocastTestLoop', precision='bf16')
         cfg.test_cfg = test_cfg
     try:
-        # its own log folder even beside a training run started in the same second
-        UniqueLogRunner.from_cfg(cfg).test()
+        # checked loading; its own log folder even beside a training run
+        # started in the same second
+        build_runner(cfg).test()
     except CheckpointError as e:  # unreadable, unsafe or not this model's checkpoint
         raise SystemExit(f'error: {e}') from None
     # only after success: a barrier after a failed rank would hang the others

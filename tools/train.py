@@ -13,10 +13,9 @@ import argparse
 import contextlib
 
 import torch
-from mmengine.registry import RUNNERS
 
-import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
-from mmseg_cbsa.engine import UniqueLogRunner
+import mmseg_cbsa  # noqa: F401  (registers modules)
+from mmseg_cbsa.engine import build_runner
 from mmseg_cbsa.utils import (CheckpointError, WorkDirError, add_runner_args, close_distributed,
                               guard_work_dir, init_distributed, parse_runner_args, prepare_config,
                               relative_path_notes)
@@ -70,7 +69,7 @@ def main() -> None:
             stack.enter_context(guard_work_dir(cfg, overwrite=args.overwrite, notes=notes))
         except WorkDirError as e:
             raise SystemExit(f'error: {e}') from None
-        runner = (UniqueLogRunner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        runner = build_runner(cfg)
         for note in notes:
             runner.logger.info(note)
         try:

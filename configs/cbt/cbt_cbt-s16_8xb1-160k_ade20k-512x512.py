@@ -7,7 +7,7 @@
 # tokens): --cfg-options model.test_cfg.mode=whole
 _base_ = [
     '../_base_/models/cbt_cbt-s16.py', '../_base_/datasets/ade20k_bs1.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
 ]
 pretrained = 'checkpoints/cbt-s_in1k.pth'
 model = dict(

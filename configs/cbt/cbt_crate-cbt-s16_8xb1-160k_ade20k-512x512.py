@@ -6,7 +6,7 @@
 # Whole-image inference: --cfg-options model.test_cfg.mode=whole
 _base_ = [
     '../_base_/models/cbt_crate-cbt-s16.py', '../_base_/datasets/ade20k_bs1.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
 ]
 pretrained = 'checkpoints/crate-cbt-s_in1k.pth'
 model = dict(

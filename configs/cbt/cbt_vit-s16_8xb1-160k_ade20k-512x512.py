@@ -6,7 +6,7 @@
 #   python tools/model_converters/timm_vit2mmseg.py SRC checkpoints/vit-s16_384_timm.pth
 _base_ = [
     '../_base_/models/cbt_vit-s16.py', '../_base_/datasets/ade20k_bs1.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
 ]
 pretrained = 'checkpoints/vit-s16_384_timm.pth'
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -3,7 +3,7 @@
 # SGD lr 1e-2 poly, 80k iterations (216 epochs), sliding-window test 768 / stride 512.
 _base_ = [
     '../_base_/models/cbt_vit-s16.py', '../_base_/datasets/cityscapes_bs1.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_80k_lr1e-2.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_80k_lr1e-2.py'
 ]
 pretrained = 'checkpoints/vit-s16_384_timm.pth'
 crop_size = (768, 768)

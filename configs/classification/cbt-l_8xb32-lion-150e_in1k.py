@@ -2,6 +2,6 @@
 # 150 epochs, total batch 256.
 _base_ = [
     '../_base_/models/classifier_in1k.py', 'mmpretrain::_base_/datasets/imagenet_bs32.py',
-    '../_base_/schedules/imagenet_bs256_lion_150e.py', 'mmpretrain::_base_/default_runtime.py'
+    '../_base_/schedules/imagenet_bs256_lion_150e.py', '../_base_/default_runtime_mmpretrain.py'
 ]
 model = dict(backbone=dict(type='CBT', arch='l'), head=dict(in_channels=1024))

@@ -2,7 +2,7 @@
 # Segmenter's recipe (as ../cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py).
 _base_ = [
     '../_base_/models/depict-ca_vit-s16.py', '../_base_/datasets/ade20k_bs1.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_160k.py'
 ]
 pretrained = 'checkpoints/vit-s16_384_timm.pth'
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

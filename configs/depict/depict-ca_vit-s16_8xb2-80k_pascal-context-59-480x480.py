@@ -3,7 +3,7 @@
 # SGD lr 1e-3 poly, 80k iterations (256 epochs), sliding-window test 480 / stride 320.
 _base_ = [
     '../_base_/models/depict-ca_vit-s16.py', '../_base_/datasets/pascal_context_59_bs2.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/segmenter_80k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/segmenter_80k.py'
 ]
 pretrained = 'checkpoints/vit-s16_384_timm.pth'
 crop_size = (480, 480)

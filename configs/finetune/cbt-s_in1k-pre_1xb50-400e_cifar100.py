@@ -4,7 +4,7 @@
 # 224x224. The encoder is loaded, the head starts fresh at 100 classes.
 _base_ = [
     '../_base_/models/classifier_finetune.py', '../_base_/datasets/cifar100_bs50.py',
-    '../_base_/schedules/finetune_adamw_cosine.py', 'mmpretrain::_base_/default_runtime.py'
+    '../_base_/schedules/finetune_adamw_cosine.py', '../_base_/default_runtime_mmpretrain.py'
 ]
 checkpoint = 'checkpoints/cbt-s_in1k.pth'
 model = dict(

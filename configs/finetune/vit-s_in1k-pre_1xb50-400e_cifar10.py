@@ -1,11 +1,12 @@
 # ViT-S/16 fine-tuned on CIFAR-10, from timm's vit_small_patch16_224 encoder converted
 # with timm_vit2mmseg.py (encoder only: no prefix); Table 3's ViT-S weights are
-# not released (docs/finetune.md). mmseg_cbsa's ViT is an mmseg model, hence the scope.
+# not released (docs/finetune.md). mmseg_cbsa's ViT, in its own scope (_scope_).
 _base_ = ['./cbt-s_in1k-pre_1xb50-400e_cifar10.py']
 checkpoint = 'checkpoints/vit-s16_224_timm.pth'
 model = dict(
     backbone=dict(
-        type='mmseg.ViT',
+        _scope_='mmseg_cbsa',
+        type='ViT',
         arch='s',
         legacy_cls_pooling=False,
         init_cfg=dict(checkpoint=checkpoint, prefix=None)),

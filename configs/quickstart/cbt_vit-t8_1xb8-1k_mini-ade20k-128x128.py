@@ -4,7 +4,7 @@
 # prediction overlays in work_dirs/<name>/overlays/.
 _base_ = [
     '../_base_/models/cbt_vit-s16.py', '../_base_/datasets/mini_ade20k.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/quickstart_1k.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/quickstart_1k.py'
 ]
 crop_size = (128, 128)
 model = dict(

@@ -11,14 +11,15 @@
 # every tensor, the timm head included, and serves all three adaptations.
 _base_ = [
     '../_base_/models/classifier_in1k.py', 'mmpretrain::_base_/datasets/imagenet_bs32.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '../_base_/default_runtime_mmpretrain.py'
 ]
 load_from = 'checkpoints/vit-b16_in21k-ft-in1k_adapted.pth'
 model = dict(
-    # this project's ViT is an mmseg model, hence the scope
+    # this project's ViT, in the mmseg_cbsa scope
     backbone=dict(
         _delete_=True,
-        type='mmseg.ViT',
+        _scope_='mmseg_cbsa',
+        type='ViT',
         arch='b',
         img_size=224,
         patch_size=16,

@@ -10,6 +10,7 @@ from typing import Dict, List, Sequence
 import torch
 from torch import nn
 
+from ..apis import init_model
 from ..utils import collect_images
 from ..utils.precision import autocast, precision_dtype
 
@@ -63,7 +64,6 @@ def measure_precision_agreement(config: str,
                                 device: str = 'cpu') -> Dict:
     """:func:`argmax_agreement` of a config's model with ``checkpoint`` on
     image files and/or folders; prints one line and returns the result."""
-    from mmseg.apis import init_model
     paths = collect_images(images)
     model = init_model(config, checkpoint, device=device)
     res = argmax_agreement(model, paths, precision)

@@ -21,11 +21,15 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from torch import nn
 
+from ..registry import MODELS, SCOPE
 from ..utils import extract_state_dict, load_checkpoint_file
+from ..utils.checkpoint_fit import load_state_dict_checked, partial_loading
 
 #: the attribute, and state-dict prefix, of the encoder in mmseg segmentors,
 #: CLSAttentionProbe and mmpretrain classifiers
 BACKBONE_PREFIX = 'backbone.'
+#: the state-dict prefix of an mmpretrain classifier's head
+CLASSIFIER_HEAD_PREFIX = 'head.'
 
 
 class LoadedModel(NamedTuple):
@@ -83,37 +87,39 @@ def pretrained_backbone(checkpoint: str) -> dict:
     a whole model's checkpoint, none for a bare encoder state dict.
 
     Returns:
-        ``dict(type='Pretrained', checkpoint=checkpoint, prefix=...)``.
+        ``dict(type='Pretrained', _scope_='mmseg_cbsa', checkpoint=checkpoint,
+        prefix=...)``.
     """
     state = extract_state_dict(load_checkpoint_file(checkpoint), checkpoint)
     prefix = None if is_bare_backbone_state(state) else BACKBONE_PREFIX
-    return dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix)
+    # the scope's Pretrained: weights-only and fit-checked in any config
+    return dict(type='Pretrained', _scope_=SCOPE, checkpoint=checkpoint, prefix=prefix)
 
 
 def load_weights(model: nn.Module, path: str) -> List[str]:
     """Load a checkpoint (weights-only; the file is only read) into ``model``.
 
-    A bare encoder state dict is loaded into ``model.backbone``.
+    The project's one fit rule (:func:`~mmseg_cbsa.utils.checkpoint_fit.load_state_dict_checked`):
+    every weight of the model set, every tensor used, every shape right,
+    judged before anything is copied. A bare encoder state dict is loaded
+    into ``model.backbone``. One allowance, declared here: a classifier's
+    head (``head.*``) is ignored by a model that has no head (e.g. the
+    [CLS] probe or a segmentor given a classifier's checkpoint).
 
     Returns:
-        the checkpoint keys the model has no place for.
+        the checkpoint keys ignored by that allowance.
 
     Raises:
-        KeyError: the checkpoint lacks weights of the model.
-        ValueError: a tensor has the wrong shape.
+        CheckpointMismatchError: the checkpoint does not fit, naming the file
+            and the keys.
     """
     state = extract_state_dict(load_checkpoint_file(path), path)
     if hasattr(model, 'backbone') and is_bare_backbone_state(state):
         state = {BACKBONE_PREFIX + k: v for k, v in state.items()}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise ValueError(f'{path}: tensors do not fit the model built from the config: {e}') from e
-    if result.missing_keys:
-        miss = result.missing_keys
-        raise KeyError(f'{path}: the checkpoint lacks {len(miss)} weights of the model built from '
-                       f'the config, e.g. {miss[:6]}; is it the checkpoint of this config?')
-    return list(result.unexpected_keys)
+    allowance = () if hasattr(model, 'head') else (CLASSIFIER_HEAD_PREFIX, )
+    with partial_loading(allow_unexpected=allowance):
+        left_out = load_state_dict_checked(model, state, source=path)
+    return list(left_out.unexpected)
 
 
 def build_model(cfg: Union[str, Config],
@@ -140,15 +146,15 @@ def build_model(cfg: Union[str, Config],
         from, the ignored checkpoint keys.
     """
     from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
 
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
     # not mmseg's init_model: it adds keys (pretrained, train_cfg) that models
     # other than segmentors (CLSAttentionProbe) refuse
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    init_default_scope(cfg.get('default_scope', SCOPE))
     if seed is not None:
         torch.manual_seed(seed)
+    # in the config's own scope (ours, or mmpretrain's for the classifiers)
     model = MODELS.build(drop_pretrained(cfg.model))
     ignored: List[str] = []
     if checkpoint is not None:

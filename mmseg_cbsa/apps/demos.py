@@ -26,6 +26,7 @@ import numpy as np
 from mmengine.config import Config
 
 from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
+from ..apis import SegInferencer, init_model
 from ..deployment import OnnxSegmentor
 from ..utils import collect_images
 from ..utils.precision import autocast, outputs_to_float32
@@ -228,10 +229,10 @@ Predictor = Callable[[np.ndarray], 'SegDataSample']  # noqa: F821  (BGR image ->
 
 def torch_predictor(config: str, checkpoint: str, device: str,
                     precision: str) -> Tuple[Predictor, dict]:
-    """mmseg's ``MMSegInferencer`` on a checkpoint: the predictor and the
-    model's ``dataset_meta``."""
-    from mmseg.apis import MMSegInferencer
-    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
+    """mmseg's ``MMSegInferencer`` on a checkpoint (the project's
+    :class:`~mmseg_cbsa.apis.SegInferencer`: weights-only, fit-checked): the
+    predictor and the model's ``dataset_meta``."""
+    inferencer = SegInferencer(model=config, weights=checkpoint, device=device)
     inferencer.show_progress = False  # the demo's own bar covers all images
 
     def predict(bgr: np.ndarray):
@@ -348,10 +349,9 @@ def attention_model(config: str,
                     checkpoint: str,
                     device: str = 'cpu',
                     say: Callable[[str], None] = print):
-    """mmseg's ``init_model`` for attention pictures: a sliding-window test
+    """``init_model`` (:func:`mmseg_cbsa.apis.init_model`) for attention pictures: a sliding-window test
     config is switched to whole-image inference (``say`` tells so), so that
     every map covers the image."""
-    from mmseg.apis import init_model
     cfg = Config.fromfile(config)
     test_cfg = cfg.model.get('test_cfg') or {}
     if test_cfg.get('mode') == 'slide':

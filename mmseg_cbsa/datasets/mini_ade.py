@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
-from mmseg.registry import DATASETS
+from ..registry import DATASETS
 
 CLASSES = ('background', 'disc', 'box', 'triangle', 'ring', 'cross')
 PALETTE = [[120, 120, 120], [220, 20, 60], [0, 130, 200], [255, 200, 0], [60, 180, 75],

@@ -16,7 +16,7 @@ from typing import Dict, Optional
 
 from mmengine.config import Config
 from mmengine.model import BaseModel
-from mmseg.registry import MODELS
+from ..registry import MODELS
 
 from ..engine import UniqueLogRunner
 from ..utils import prepare_config
@@ -64,6 +64,7 @@ def onnx_test_config(cfg: Config, onnx_file: str) -> Config:
     """``cfg`` (prepared as for ``tools/test.py``) with its model replaced by
     :class:`OnnxSegmentorModel` on ``onnx_file`` and no checkpoint to load."""
     cfg.model = dict(
+        _scope_='mmseg_cbsa',
         type='OnnxSegmentorModel',
         onnx_file=osp.abspath(onnx_file),
         segmentor=cfg.model,

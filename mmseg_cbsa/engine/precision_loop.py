@@ -10,7 +10,7 @@ before the evaluator and the hooks see them. ``tools/test.py --bf16`` sets
 from typing import Sequence
 
 import torch
-from mmengine.registry import LOOPS
+from ..registry import LOOPS
 from mmengine.runner.loops import TestLoop, _update_losses
 
 from ..utils.precision import autocast, outputs_to_float32, precision_dtype

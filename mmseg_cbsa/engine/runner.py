@@ -1,23 +1,39 @@
-"""A Runner whose log folder belongs to one run.
+"""The project's Runner: a log folder of its own, and checked checkpoint loads.
 
-mmengine names a run's log folder and file after the second it started
-(``WORK_DIR/<YYYYmmdd_HHMMSS>/<YYYYmmdd_HHMMSS>.log``) and opens the log in
-append mode, so two runs that start in the same second in one work dir (a
-training run and ``tools/test.py`` on its work dir, or a run restarted at
-once) write into one log and interleave it. :class:`UniqueLogRunner` claims
-the folder with an exclusive ``mkdir`` on rank 0 (``<timestamp>_1``,
-``<timestamp>_2``, ... when it is taken) and shares the name with the other
-ranks; the log file, dumped config and visualizer data follow the name.
+* mmengine names a run's log folder and file after the second it started
+  (``WORK_DIR/<YYYYmmdd_HHMMSS>/<YYYYmmdd_HHMMSS>.log``) and opens the log in
+  append mode, so two runs that start in the same second in one work dir (a
+  training run and ``tools/test.py`` on its work dir, or a run restarted at
+  once) write into one log and interleave it. :class:`UniqueLogRunner`
+  claims the folder with an exclusive ``mkdir`` on rank 0
+  (``<timestamp>_1``, ``<timestamp>_2``, ... when it is taken) and shares
+  the name with the other ranks.
+* mmengine's ``Runner.load_checkpoint`` (``load_from``, ``--resume``, the
+  checkpoint ``tools/test.py`` evaluates) reads with a bare ``torch.load``
+  and fits non-strictly, only logging what is missing or mis-shaped.
+  :class:`CheckedRunner` reads weights-only and refuses a checkpoint that does
+  not fit, before copying anything (:func:`~mmseg_cbsa.utils.checkpoint_fit.load_checkpoint`).
+
+The project's configs name ``runner_type = 'mmseg_cbsa.engine.CheckedRunner'``
+(``configs/_base_/default_runtime.py``), so mmseg's own ``tools/train.py``
+builds it too. A deliberate partial ``load_from`` (fine-tuning from a model of
+another class count) is declared in the config::
+
+    load_from_fit = dict(keep_init=['decode_head.conv_seg.'])  # or allow_missing / allow_unexpected
 """
 import itertools
 import os
 import os.path as osp
-from typing import Dict
+from typing import Any, Callable, Dict, Optional, Union
 
+from mmengine.config import Config, ConfigDict
 from mmengine.dist import get_rank
-from mmengine.registry import RUNNERS
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from ..registry import RUNNERS
+from ..utils.checkpoint_fit import load_checkpoint_to_model, partial_loading
+from ..utils.checkpoint_sources import read_checkpoint
 from ..utils.config import from_rank0
 
 
@@ -48,3 +64,61 @@ class UniqueLogRunner(Runner):
         # runs before __init__ derives the log dir, log file and experiment
         # name from the timestamp
         self._timestamp = claim_log_dir(self._work_dir, self._timestamp)
+
+
+@RUNNERS.register_module()
+class CheckedRunner(UniqueLogRunner):
+    """:class:`UniqueLogRunner` whose checkpoint loads are weights-only and
+    fit-checked.
+
+    Args:
+        load_from_fit: the opt-out of the fit check for ``load_from`` (and
+            ``--resume``): ``dict(allow_missing=..., allow_unexpected=...,
+            keep_init=...)`` as in
+            :func:`~mmseg_cbsa.utils.checkpoint_fit.partial_loading`.
+            Default: the checkpoint must fit exactly.
+        **kwargs: mmengine's ``Runner`` arguments.
+    """
+
+    def __init__(self, *args: Any, load_from_fit: Optional[dict] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.load_from_fit = dict(load_from_fit or {})
+
+    @classmethod
+    def from_cfg(cls, cfg: Union[Config, ConfigDict, dict]) -> 'CheckedRunner':
+        runner = super().from_cfg(cfg)  # mmengine's picks the keys it knows
+        runner.load_from_fit = dict(cfg.get('load_from_fit') or {})
+        return runner
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]) -> dict:
+        """mmengine's ``Runner.load_checkpoint``, reading weights-only and
+        refusing (before copying) a checkpoint that does not fit the model
+        unless :attr:`load_from_fit` allows it. ``strict=False`` is not an
+        opt-out; ``strict=True`` also ignores :attr:`load_from_fit`."""
+        checkpoint = read_checkpoint(filename, map_location)
+        # as in mmengine: hooks (e.g. EMAHook) see and may adapt it before the model loads it
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        with partial_loading(**({} if strict else self.load_from_fit)):
+            load_checkpoint_to_model(model, checkpoint, str(filename), strict, revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The runner the project's tools run ``cfg`` with: the type the config
+    names (``runner_type``; the project's configs name
+    :class:`CheckedRunner`), else :class:`CheckedRunner`, so that a config
+    from elsewhere also gets checked checkpoint loads through our tools."""
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+        return MMENGINE_RUNNERS.build(cfg)
+    return CheckedRunner.from_cfg(cfg)
+
+
+__all__ = ['CheckedRunner', 'UniqueLogRunner', 'build_runner', 'claim_log_dir']

@@ -1,6 +1,7 @@
-from .checkpoint import (CheckpointError, allow_mmengine_checkpoint_types, extract_state_dict,
-                         load_checkpoint_file, save_checkpoint_file)
-from .checkpoint_fit import CheckpointMismatchError, partial_loading
+from .checkpoint import (CheckpointError, extract_state_dict, load_checkpoint_file,
+                         mmengine_checkpoint_types, save_checkpoint_file)
+from .checkpoint_fit import CheckpointMismatchError, load_checkpoint, partial_loading
+from .checkpoint_sources import read_checkpoint
 from .config import (add_runner_args, close_distributed, init_cpu_distributed, init_distributed,
                      parse_runner_args, prepare_config, relative_path_notes)
 from .images import IMAGE_EXTS, collect_images
@@ -8,8 +9,9 @@ from .work_dir import WorkDirError, WorkDirLock, check_new_run, guard_work_dir, 
 
 __all__ = [
     'CheckpointError', 'CheckpointMismatchError', 'IMAGE_EXTS', 'WorkDirError', 'WorkDirLock',
-    'add_runner_args', 'allow_mmengine_checkpoint_types', 'check_new_run', 'close_distributed',
-    'collect_images', 'extract_state_dict', 'guard_work_dir', 'init_cpu_distributed',
-    'init_distributed', 'load_checkpoint_file', 'parse_runner_args', 'partial_loading',
-    'prepare_config', 'relative_path_notes', 'resolve_resume', 'save_checkpoint_file'
+    'add_runner_args', 'check_new_run', 'close_distributed', 'collect_images',
+    'extract_state_dict', 'guard_work_dir', 'init_cpu_distributed', 'init_distributed',
+    'load_checkpoint', 'load_checkpoint_file', 'mmengine_checkpoint_types', 'parse_runner_args',
+    'partial_loading', 'prepare_config', 'read_checkpoint', 'relative_path_notes',
+    'resolve_resume', 'save_checkpoint_file'
 ]

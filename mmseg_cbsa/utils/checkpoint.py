@@ -3,13 +3,16 @@
 Checkpoints are untrusted input. torch >= 2.6 loads them weights-only, which
 mmengine 0.10.7's own checkpoints (numpy values in the message hub, history
 buffers) do not pass, so ``--resume`` and ``load_from`` fail. Instead of
-switching weights-only off, :func:`allow_mmengine_checkpoint_types` adds the
-exact types mmengine writes to torch's allow-list; everything else is still
-refused. :func:`load_checkpoint_file` passes ``weights_only=True``
-explicitly, which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot override.
+switching weights-only off, :func:`load_checkpoint_file` passes the exact
+types mmengine writes (:func:`mmengine_checkpoint_types`) as the allow-list of
+that one call (torch's ``safe_globals`` context): everything else is still
+refused, and torch's process-wide allow-list is left as it was. It passes
+``weights_only=True`` explicitly, which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+cannot override. :func:`read_checkpoint` does the same for every scheme
+mmengine knows (http(s), torchvision://, open-mmlab://, ...).
 
-Whether a checkpoint fits a model is :mod:`mmseg_cbsa.utils.checkpoint_fit`;
-:mod:`mmseg_cbsa.engine.checkpoint_loading` puts both in mmengine's paths.
+These are the project's own entry points; mmengine's loaders are left alone.
+Whether a checkpoint fits a model is :mod:`mmseg_cbsa.utils.checkpoint_fit`.
 """
 import io
 import os
@@ -67,11 +70,6 @@ def mmengine_checkpoint_types() -> List[Any]:
     ]
 
 
-def allow_mmengine_checkpoint_types() -> None:
-    """Allow-list :func:`mmengine_checkpoint_types` for weights-only loads."""
-    torch.serialization.add_safe_globals(mmengine_checkpoint_types())
-
-
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file."""
 
@@ -115,8 +113,10 @@ def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
     else:
         try:
             # explicit weights_only=True: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
-            # only overrides calls that leave it unset
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+            # only overrides calls that leave it unset; the allow-list is
+            # this call's, not added to torch's process-wide list
+            with torch.serialization.safe_globals(mmengine_checkpoint_types()):
+                ckpt = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # pickle errors come in many types
             raise CheckpointError(f'{name}: cannot be loaded as a weights-only checkpoint: '
                                   f'{_refusal_reason(path, e)}') from e
@@ -162,7 +162,8 @@ def _refusal_reason(path: Any, err: Exception) -> str:
     try:
         if isinstance(path, io.IOBase):
             path.seek(0)
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        with torch.serialization.safe_globals(mmengine_checkpoint_types()):
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint: fall back to the error text
         unsafe = []
     if unsafe:

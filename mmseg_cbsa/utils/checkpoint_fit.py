@@ -1,19 +1,31 @@
-"""Does a checkpoint fit the model? The check behind every load.
+"""Does a checkpoint fit the model? The one rule behind every load of ours.
 
 A checkpoint that does not fit the model is refused, not loaded halfway:
-:func:`load_state_dict_checked` loads and raises
+:func:`load_state_dict_checked` first fits the state dict to a shadow of the
+module (its parameters on the meta device, so nothing is copied), raises
 :class:`CheckpointMismatchError` (naming the file and the first missing,
 unexpected and mis-shaped keys) unless a partial load was declared with
-:func:`partial_loading` (shape mismatches are refused in any case).
+:func:`partial_loading` (shape mismatches are refused in any case), and only
+then copies. A refused load leaves the model untouched.
+
+The rule is applied by the project's own entry points (the
+:class:`~mmseg_cbsa.engine.CheckedRunner`, the ``mmseg_cbsa`` scope's
+``Pretrained`` initialiser, :func:`load_checkpoint`, :mod:`mmseg_cbsa.apis`);
+mmengine's own ``load_checkpoint`` and ``load_state_dict`` keep mmengine's
+behaviour.
 """
 import contextlib
 import contextvars
+import copy
+import itertools
 import re
+import warnings
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .checkpoint import CheckpointError, checkpoint_source
+from .checkpoint import CheckpointError, checkpoint_source, extract_state_dict
+from .checkpoint_sources import read_checkpoint
 
 #: how many keys of each kind an error message lists
 _SHOWN = 5
@@ -28,6 +40,7 @@ Allowance = Union[bool, Sequence[str]]
 class _Partial(NamedTuple):
     missing: Allowance
     unexpected: Allowance
+    keep_init: Sequence[str] = ()
 
 
 _PARTIAL: contextvars.ContextVar = contextvars.ContextVar(
@@ -36,7 +49,8 @@ _PARTIAL: contextvars.ContextVar = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def partial_loading(allow_missing: Allowance = (),
-                    allow_unexpected: Allowance = ()) -> Iterator[None]:
+                    allow_unexpected: Allowance = (),
+                    keep_init: Sequence[str] = ()) -> Iterator[None]:
     """Declare a partial load: the opt-out of the fit check, for this block.
 
     Args:
@@ -44,13 +58,21 @@ def partial_loading(allow_missing: Allowance = (),
             relative to the module loaded into (e.g. ``('decode_head.',)``),
             or True for any.
         allow_unexpected: checkpoint keys the model may ignore, likewise.
+        keep_init: model key prefixes that keep their own initialisation:
+            the checkpoint's tensors under them are dropped before the fit,
+            whatever their shape (fine-tuning to another class count:
+            ``keep_init=['decode_head.conv_seg.']``).
 
-    Shape mismatches are refused whatever is allowed. The keys a partial
-    load leaves out are logged as a warning. In configs, the same opt-out
-    is ``init_cfg=dict(type='Pretrained', ..., allow_missing=...,
-    allow_unexpected=...)``.
+    Shape mismatches are refused whatever is allowed (outside ``keep_init``).
+    The keys a partial load leaves out are logged as a warning. In configs,
+    the same opt-out is ``init_cfg=dict(type='Pretrained', ...,
+    allow_missing=..., allow_unexpected=..., keep_init=...)`` and, for
+    ``load_from``, ``load_from_fit=dict(allow_missing=..., ...)``.
     """
-    token = _PARTIAL.set(_Partial(_allowance(allow_missing), _allowance(allow_unexpected)))
+    token = _PARTIAL.set(
+        _Partial(
+            _allowance(allow_missing), _allowance(allow_unexpected),
+            _allowance(keep_init) or ()))
     try:
         yield
     finally:
@@ -89,9 +111,11 @@ class FitReport(NamedTuple):
     errors: List[str]
 
 
-class CheckpointMismatchError(CheckpointError):
+class CheckpointMismatchError(CheckpointError, RuntimeError):
     """A checkpoint whose tensors leave model weights unset, have no place in
-    the model, or have the wrong shape. ``source`` and ``report`` say which."""
+    the model, or have the wrong shape. ``source`` and ``report`` say which.
+
+    A ``RuntimeError`` too, as torch's and mmengine's strict loads raise."""
 
     def __init__(self, message: str, source: str, report: FitReport) -> None:
         super().__init__(message)
@@ -141,6 +165,31 @@ def fit_state_dict(module: torch.nn.Module, state_dict: Mapping[str, Any]) -> Fi
             other.append(err.strip())
     missing = [k for k in missing if 'num_batches_tracked' not in k]
     return FitReport(missing, list(unexpected), mismatched, other)
+
+
+def _shadow(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` whose parameters and buffers live on the meta
+    device: loading into it runs every adaptation hook and reports every
+    misfit, but copies nothing."""
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    while is_model_wrapper(module) or isinstance(module, BaseTTAModel):
+        module = module.module
+    memo: Dict[int, Any] = {}
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        meta = torch.empty_like(t, device='meta')
+        if isinstance(t, torch.nn.Parameter):
+            meta = torch.nn.Parameter(meta, requires_grad=t.requires_grad)
+        memo[id(t)] = meta
+    return copy.deepcopy(module, memo)
+
+
+def dry_fit(module: torch.nn.Module, state_dict: Mapping[str, Any]) -> FitReport:
+    """:func:`fit_state_dict` on a meta-device shadow of ``module``: the
+    report, with ``module`` left untouched."""
+    with warnings.catch_warnings():
+        # "copying from a non-meta parameter ... to a meta parameter is a no-op": that is the point
+        warnings.simplefilter('ignore', UserWarning)
+        return fit_state_dict(_shadow(module), state_dict)
 
 
 def _listing(keys: Sequence[str]) -> str:
@@ -194,7 +243,8 @@ def load_state_dict_checked(module: torch.nn.Module,
 
     A fit leaves no weight of ``module`` unset, uses every tensor, and
     matches every shape, except what the enclosing :func:`partial_loading`
-    allows (nothing with ``strict``).
+    allows (nothing with ``strict``). The fit is judged before anything is
+    copied: a refused state dict leaves ``module`` as it was.
 
     Args:
         source: how the error names the checkpoint; default: the file its
@@ -209,8 +259,14 @@ def load_state_dict_checked(module: torch.nn.Module,
     """
     source = source or checkpoint_source(state_dict) or 'state dict (not read from a file)'
     partial = _Partial((), ()) if strict else _PARTIAL.get()
+    if partial.keep_init:
+        state_dict = {k: v for k, v in state_dict.items() if not _allowed(k, partial.keep_init)}
+    allow_missing = partial.missing
+    if partial.keep_init:
+        allow_missing = True if allow_missing is True else (*allow_missing, *partial.keep_init)
     left_out = check_fit(
-        fit_state_dict(module, state_dict), source, module, partial.missing, partial.unexpected)
+        dry_fit(module, state_dict), source, module, allow_missing, partial.unexpected)
+    fit_state_dict(module, state_dict)  # it fits: copy
     if left_out.missing or left_out.unexpected:
         import logging
 
@@ -222,3 +278,43 @@ def load_state_dict_checked(module: torch.nn.Module,
             logger=logger,
             level=logging.WARNING)
     return left_out
+
+
+
+def load_checkpoint_to_model(model: torch.nn.Module,
+                             checkpoint: Mapping[str, Any],
+                             source: str,
+                             strict: bool = False,
+                             revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
+                             ) -> None:
+    """A checkpoint already read into ``model``: its state dict extracted,
+    keys renamed by ``revise_keys`` as mmengine does, then
+    :func:`load_state_dict_checked` (refused by ``source`` and key before
+    anything is copied)."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f'{source}: expected a dict (a state dict or a checkpoint '
+                              f'holding one), got {type(checkpoint).__name__}')
+    state = extract_state_dict(checkpoint, source)
+    for pattern, replacement in revise_keys:
+        state = {re.sub(pattern, replacement, k): v for k, v in state.items()}
+    load_state_dict_checked(model, state, source=source, strict=strict)
+
+
+def load_checkpoint(model: torch.nn.Module,
+                    filename: str,
+                    map_location: Any = 'cpu',
+                    strict: bool = False,
+                    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )) -> dict:
+    """mmengine's ``load_checkpoint``, with the project's guarantees.
+
+    Reads ``filename`` (a path or any mmengine scheme) weights-only
+    (:func:`~mmseg_cbsa.utils.checkpoint_sources.read_checkpoint`) and loads
+    it with :func:`load_checkpoint_to_model`: a misfit is refused by file and
+    key, before anything is copied.
+
+    Returns:
+        the checkpoint (a dict), as mmengine's returns it.
+    """
+    checkpoint = read_checkpoint(filename, map_location)
+    load_checkpoint_to_model(model, checkpoint, str(filename), strict, revise_keys)
+    return checkpoint

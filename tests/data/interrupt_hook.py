@@ -1,6 +1,6 @@
 """A hook that stops training with KeyboardInterrupt, as a user would."""
 from mmengine.hooks import Hook
-from mmseg.registry import HOOKS
+from mmseg_cbsa.registry import HOOKS
 
 
 @HOOKS.register_module()

@@ -3,7 +3,7 @@ subspace bases every attention type states, and the recorder."""
 import numpy as np
 import pytest
 import torch
-from mmseg.registry import MODELS
+from mmseg_cbsa.registry import MODELS
 
 from mmseg_cbsa.analysis.coding_rate import (CodingRateRecorder, coding_rate, compression_term,
                                              head_coding_rates, normalized_compression_term,
@@ -111,7 +111,7 @@ def _head_projections(layer, x):
 
 
 @pytest.mark.parametrize('type_name', ATTENTION_TYPES)
-def test_bases_reproduce_each_layers_projection(mmseg_scope, type_name):
+def test_bases_reproduce_each_layers_projection(cbsa_scope, type_name):
     layer = _build(type_name)
     with torch.no_grad():
         if type_name == 'MHSA':
@@ -133,7 +133,7 @@ def test_every_family_type_states_its_bases():
         assert cls.subspace_bases is not BaseAttention.subspace_bases, name
 
 
-def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(mmseg_scope):
+def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(cbsa_scope):
     bb = MODELS.build(dict(type='CRATECBT', arch=(16, 4, 2), img_size=32, patch_size=8, rep_grid=2))
     bb.init_weights()
     bb.eval()

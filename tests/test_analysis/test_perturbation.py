@@ -83,12 +83,12 @@ def test_finder_in_segmenter_head_takes_multihead_attention_only():
     assert found['layers.0.attn.attn.in_proj_weight'].shape == (48, 16)
 
 
-def test_finder_separate_qkv_weights_and_whole_segmentor(mmseg_scope):
+def test_finder_separate_qkv_weights_and_whole_segmentor(cbsa_scope):
     mha = nn.MultiheadAttention(16, 2, kdim=8, vdim=8)
     assert set(attention_projection_weights(mha)) == {
         'q_proj_weight', 'k_proj_weight', 'v_proj_weight', 'out_proj.weight'
     }
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     model = MODELS.build(Config.fromfile('tests/data/configs/tiny_cbt.py').model)
     head = attention_projection_weights(model.decode_head, prefix='decode_head.')
     everything = attention_projection_weights(model)

@@ -75,7 +75,7 @@ def test_ensure_reuses_and_checks_parameters(tmp_path):
         ensure_mini_ade20k(root, num_train=2, num_val=1, size=64)
 
 
-def test_dataset_class_generates_and_lists(tmp_path, mmseg_scope):
+def test_dataset_class_generates_and_lists(tmp_path, cbsa_scope):
     root = str(tmp_path / 'gen')
     ds = MiniADE20KDataset(
         data_root=root,

@@ -117,13 +117,13 @@ def test_decoders_share_everything_but_the_head(dataset, size):
 
 @pytest.mark.parametrize('dataset', RECIPES)
 @pytest.mark.parametrize('decoder', DECODERS)
-def test_forward_at_a_small_size(decoder, dataset, mmseg_scope):
+def test_forward_at_a_small_size(decoder, dataset, cbsa_scope):
     import torch
     from mmengine.registry import DefaultScope
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     cfg = copy.deepcopy(_parsed(_leaf(decoder, 't', dataset)))
     cfg.model.backbone.pop('init_cfg')
-    with DefaultScope.overwrite_default_scope('mmseg'):
+    with DefaultScope.overwrite_default_scope('mmseg_cbsa'):
         model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
         logits = model(torch.randn(1, 3, 64, 96), mode='tensor')
@@ -234,7 +234,7 @@ def test_a_few_iterations_on_a_tiny_copy(decoder, dataset, tmp_path):
     cfg = _shrink(
         copy.deepcopy(_parsed(_leaf(decoder, 's', dataset))), decoder, data_root, tmp_path / 'work')
     # the runner's default scope ends with the test
-    with DefaultScope.overwrite_default_scope('mmseg'):
+    with DefaultScope.overwrite_default_scope('mmseg_cbsa'):
         runner = Runner.from_cfg(cfg)
         assert len(runner.train_dataloader.dataset) == 4
         assert len(runner.val_dataloader.dataset) == 2

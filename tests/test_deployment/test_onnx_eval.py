@@ -68,7 +68,7 @@ def test_missing_onnx_file_is_an_error(tiny_cbt_trained, repo_root, tmp_path):
     assert res.returncode != 0 and 'ONNX file not found' in res.stderr
 
 
-def test_the_graph_model_only_predicts(exported, tiny_cbt_trained, mmseg_scope):
+def test_the_graph_model_only_predicts(exported, tiny_cbt_trained, cbsa_scope):
     cfg = Config.fromfile(tiny_cbt_trained['config'])
     model = OnnxSegmentorModel(str(exported), cfg.model)
     with pytest.raises(RuntimeError, match='only predicts'):

@@ -83,7 +83,7 @@ def test_recipe(path):
 
 
 @pytest.mark.parametrize('model', MODELS)
-def test_builds_at_the_new_class_count(model, mmseg_scope):
+def test_builds_at_the_new_class_count(model, cbsa_scope):
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
     kind, dims = MODELS[model]
@@ -140,7 +140,7 @@ def _imagenet_checkpoint(cfg: Config, path: str, encoder_only: bool = False) -> 
 
 
 @pytest.mark.parametrize('model', ['cbt-s', 'crate-b', 'vit-s'])
-def test_the_encoder_loads_and_the_head_starts_fresh(model, tmp_path, mmseg_scope):
+def test_the_encoder_loads_and_the_head_starts_fresh(model, tmp_path, cbsa_scope):
     cfg = _tiny(copy.deepcopy(_parsed(_config(model, 'cifar10'))))
     ckpt = str(tmp_path / 'in1k.pth')
     vit = model == 'vit-s'  # timm_vit2mmseg.py keeps the encoder only
@@ -167,7 +167,7 @@ def test_the_encoder_loads_and_the_head_starts_fresh(model, tmp_path, mmseg_scop
     assert torch.count_nonzero(head.bias) == 0 and 0 < head.weight.std() < 0.02
 
 
-def test_an_encoder_that_does_not_fit_is_refused(tmp_path, mmseg_scope):
+def test_an_encoder_that_does_not_fit_is_refused(tmp_path, cbsa_scope):
     from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
     from mmseg_cbsa.utils.checkpoint_fit import CheckpointMismatchError
     cfg = _tiny(copy.deepcopy(_parsed(_config('cbt-s', 'cifar10'))))
@@ -271,7 +271,7 @@ def _small_images(cfg: Config) -> None:
 
 
 @pytest.mark.parametrize('dataset', DATASETS)
-def test_the_dataset_reads_its_layout(dataset, tmp_path, cifar_without_checksums, mmseg_scope):
+def test_the_dataset_reads_its_layout(dataset, tmp_path, cifar_without_checksums, cbsa_scope):
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import DATASETS as PRETRAIN_DATASETS
     cfg = copy.deepcopy(_parsed(_config('cbt-s', dataset)))

@@ -87,13 +87,13 @@ def test_inferencer_finds_a_model_by_name(name, tmp_path):
     """``MMSegInferencer(model=<metafile name>, weights=..., scope='mmseg_cbsa')``
     with a checkpoint the test makes from the named config."""
     script = textwrap.dedent(f"""
-        import json, numpy as np, torch, mmseg_cbsa
+        import json, os, numpy as np, torch, mmseg_cbsa
         from mmengine.config import Config
         from mmengine.registry import MODELS, init_default_scope
         from mmseg.apis import MMSegInferencer
         cfg = Config.fromfile(
-            mmseg_cbsa.registry.installed_path('mmseg_cbsa') + '/.mim/configs/quickstart/{name}.py')
-        init_default_scope('mmseg')
+            os.path.dirname(mmseg_cbsa.__file__) + '/.mim/configs/quickstart/{name}.py')
+        init_default_scope('mmseg_cbsa')
         torch.manual_seed(0)
         state = MODELS.build(cfg.model).state_dict()
         classes = ['background', 'disc', 'box', 'triangle', 'ring', 'cross']
@@ -118,7 +118,7 @@ def test_inferencer_finds_a_model_by_name(name, tmp_path):
         classes=['background', 'disc', 'box', 'triangle', 'ring', 'cross'])
 
 
-def test_inferencer_in_mmseg_scope_does_not_know_our_names(tmp_path):
+def test_inferencer_in_cbsa_scope_does_not_know_our_names(tmp_path):
     """Why the scope must be given: mmseg's own index lacks our models."""
     script = ("import mmseg_cbsa\nfrom mmseg.apis import MMSegInferencer\n"
               "MMSegInferencer(model='cbt_vit-s16_8xb1-160k_ade20k-512x512', device='cpu')\n")

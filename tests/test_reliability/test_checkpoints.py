@@ -13,9 +13,10 @@ import sys
 import pytest
 import torch
 
-import mmseg_cbsa  # noqa: F401  (installs the checked, weights-only loading)
+import mmseg_cbsa  # noqa: F401  (registers the modules)
 from mmseg_cbsa.utils.checkpoint import CheckpointError, load_checkpoint_file, save_checkpoint_file
-from mmseg_cbsa.utils.checkpoint_fit import CheckpointMismatchError, partial_loading
+from mmseg_cbsa.utils.checkpoint_fit import (CheckpointMismatchError, load_checkpoint,
+                                             partial_loading)
 from tests.cli import data_root_options, run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,8 +40,9 @@ def _cfg(**backbone):
 
 def _build(model_cfg):
     from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
+
+    from mmseg_cbsa.registry import MODELS
+    init_default_scope('mmseg_cbsa')
     return MODELS.build(model_cfg)
 
 
@@ -186,16 +188,19 @@ def test_load_from_in_train_refuses_a_misfit(monkeypatch, tmp_path, files):
 
 
 def test_init_model_and_inferencer_refuse(files):
-    from mmseg.apis import MMSegInferencer, init_model
+    """The project's init_model and SegInferencer (mmseg's, with our loading)."""
+    from mmseg_cbsa.apis import SegInferencer, init_model
     cfg = os.path.join(REPO, CONFIG)
     with pytest.raises(CheckpointMismatchError, match=r'one_tensor\.pth: .*\n.*missing'):
         init_model(cfg, str(files['one_tensor']), device='cpu')
     with pytest.raises(CheckpointError, match=r'empty\.pth: the checkpoint file is empty'):
         init_model(cfg, str(files['empty']), device='cpu')
     with pytest.raises(CheckpointMismatchError, match=r'backbone_only\.pth: '):
-        MMSegInferencer(model=cfg, weights=str(files['backbone_only']), device='cpu')
+        SegInferencer(model=cfg, weights=str(files['backbone_only']), device='cpu')
     model = init_model(cfg, str(files['model']), device='cpu')
     torch.testing.assert_close(model.state_dict(), files['state'], rtol=0, atol=0)
+    inferencer = SegInferencer(model=cfg, weights=str(files['model']), device='cpu')
+    torch.testing.assert_close(inferencer.model.state_dict(), files['state'], rtol=0, atol=0)
 
 
 # --- Pretrained and the opt-out --------------------------------------------------------------
@@ -259,7 +264,6 @@ def test_partial_loading_is_explicit_and_still_checks_shapes(files):
     cfg = _cfg()
     cfg.model.decode_head.num_classes = 7
     model = _build(cfg.model)
-    from mmengine.runner import load_checkpoint
     with partial_loading(allow_missing=True, allow_unexpected=True):
         with pytest.raises(
                 CheckpointMismatchError,
@@ -271,29 +275,94 @@ def test_partial_loading_is_explicit_and_still_checks_shapes(files):
         load_checkpoint(model.backbone, str(files['backbone_prefixed']))
 
 
+# --- refused loads change nothing; fine-tuning declares itself ------------------------------
+
+
+def _snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_a_refused_load_leaves_the_model_untouched(files):
+    """Before: the fit was judged after loading non-strictly, so a refused
+    file's fitting tensors were already in the model."""
+    cfg = _cfg()
+    cfg.model.decode_head.num_classes = 7  # the head misfits, the encoder fits
+    torch.manual_seed(123)  # weights other than the file's
+    model = _build(cfg.model)
+    before = _snapshot(model)
+    with pytest.raises(CheckpointMismatchError):
+        load_checkpoint(model, str(files['model']))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # the encoder's tensors, which fit, would have been copied by a load-then-judge
+    assert any(not torch.equal(before[k], files['state'][k]) for k in before
+               if k.startswith('backbone.'))
+    with pytest.raises(CheckpointMismatchError):
+        _pretrained_backbone(files['backbone_wide'])  # Pretrained: same rule
+
+
+def test_keep_init_fine_tunes_to_another_class_count(files):
+    """keep_init: the head keeps its own initialisation, everything else loads."""
+    cfg = _cfg()
+    cfg.model.decode_head.num_classes = 7
+    torch.manual_seed(123)
+    model = _build(cfg.model)
+    before = _snapshot(model)
+    with partial_loading(keep_init=['decode_head.cls_emb']):
+        with pytest.raises(CheckpointMismatchError, match='wrong shape: decode_head.mask_norm'):
+            load_checkpoint(model, str(files['model']))  # not every misfit declared
+    kept = ['decode_head.cls_emb', 'decode_head.mask_norm.']
+    with partial_loading(keep_init=kept):
+        load_checkpoint(model, str(files['model']))
+    for k, v in model.state_dict().items():
+        expected = before[k] if any(k.startswith(p) for p in kept) else files['state'][k]
+        assert torch.equal(v, expected), k
+
+
+def test_runner_load_from_is_checked_and_declares_fine_tuning(monkeypatch, tmp_path, files):
+    """The project's configs name CheckedRunner: load_from refused unless it
+    fits, ``load_from_fit`` the per-key opt-out."""
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+
+    cfg = Config.fromfile(os.path.join(REPO, CONFIG))
+    assert cfg.runner_type == 'mmseg_cbsa.engine.CheckedRunner'
+    cfg.merge_from_dict(dict(a.split('=', 1) for a in data_root_options(files['data'])))
+    cfg.model.decode_head.num_classes = 7
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = RUNNERS.build(cfg)
+    before = _snapshot(runner.model)
+    with pytest.raises(CheckpointMismatchError, match=r'model\.pth: .*\n.*wrong shape'):
+        runner.load_checkpoint(str(files['model']))
+    assert all(torch.equal(v, before[k]) for k, v in runner.model.state_dict().items())
+    runner.load_from_fit = dict(keep_init=['decode_head.'])
+    runner.load_checkpoint(str(files['model']))
+    loaded = runner.model.state_dict()
+    assert torch.equal(loaded['backbone.cls_token'], files['state']['backbone.cls_token'])
+    assert torch.equal(loaded['decode_head.cls_emb'], before['decode_head.cls_emb'])
+
+
 # --- the mechanism ---------------------------------------------------------------------------
 
 
-def test_every_mmengine_scheme_reads_weights_only():
-    from mmengine.registry import WEIGHT_INITIALIZERS
-    from mmengine.runner import checkpoint as mmengine_checkpoint
+def test_every_mmengine_scheme_has_a_weights_only_reader():
+    """read_checkpoint knows every scheme mmengine's CheckpointLoader knows
+    (mmengine's own table is left as it is: tests/test_compat)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
 
-    from mmseg_cbsa.engine import checkpoint_loading as ours
-    loaders = {loader for _, loader in ours.SCHEMES}
-    assert set(mmengine_checkpoint.CheckpointLoader._schemes.values()) <= loaders
+    from mmseg_cbsa.utils import checkpoint_sources as ours
     for path in ('x.pth', '/a/b.pth', 'https://host/c.pth', 'torchvision://resnet50',
-                 'open-mmlab://x', 'mmcls://x', 's3://b/c.pth', 'pavi://x'):
-        assert mmengine_checkpoint.CheckpointLoader._get_checkpoint_loader(path) in loaders, path
-    assert mmengine_checkpoint.load_state_dict is ours.load_state_dict
-    assert WEIGHT_INITIALIZERS.get('Pretrained') is ours.Pretrained
-    ours.install_checkpoint_loading()  # idempotent
-    assert set(mmengine_checkpoint.CheckpointLoader._schemes.values()) <= loaders
+                 'open-mmlab://x', 'mmcls://x', 's3://b/c.pth', 'pavi://x', 'modelzoo://x',
+                 'openmmlab://x', 'petrel://b/c.pth', 'http://host/c.pth'):
+        theirs = CheckpointLoader._get_checkpoint_loader(path).__name__
+        mine = ours.reader_for(path)
+        assert (theirs == 'load_from_local') == (mine is ours.read_local), path
+    assert len(ours.SCHEMES) + 1 == len(set(CheckpointLoader._schemes.values()))
 
 
 def test_http_checkpoint_is_read_weights_only(files, tmp_path, monkeypatch):
     """mmengine's http loader passed weights_only=False to torch.hub."""
     import torch.hub
-    from mmengine.runner import load_checkpoint
     marker = tmp_path / 'PAYLOAD_RAN'
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))

@@ -163,7 +163,7 @@ def test_normal_grids_keep_the_configured_grid():
 
 
 def _backbone(kind, t):
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     attn = dict(type=t, rep_grid=4)
     cfg = dict(type=kind, arch=(16, 2, 2), img_size=32, patch_size=8)
     if kind == 'CRATECBT':
@@ -189,7 +189,7 @@ def test_every_cbsa_encoder_takes_elongated_images(kind, t, shape):
 @pytest.mark.parametrize('hw', [(1, 60), (60, 1), (2, 30)])
 @pytest.mark.parametrize('head', ['CBTHead', 'CBTHead-agent', 'DEPICTHead-cbsa'])
 def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     cfg = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3)
     if head == 'CBTHead':
         cfg.update(type='CBTHead', rep_grid=4)
@@ -289,8 +289,8 @@ def broken_mini_ade(tmp_path):
 
 def _dataset(root, split):
     from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
-    init_default_scope('mmseg')
+    from mmseg_cbsa.registry import DATASETS
+    init_default_scope('mmseg_cbsa')
     cfg = Config.fromfile(MINI)
     loader = cfg.train_dataloader if split == 'training' else cfg.val_dataloader
     ds = dict(loader.dataset, data_root=str(root), generate=False)
@@ -383,7 +383,7 @@ def test_ade20k_pipelines_are_mmsegs_with_checked_annotations():
     'configs/depict/depict-sa_vit-s16_8xb1-160k_ade20k-512x512.py'
 ])
 def test_checked_annotations_count_the_datasets_classes(config):
-    from mmseg.registry import DATASETS
+    from mmseg_cbsa.registry import DATASETS
     cfg = Config.fromfile(config)
     classes = DATASETS.get(cfg.train_dataloader.dataset.type).METAINFO['classes']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

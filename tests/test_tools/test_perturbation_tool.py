@@ -49,11 +49,11 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, mmseg_scope):
+def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, cbsa_scope):
     t = tiny_cbt_trained
     cbt_ckpt = t['checkpoint']
     # the black box beside it: the same encoder with mmseg's Segmenter head
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     seg = MODELS.build(Config.fromfile(os.path.join(repo_root, TINY_SEGMENTER)).model)
     seg.init_weights()
     seg_ckpt = tmp_path / 'segmenter.pth'

@@ -42,7 +42,7 @@ def _build(cfg):
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=_name)
-def test_leaf_builds_the_attention_it_names(path, mmseg_scope):
+def test_leaf_builds_the_attention_it_names(path, cbsa_scope):
     size, variant, dataset = re.match(r'vit-([tsb])16-([a-z-]+?)_.*_([a-z0-9-]+)$',
                                       _name(path)).groups()
     cfg = Config.fromfile(path)
@@ -130,7 +130,7 @@ def _images(root, classes):
     ('vit-b16-cbsa_in21k-pre_8xb64-adamw-50e_in1k.py', True),
     ('vit-b16-cbsa_in1k-pre_1xb50-400e_oxford-pets.py', False),
 ])
-def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, mmseg_scope):
+def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cbsa_scope):
     from mmengine.runner import Runner
     ckpt = str(tmp_path / 'adapted.pth')
     # ImageNet keeps the converted head (same classes); downstream starts a new one

@@ -9,5 +9,5 @@
 # read. The leaves set the checkpoint and the head's num_classes / in_channels.
 _base_ = ['./classifier_in1k.py']
 model = dict(
-    backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.')),
+    backbone=dict(init_cfg=dict(_scope_='mmseg_cbsa', type='Pretrained', prefix='backbone.')),
     head=dict(loss=dict(_delete_=True, type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))

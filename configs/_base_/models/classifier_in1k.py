@@ -4,7 +4,7 @@
 custom_imports = dict(imports=['mmseg_cbsa'], allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='CBT', arch='s', img_size=224, out_type='cls_token'),
+    backbone=dict(_scope_='mmseg_cbsa', type='CBT', arch='s', img_size=224, out_type='cls_token'),
     neck=None,
     head=dict(
         type='LinearClsHead',

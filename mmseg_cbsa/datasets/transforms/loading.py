@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 from mmengine import fileio
 from mmseg.datasets.transforms import LoadAnnotations
-from mmseg.registry import TRANSFORMS
+from ...registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()

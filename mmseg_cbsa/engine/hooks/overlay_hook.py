@@ -6,7 +6,7 @@ import mmcv
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 from mmseg.engine.hooks import SegVisualizationHook
-from mmseg.registry import HOOKS
+from ...registry import HOOKS
 from mmseg.structures import SegDataSample
 
 from ...visualization.overlay import draw_segmentation

@@ -4,7 +4,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
-from mmseg.registry import HOOKS
+from ...registry import HOOKS
 
 
 @HOOKS.register_module()

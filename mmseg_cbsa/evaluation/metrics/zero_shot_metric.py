@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-from mmseg.registry import METRICS
+from ...registry import METRICS
 from torch import Tensor
 
 TARGETS = ('foreground', 'background', 'boundary')

@@ -1,7 +1,7 @@
 """Agent attention as the CBSA family member without contraction."""
 from typing import Optional, Sequence
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor
 
 from .cbsa import CBSA

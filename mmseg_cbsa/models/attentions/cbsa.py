@@ -3,7 +3,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 from .base import AttentionMaps, BaseAttention, split_heads, stacked_bases

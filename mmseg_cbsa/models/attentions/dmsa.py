@@ -2,7 +2,7 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 from .base import AttentionMaps, BaseAttention

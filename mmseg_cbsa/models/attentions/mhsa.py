@@ -1,7 +1,7 @@
 """Multi-head self-attention as in ViT, in timm's parameter layout."""
 from typing import Optional, Sequence, Tuple
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,

@@ -3,7 +3,7 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,

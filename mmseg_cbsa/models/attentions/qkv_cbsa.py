@@ -1,7 +1,7 @@
 """CBSA on a pretrained ViT's projections: the paper's ViT adaptation (Fig. 9)."""
 from typing import Optional, Sequence, Tuple, Union
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor
 
 from .base import AttentionMaps, merge_heads, softmax_attention, split_heads

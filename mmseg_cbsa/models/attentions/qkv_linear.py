@@ -2,7 +2,7 @@
 from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor
 
 from .base import AttentionMaps, merge_heads

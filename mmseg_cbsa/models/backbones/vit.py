@@ -2,7 +2,7 @@
 from typing import List, Optional, Sequence, Union
 
 import torch
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import nn
 
 from ..layers import EncoderBlock, PatchEmbed, attention_cfg

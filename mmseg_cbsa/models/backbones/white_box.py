@@ -1,11 +1,10 @@
 """White-box encoders: attention from the CBSA family + ISTA blocks."""
 from typing import List, Optional, Sequence, Union
 
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-from mmseg.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...registry import MODELS
 from ..layers import ConvPatchEmbed, EncoderBlock, LinearPatchEmbed, attention_cfg
 from .arch import arch_settings
 from .base import TokenBackbone
@@ -77,13 +76,7 @@ class WhiteBoxViT(TokenBackbone):
         return self
 
 
-def _register(cls):
-    """Register in mmseg's and mmpretrain's model registries."""
-    PRETRAIN_MODELS.register_module(module=cls)
-    return MODELS.register_module(module=cls)
-
-
-@_register
+@MODELS.register_module()
 class CRATE(WhiteBoxViT):
     """CRATE (Yu et al. 2023): MSSA + ISTA, linear patch embedding by default.
     ``attn_cfg`` swaps MSSA for another member of the family."""
@@ -96,7 +89,7 @@ class CRATE(WhiteBoxViT):
         super().__init__(arch, attn_cfg or dict(type='MSSA'), stem=stem, **kwargs)
 
 
-@_register
+@MODELS.register_module()
 class CBT(WhiteBoxViT):
     """Contract-and-Broadcast Transformer: CBSA (8x8 representatives) + ISTA,
     convolutional stem. ``attn_cfg`` swaps CBSA for another member of the
@@ -116,7 +109,7 @@ class CBT(WhiteBoxViT):
             **kwargs)
 
 
-@_register
+@MODELS.register_module()
 class ToST(WhiteBoxViT):
     """Token Statistics Transformer (Wu et al. 2025): TSSA + ISTA, conv stem.
     ``attn_cfg`` swaps TSSA for another member of the family."""
@@ -125,7 +118,7 @@ class ToST(WhiteBoxViT):
         super().__init__(arch, attn_cfg or dict(type='TSSA'), **kwargs)
 
 
-@_register
+@MODELS.register_module()
 class CRATECBT(WhiteBoxViT):
     """The hybrid CRATE+CBT: MSSA in the first half of the layers, CBSA in the
     second half; conv stem. ``rep_grid`` and ``rep_init`` apply to the CBSA

@@ -1,7 +1,7 @@
 """CBT decoder: stacked CBSA layers on patch tokens and class embeddings."""
 from typing import Optional, Sequence, Union
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 
 from ..layers import attention_cfg
 from .class_embedding_head import ClassEmbeddingHead

@@ -2,7 +2,7 @@
 import inspect
 from typing import Optional, Sequence
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 from ..layers import ResidualCrossAttention, attention_cfg

@@ -2,23 +2,26 @@
 which backbones and heads take an ``attn_cfg``."""
 from typing import Optional
 
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import nn
 
 
 def build_layer(cfg: dict, **defaults) -> nn.Module:
-    """Build an attention/FFN layer registered in mmseg's ``MODELS``.
+    """Build an attention/FFN layer registered in the ``mmseg_cbsa`` scope's
+    ``MODELS`` (or mmseg's, its parent).
 
-    Looked up in mmseg's registry itself rather than through the default
-    scope, so the same backbones build inside mmpretrain (scope
-    'mmpretrain') as inside mmseg. ``defaults`` fill keys the config lacks.
+    Looked up in that registry itself rather than through the default scope,
+    so the same backbones build inside mmpretrain (scope 'mmpretrain') and
+    inside a user's mmseg config (scope 'mmseg') as in our own configs.
+    ``type`` may be bare (``'CBSA'``) or scoped (``'mmseg_cbsa.CBSA'``).
+    ``defaults`` fill keys the config lacks.
     """
     cfg = {**defaults, **cfg}
     layer_type = cfg.pop('type')
     cls = MODELS.get(layer_type) if isinstance(layer_type, str) else layer_type
     if cls is None:
-        raise KeyError(f"layer type '{layer_type}' is not registered in mmseg's MODELS "
-                       "(is mmseg_cbsa imported?)")
+        raise KeyError(f"layer type '{layer_type}' is registered neither in mmseg_cbsa's "
+                       "nor in mmseg's MODELS")
     return cls(**cfg)
 
 

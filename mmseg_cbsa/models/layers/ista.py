@@ -1,7 +1,7 @@
 """The ISTA block of CRATE: one proximal-gradient step towards sparse codes."""
 import torch
 import torch.nn.functional as F
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 

@@ -1,5 +1,5 @@
 """Position-wise feed-forward network in timm's layout (``fc1``, ``fc2``)."""
-from mmseg.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 
 

@@ -3,10 +3,10 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
-from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from ...registry import MODELS, build_in_scope
 from ..backbones.cls_attention import has_cls_attention
 
 
@@ -31,7 +31,7 @@ class CLSAttentionProbe(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
+        self.backbone = build_in_scope(MODELS, backbone)
         if not has_cls_attention(self.backbone):
             raise TypeError(f'{type(self.backbone).__name__} hands out no [CLS] attention; '
                             'use ViT, CRATE, CBT, ToST or CRATECBT')

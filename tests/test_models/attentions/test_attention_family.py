@@ -1,7 +1,7 @@
 """The unified formula (paper section 3.3) as executable claims."""
 import pytest
 import torch
-from mmseg.registry import MODELS
+from mmseg_cbsa.registry import MODELS
 
 from mmseg_cbsa.models.attentions import (ATTENTION_TYPES, CBSA, MSSA, AgentAttention,
                                           LinearAttention)

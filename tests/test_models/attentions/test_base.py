@@ -1,7 +1,7 @@
 """The attention family's contract (BaseAttention), kept by every member."""
 import pytest
 import torch
-from mmseg.registry import MODELS
+from mmseg_cbsa.registry import MODELS
 from torch import nn
 
 import mmseg_cbsa  # noqa: F401

@@ -120,7 +120,7 @@ def _tiny_learned_segmentor():
     return cfg, build_model(cfg, seed=1).model
 
 
-def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo_root, monkeypatch):
+def test_cbt_head_with_learned_representatives_trains_one_step(cbsa_scope, repo_root, monkeypatch):
     from mmengine.optim import OptimWrapper
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -143,7 +143,7 @@ def test_cbt_head_with_learned_representatives_trains_one_step(mmseg_scope, repo
     assert not torch.equal(attn.representatives.detach(), before)
 
 
-def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkeypatch, tmp_path):
+def test_onnx_export_with_learned_representatives(cbsa_scope, repo_root, monkeypatch, tmp_path):
     import onnxruntime  # noqa: F401  (a test requirement: missing fails)
     import onnxscript  # noqa: F401  (a test requirement: missing fails)
 
@@ -158,10 +158,10 @@ def test_onnx_export_with_learned_representatives(mmseg_scope, repo_root, monkey
         assert result.max_abs_diff <= 1e-4, str(result)
 
 
-def test_cbt_backbone_with_learned_representatives(mmseg_scope):
+def test_cbt_backbone_with_learned_representatives(cbsa_scope):
     """Through a CBT encoder's attn_cfg: every block gets its own learned
     representatives, and they receive gradients."""
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     bb = MODELS.build(
         dict(
             type='CBT',

@@ -2,7 +2,7 @@
 through ``attn_cfg``, the same way."""
 import pytest
 import torch
-from mmseg.registry import MODELS
+from mmseg_cbsa.registry import MODELS
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.models.attentions import ATTENTION_TYPES

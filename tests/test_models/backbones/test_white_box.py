@@ -56,8 +56,21 @@ def test_legacy_pooling_shifts_the_grid_by_one_token():
     assert not torch.allclose(model(x)[0], legacy(x)[0])
 
 
-def test_registered_in_mmseg_and_mmpretrain():
+def test_registered_in_our_scope_and_built_from_mmseg_and_mmpretrain():
+    """Registered only in the mmseg_cbsa scope: mmseg configs name them
+    ``mmseg_cbsa.<Name>``, mmpretrain configs tag them ``_scope_``."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS as PRETRAIN
     from mmseg.registry import MODELS as SEG
+
+    from mmseg_cbsa.registry import MODELS as OURS
     for name in ('CRATE', 'CBT', 'ToST', 'CRATECBT'):
-        assert SEG.get(name) is PRETRAIN.get(name)
+        cls = OURS.get(name)
+        assert name in OURS.module_dict and name not in SEG.module_dict
+        assert name not in PRETRAIN.module_dict
+        assert SEG.get(f'mmseg_cbsa.{name}') is cls
+        cfg = dict(type=name, arch='t', img_size=32, patch_size=16)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            assert type(PRETRAIN.build(dict(cfg, _scope_='mmseg_cbsa'))) is cls
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            assert type(SEG.build(dict(cfg, type=f'mmseg_cbsa.{name}'))) is cls

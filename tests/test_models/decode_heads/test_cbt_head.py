@@ -60,9 +60,9 @@ def test_patch_permutation_equivariance_with_a_global_grid():
         head([permuted]).flatten(2), head([feat]).flatten(2)[..., perm], rtol=1e-4, atol=1e-5)
 
 
-def test_loss_through_mmseg_segmentor(mmseg_scope):
+def test_loss_through_mmseg_segmentor(cbsa_scope):
     from mmengine.structures import PixelData
-    from mmseg.registry import MODELS
+    from mmseg_cbsa.registry import MODELS
     from mmseg.structures import SegDataSample
     model = MODELS.build(
         dict(

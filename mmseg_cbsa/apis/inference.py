@@ -1,0 +1,78 @@
+"""mmseg's ``init_model`` and ``MMSegInferencer``, with the project's
+checkpoint loading (weights-only, refused by file and key unless it fits,
+judged before anything is copied).
+
+mmseg's own functions read with mmengine's bare ``torch.load`` and load
+non-strictly; the project leaves them as they are and offers these for its
+tools, demos and users who want the guarantees. Everything else (building,
+``dataset_meta`` from the checkpoint, the inferencer's pipeline and
+visualisation) is mmseg's.
+"""
+from typing import Any, Optional, Union
+
+from mmengine.config import Config
+from mmseg.apis import MMSegInferencer
+from mmseg.apis import init_model as mmseg_init_model
+from torch import nn
+
+from ..registry import MODELS, SCOPE
+from ..utils.checkpoint_fit import load_checkpoint_to_model
+from ..utils.checkpoint_sources import read_checkpoint
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cuda:0',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """mmseg's ``init_model`` with the checkpoint read weights-only and fit-checked.
+
+    The model is built by mmseg's ``init_model`` (no checkpoint), then
+    ``checkpoint`` is loaded by the project's rule and mmseg's
+    ``MMSegInferencer._load_weights_to_model`` sets ``dataset_meta`` from
+    it, as mmseg's ``init_model`` would.
+
+    Raises:
+        CheckpointMismatchError: the checkpoint does not fit; the model is
+            not returned (and was not changed).
+    """
+    model = mmseg_init_model(config, None, device='cpu', cfg_options=cfg_options)
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint, 'cpu')
+        load_checkpoint_to_model(model, ckpt, str(checkpoint))
+        _set_dataset_meta(model, ckpt)
+    return model.to(device).eval()
+
+
+def _set_dataset_meta(model: nn.Module, checkpoint: Any) -> None:
+    # mmseg's inferencer reads classes and palette from the checkpoint's
+    # meta (or falls back by class count); its tensors are already loaded
+    # and fit, so loading them again there changes nothing
+    MMSegInferencer._load_weights_to_model(None, model, checkpoint, None)
+
+
+class SegInferencer(MMSegInferencer):
+    """``MMSegInferencer`` in the ``mmseg_cbsa`` scope (the model index of
+    this project, its types by their bare names) whose weights are read
+    weights-only and must fit the model.
+
+    Args:
+        model, weights, classes, palette, dataset_name, device: as for
+            ``MMSegInferencer``.
+        scope: default ``'mmseg_cbsa'``.
+    """
+
+    def __init__(self, *args: Any, scope: Optional[str] = SCOPE, **kwargs: Any) -> None:
+        super().__init__(*args, scope=scope, **kwargs)
+
+    def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        checkpoint = None
+        if weights is not None:
+            checkpoint = read_checkpoint(weights, 'cpu')
+            load_checkpoint_to_model(model, checkpoint, str(weights))
+        self._load_weights_to_model(model, checkpoint, cfg)
+        return model.to(device).eval()
+
+
+__all__ = ['SegInferencer', 'init_model']

@@ -15,5 +15,10 @@ model = dict(
         patch_size=8,
         drop_path_rate=0.0),
     decode_head=dict(
-        in_channels=128, num_layers=2, num_heads=2, head_dims=32, rep_grid=8, num_classes=6),
+        in_channels=128,
+        num_layers=2,
+        num_heads=2,
+        head_dims=32,
+        attn_cfg=dict(type='CBSA', rep_grid=8),
+        num_classes=6),
     test_cfg=dict(_delete_=True, mode='whole'))

@@ -65,7 +65,7 @@ def _cbt_decoder(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[
         num_layers=_layers(dec, 'net.layers.'),
         num_heads=heads,
         head_dims=dec['net.layers.0.fn.proj.weight'].shape[0] // heads,
-        rep_grid=CBT_DECODER_REP_GRID)
+        attn_cfg=dict(type='CBSA', rep_grid=CBT_DECODER_REP_GRID))
     return out, cfg, left
 
 

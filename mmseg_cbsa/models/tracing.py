@@ -12,7 +12,7 @@ skips work that is an exact identity (see docs/deployment.md#onnx-export):
 CBSA has one form for training, inference and export: its pooling of the
 initial representatives is
 :func:`~mmseg_cbsa.models.attentions.representatives.separable_avg_pool`
-and it always folds ``to_out`` into the broadcast (:meth:`CBSA.broadcast_out`).
+and it always folds ``to_out`` into the broadcast (:meth:`CBSA.broadcast`).
 """
 import torch
 

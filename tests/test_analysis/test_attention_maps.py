@@ -47,7 +47,8 @@ def test_cbsa_maps_are_the_layers_own_extraction_matrix():
 def test_cbt_backbone_records_cls_and_extraction_maps():
     """[CLS] first: rows of A lose mass to it, and the [CLS] map CBSA hands
     out, the [CLS] row of A^T A, is sum_j A[j, cls] A[j, patches]."""
-    backbone = CBT(arch=(16, 2, 2), img_size=32, patch_size=8, rep_grid=2).eval()
+    backbone = CBT(
+        arch=(16, 2, 2), img_size=32, patch_size=8, attn_cfg=dict(type='CBSA', rep_grid=2)).eval()
     model = _Segmentor(backbone)
     img = torch.randn(1, 3, 32, 48)
     with torch.no_grad():

@@ -134,7 +134,13 @@ def test_every_family_type_states_its_bases():
 
 
 def test_recorder_measures_each_layer_input_and_leaves_outputs_alone(cbsa_scope):
-    bb = MODELS.build(dict(type='CRATECBT', arch=(16, 4, 2), img_size=32, patch_size=8, rep_grid=2))
+    bb = MODELS.build(
+        dict(
+            type='CRATECBT',
+            arch=(16, 4, 2),
+            img_size=32,
+            patch_size=8,
+            attn_cfg=dict(type='CBSA', rep_grid=2)))
     bb.init_weights()
     bb.eval()
     img = torch.randn(2, 3, 32, 32)

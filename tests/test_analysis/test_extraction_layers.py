@@ -35,7 +35,7 @@ def _adapted_vit():
 def test_the_layers_declare_themselves():
     vit = _adapted_vit()
     assert [extracts_representatives(b.attn) for b in vit.blocks] == [False, True]
-    cbt = CBT(arch=(16, 1, 2), img_size=32, patch_size=8, rep_grid=2)
+    cbt = CBT(arch=(16, 1, 2), img_size=32, patch_size=8, attn_cfg=dict(type='CBSA', rep_grid=2))
     assert extracts_representatives(cbt.blocks[0].attn)
 
 

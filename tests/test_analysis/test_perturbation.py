@@ -41,7 +41,12 @@ def _segmenter_head(num_layers=2):
 
 def _cbt_head(num_layers=2):
     return CBTHead(
-        in_channels=16, num_layers=num_layers, num_heads=2, head_dims=8, rep_grid=2, num_classes=3)
+        in_channels=16,
+        num_layers=num_layers,
+        num_heads=2,
+        head_dims=8,
+        attn_cfg=dict(type='CBSA', rep_grid=2),
+        num_classes=3)
 
 
 # ---------------------------------------------------------------- the finder

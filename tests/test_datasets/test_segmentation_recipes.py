@@ -181,7 +181,7 @@ def make_cityscapes(root, rng, shape=(48, 96), counts=(('train', 4), ('val', 2))
 MAKERS = {'pascal-context-59': make_pascal_context, 'cityscapes': make_cityscapes}
 #: each decoder shrunk to one tiny layer on a 16-wide encoder
 TINY_HEADS = {
-    'cbt': dict(num_layers=1, num_heads=2, head_dims=8, rep_grid=2),
+    'cbt': dict(num_layers=1, num_heads=2, head_dims=8, attn_cfg=dict(type='CBSA', rep_grid=2)),
     'depict-sa': dict(num_layers=1, num_heads=2, head_dims=8),
     'depict-ca':
     dict(num_layers=1, num_heads=2, head_dims=8, num_cross_layers=1, cross_head_dims=4),

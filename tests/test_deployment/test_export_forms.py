@@ -109,7 +109,7 @@ def test_encoders_export_form(arch, export_form):
 
     import mmseg_cbsa  # noqa: F401
     init_default_scope('mmseg_cbsa')
-    extra = dict(rep_grid=3) if arch == 'CBT' else {}
+    extra = dict(attn_cfg=dict(type='CBSA', rep_grid=3)) if arch == 'CBT' else {}
     model = MODELS.build(dict(type=arch, arch=(16, 2, 2), img_size=32, patch_size=8, **extra))
     model.init_weights()
     model.eval()

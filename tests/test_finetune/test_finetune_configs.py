@@ -109,7 +109,7 @@ def _tiny(cfg: Config) -> Config:
     backbone = cfg.model.backbone
     backbone.update(arch=(16, 1, 2), img_size=32, patch_size=8)
     if backbone.type == 'CBT':
-        backbone.rep_grid = 2  # CBSA's representatives on the 4x4 grid
+        backbone.attn_cfg = dict(type='CBSA', rep_grid=2)  # on the 4x4 patch grid
     cfg.model.head.in_channels = 16
     return cfg
 

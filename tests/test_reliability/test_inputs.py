@@ -192,7 +192,7 @@ def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
     from mmseg_cbsa.registry import MODELS
     cfg = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3)
     if head == 'CBTHead':
-        cfg.update(type='CBTHead', rep_grid=4)
+        cfg.update(type='CBTHead', attn_cfg=dict(type='CBSA', rep_grid=4))
     elif head == 'CBTHead-agent':
         cfg.update(type='CBTHead', attn_cfg=dict(type='AgentAttention', rep_grid=4))
     else:
@@ -223,8 +223,8 @@ def test_whole_model_inference_on_elongated_images(config, shapes, tmp_path, rep
 def _tiny_with_grid(tmp_path, repo_root, grid):
     cfg = tmp_path / 'tiny_rep_grid.py'
     cfg.write_text(f"_base_ = ['{osp.join(repo_root, TINY_BACKBONE)}']\n"
-                   f"model = dict(backbone=dict(rep_grid={grid}), "
-                   f"decode_head=dict(rep_grid={grid}))\n")
+                   f"model = dict(backbone=dict(attn_cfg=dict(rep_grid={grid})), "
+                   f"decode_head=dict(attn_cfg=dict(rep_grid={grid})))\n")
     return str(cfg)
 
 

@@ -120,7 +120,11 @@ def test_classifier_checkpoint_and_max_images(coding_rate_tool, images, tmp_path
     """A converted classifier (backbone.* + head.fc.*) in the zero-shot config:
     the head is ignored and said so; --max-images caps the images."""
     from mmseg_cbsa.models import CBT
-    model = CBT(arch=(32, 2, 2), img_size=64, rep_grid=2, legacy_cls_pooling=True)
+    model = CBT(
+        arch=(32, 2, 2),
+        img_size=64,
+        attn_cfg=dict(type='CBSA', rep_grid=2),
+        legacy_cls_pooling=True)
     model.init_weights()
     ckpt = tmp_path / 'cls.pth'
     save_checkpoint_file({

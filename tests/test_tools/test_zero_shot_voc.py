@@ -39,7 +39,11 @@ def make_mini_voc(root, n=3, size=64):
 def test_zero_shot_tool(tmp_path):
     root = tmp_path / 'VOC2012'
     make_mini_voc(str(root))
-    model = CBT(arch=(32, 2, 2), img_size=64, rep_grid=2, legacy_cls_pooling=True)
+    model = CBT(
+        arch=(32, 2, 2),
+        img_size=64,
+        attn_cfg=dict(type='CBSA', rep_grid=2),
+        legacy_cls_pooling=True)
     model.init_weights()
     ckpt = tmp_path / 'cbt_in1k.pth'
     save_checkpoint_file({

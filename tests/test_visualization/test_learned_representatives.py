@@ -66,7 +66,7 @@ def learned_model(tmp_path_factory, repo_root):
     tmp = tmp_path_factory.mktemp('learned')
     config = tmp / 'learned.py'
     config.write_text(f"_base_ = ['{repo_root}/tests/data/configs/tiny_cbt.py']\n"
-                      "model = dict(decode_head=dict(rep_init='learned'))\n")
+                      "model = dict(decode_head=dict(attn_cfg=dict(rep_init='learned')))\n")
     model = init_model(str(config), None, device='cpu')
     assert model.decode_head.layers[0].attn.representatives.shape == (2, 4, 8)
     ckpt = tmp / 'learned.pth'

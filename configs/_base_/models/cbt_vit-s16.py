@@ -8,6 +8,6 @@ model = dict(
         num_layers=3,
         num_heads=3,
         head_dims=100,
-        rep_grid=10,
+        attn_cfg=dict(type='CBSA', rep_grid=10),
         num_classes=150,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))

@@ -1,5 +1,5 @@
 """Contract-and-Broadcast Self-Attention (Wen, Huang, Li; NeurIPS 2025)."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,30 @@ class ExtractionMaps(AttentionMaps):
         return self.extraction.transpose(-1, -2) @ self.rep_update
 
 
+class Extraction(NamedTuple):
+    r"""What :meth:`CBSA.extract` returns: the extracted representatives and
+    the extraction matrix, kept factored as ``A = E r``.
+
+    Attributes:
+        representatives: (B, K, m, p) ``Q = Q_0 + a_k A W``.
+        weights: (B, K, m, N) ``E = exp(Q_0 W^T / sqrt(p) - max)``, ``A``
+            before its rows are normalised (:meth:`CBSA.extraction_weights`).
+        norm: (B, K, m, 1) ``r``, the reciprocal row sums of ``E``.
+
+    In float16, ``weights`` is ``A`` itself and ``norm`` is one (see
+    :meth:`CBSA.extraction_weights`).
+    """
+
+    representatives: Tensor
+    weights: Tensor
+    norm: Tensor
+
+    @property
+    def matrix(self) -> Tensor:
+        """(B, K, m, N) ``A = softmax_N(Q_0 W^T / sqrt(p)) = E r``, formed when read."""
+        return self.weights * self.norm
+
+
 @MODELS.register_module()
 class CBSA(BaseAttention):
     r"""Contract-and-Broadcast Self-Attention, the authors' default form (eq. 8).
@@ -94,6 +118,11 @@ class CBSA(BaseAttention):
     extraction matrix A then has far lower rank than m; the authors' code
     draws them ``randn``, as here). Learned representatives do not depend on
     the patch grid: m = rh * rw on every input.
+
+    Each step is a method, run in this order by the forward pass
+    (:meth:`attend`): ``proj`` (W), :meth:`init_representatives` (Q_0),
+    :meth:`extract` (A, Q), :meth:`contract` (C) and :meth:`broadcast`
+    (ΔW and ``to_out``, folded into one product).
 
     Parameter names: ``proj`` is the *input* projection (the stacked subspace
     bases P_k), ``to_out`` the output map; ``step_extract`` / ``step_broadcast``
@@ -169,9 +198,24 @@ class CBSA(BaseAttention):
         return effective_rep_grid(hw_shape, self.rep_grid)
 
     def init_representatives(self, w: Tensor, hw_shape: Sequence[int], patch_start: int) -> Tensor:
-        """Q_0: (B, N, K*p) projected tokens -> (B, K, m, p), the pooled
-        patches (m from :meth:`rep_grid_for`) or the learned representatives
-        (in ``w``'s dtype, for half precision)."""
+        r"""Initial representatives (paper-spec section 1, step 2).
+
+        .. math::
+            Q_0 = \mathrm{AvgPool}_{r_h \times r_w}(W_{patches})
+
+        over the K*p channels, then split into heads; or the learned
+        ``representatives`` (``rep_init='learned'``, in ``w``'s dtype, for
+        half precision). ``detach_init`` stops the gradient through the
+        pooled ``Q_0``.
+
+        Args:
+            w: (B, N, K*p) projected tokens ``W = Z P^T``, heads not split.
+            hw_shape: (H, W) patch grid.
+            patch_start: index of the first of the H*W patch tokens.
+
+        Returns:
+            ``Q_0`` (B, K, m, p), m from :meth:`rep_grid_for`.
+        """
         if self.rep_init == 'learned':
             return self.representatives.to(w.dtype).expand(w.shape[0], -1, -1, -1)
         q0 = pool_patch_tokens(w, hw_shape, patch_start, self.rep_grid_for(hw_shape))
@@ -208,43 +252,79 @@ class CBSA(BaseAttention):
             return (e * r).to(e.dtype), torch.ones_like(r, dtype=e.dtype)
         return e, r.to(e.dtype)
 
-    def _extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """``Q = Q_0 + a_k (E W) r``, and ``E``, ``r`` of :meth:`extraction_weights`."""
-        e, r = self.extraction_weights(q0, w)
-        return q0 + self.step_extract * ((e @ w) * r), e, r
+    def extract(self, q0: Tensor, w: Tensor) -> Extraction:
+        r"""Extraction: the representatives attend to the tokens (paper-spec
+        section 1, step 3).
 
-    def extract(self, q0: Tensor, w: Tensor) -> Tuple[Tensor, Tensor]:
-        """Cross-attention of the representatives over the tokens.
+        .. math::
+            A = \mathrm{softmax}_N(Q_0 W^\top / \sqrt{p}), \qquad
+            Q = Q_0 + a_k \, A W
 
         Args:
-            q0: (B, K, m, p) initial representatives.
-            w: (B, K, N, p) projected tokens.
+            q0: (B, K, m, p) initial representatives ``Q_0``
+                (:meth:`init_representatives`).
+            w: (B, K, N, p) projected tokens ``W``.
 
         Returns:
-            ``Q`` (B, K, m, p) and ``A`` (B, K, m, N), softmax over tokens.
+            :class:`Extraction`: ``Q`` (B, K, m, p) and ``A`` (B, K, m, N)
+            kept factored as ``A = E r`` (:meth:`extraction_weights`), so that
+            ``A W = (E W) r`` and the broadcast normalise the (m x p) products
+            instead of the (m x N) matrix; ``Extraction.matrix`` forms ``A``.
         """
-        q, e, r = self._extract(q0, w)
-        return q, e * r
+        if w.dtype in HALF_TYPES:
+            # half-precision batched GEMMs copy a strided operand on every
+            # call (the logits and E W both read w): copy it once
+            w = w.contiguous()
+        e, r = self.extraction_weights(q0, w)
+        return Extraction(q0 + self.step_extract * ((e @ w) * r), e, r)
 
     def contract(self, q: Tensor) -> Tensor:
-        """C = softmax(Q Q^T / sqrt(p)) Q, (B, K, m, p) -> (B, K, m, p)."""
+        r"""Contraction: self-attention among the representatives
+        (paper-spec section 1, step 4).
+
+        .. math::
+            C = \mathrm{softmax}(Q Q^\top / \sqrt{p})\, Q
+
+        Args:
+            q: (B, K, m, p) extracted representatives ``Q``.
+
+        Returns:
+            ``C`` (B, K, m, p). The step size ``b_k`` is applied by
+            :meth:`broadcast`, as in the equation ``ΔW = b_k A^T C``.
+        """
         return F.scaled_dot_product_attention(q, q, q, scale=self.scale)
 
-    def broadcast(self, attn: Tensor, c: Tensor) -> Tensor:
-        """ΔW = b_k A^T C: (B, K, m, N), (B, K, m, p) -> (B, K, N, p).
+    def broadcast(self, attn: Tensor, c: Tensor, norm: Optional[Tensor] = None) -> Tensor:
+        r"""Broadcast: the contracted representatives sent back to the tokens
+        with the extraction matrix, heads merged and mapped out (paper-spec
+        section 1, steps 5 and 6).
 
-        Linear in ``attn``: the forward pass hands in ``E`` and ``r C``."""
-        return self.step_broadcast * (attn.transpose(-1, -2) @ c)
+        .. math::
+            \Delta W_k = b_k \, A_k^\top C_k, \qquad
+            \text{out} = \mathrm{to\_out}(\mathrm{concat}_k \, \Delta W_k)
 
-    def broadcast_out(self, attn: Tensor, c: Tensor) -> Tensor:
-        r"""``to_out(concat_k ΔW_k)`` without forming ΔW: (B, N, d).
+        Args:
+            attn: (B, K, m, N) the extraction matrix ``A``, or its
+                unnormalised ``E`` when ``norm`` is given.
+            c: (B, K, m, p) contracted representatives ``C``.
+            norm: (B, K, m, 1) ``r`` with ``A = E r`` (:class:`Extraction`),
+                applied to ``c``: ``A^T C = E^T (r C)``.
+
+        Returns:
+            (B, N, d) the layer's update.
 
         ``to_out`` is linear, so with its weight split per head as ``U_k``
-        (d x p): :math:`\sum_k A_k^\top (b_k C_k U_k^\top) + \text{bias}`, one
-        (N x Km) @ (Km x d) product on small (Km x d) right-hand sides. This
-        skips the (N x K p) intermediate and the head merge, and costs
-        N K m d multiply-adds instead of N K m p + N K p d.
+        (d x p) the output is :math:`\sum_k A_k^\top (b_k C_k U_k^\top) +
+        \text{bias}`, one (N x Km) @ (Km x d) product on small (Km x d)
+        right-hand sides, without forming ``ΔW`` (N x K p) or merging heads:
+        N K m d multiply-adds instead of N K m p + N K p d. It is always
+        folded, so that training, eager inference and an exported graph
+        compute the same function for every N (the extra K m p d do not grow
+        with N).
         """
+        if norm is not None:
+            # the row normalisation of A rides on the (m x p) side
+            c = c * norm
         b, k, m, _ = attn.shape
         u = self.to_out.weight.view(self.embed_dims, k, self.head_dims)
         right = torch.einsum('bkmp,dkp->bkmd', self.step_broadcast * c, u)
@@ -286,24 +366,16 @@ class CBSA(BaseAttention):
         if hw_shape is None:
             raise ValueError(f'{type(self).__name__} pools the patch grid into its '
                              'representatives: call it with hw_shape=(H, W)')
-        w = self.proj(x)
-        q0 = self.init_representatives(w, hw_shape, patch_start)
-        w = split_heads(w, self.num_heads)
-        if w.dtype in HALF_TYPES:
-            # half-precision batched GEMMs copy a strided operand on every
-            # call (the logits and E W both read w): copy it once
-            w = w.contiguous()
-        q, e, r = self._extract(q0, w)
-        contracted = self.contract(q)
-        # A^T C = E^T (r C): the row normalisation rides on the (m x p) side
-        c = contracted * r
-        # always folded, so that training, eager inference and an exported
-        # graph compute the same function for every N (N*K*m*p multiply-adds
-        # saved per layer for K*m*p*d extra ones, which do not grow with N)
-        out = self.broadcast_out(e, c)
+        # the steps of paper-spec section 1, each a method of the layer
+        w = self.proj(x)  # W = Z P^T, (B, N, K*p)
+        q0 = self.init_representatives(w, hw_shape, patch_start)  # (B, K, m, p)
+        w = split_heads(w, self.num_heads)  # (B, K, N, p)
+        extraction = self.extract(q0, w)
+        contracted = self.contract(extraction.representatives)
+        out = self.broadcast(extraction.weights, contracted, extraction.norm)
         maps = None
         if need_maps:
-            attn = e * r
+            attn = extraction.matrix
             maps = ExtractionMaps(
                 lambda: attn.transpose(-1, -2) @ attn,
                 hw_shape,
@@ -312,7 +384,7 @@ class CBSA(BaseAttention):
                 rep_grid=self.rep_grid_for(hw_shape),
                 rep_init=self.rep_init,
                 projected=w,
-                representatives=q,
+                representatives=extraction.representatives,
                 rep_update=self.step_broadcast * contracted)
         return out, maps
 

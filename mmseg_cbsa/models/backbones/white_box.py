@@ -5,7 +5,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..layers import ConvPatchEmbed, EncoderBlock, LinearPatchEmbed, attention_cfg
+from ..layers import (ConvPatchEmbed, EncoderBlock, LinearPatchEmbed, attention_cfg,
+                      refuse_attention_options)
 from .arch import arch_settings
 from .base import TokenBackbone
 
@@ -32,7 +33,9 @@ class WhiteBoxViT(TokenBackbone):
             GPU, e.g. as a segmentation encoder; the affine parameters still
             train.
         norm_eps: LayerNorm epsilon (PyTorch's default, as the authors').
-        **kwargs: :class:`TokenBackbone` options.
+        **kwargs: :class:`TokenBackbone` options; the attention layer's
+            options (``rep_grid``, ``detach_init``, ``rep_init``) are refused
+            with a TypeError naming ``attn_cfg``, where they belong.
     """
 
     def __init__(self,
@@ -47,6 +50,7 @@ class WhiteBoxViT(TokenBackbone):
                  interpolate_mode: str = 'bicubic',
                  norm_eval: bool = False,
                  **kwargs) -> None:
+        refuse_attention_options(type(self).__name__, kwargs)
         super().__init__(arch, img_size, patch_size, norm_eps, interpolate_mode, **kwargs)
         self.norm_eval = norm_eval
         d = self.embed_dims
@@ -91,22 +95,17 @@ class CRATE(WhiteBoxViT):
 
 @MODELS.register_module()
 class CBT(WhiteBoxViT):
-    """Contract-and-Broadcast Transformer: CBSA (8x8 representatives) + ISTA,
-    convolutional stem. ``attn_cfg`` swaps CBSA for another member of the
-    family (``rep_grid``, ``detach_init`` and ``rep_init``, ``'pool'`` or
-    ``'learned'``, apply to the default CBSA)."""
+    """Contract-and-Broadcast Transformer: CBSA + ISTA, convolutional stem.
 
-    def __init__(self,
-                 arch='s',
-                 rep_grid: Union[int, Sequence[int]] = 8,
-                 detach_init: bool = False,
-                 attn_cfg: Optional[dict] = None,
-                 rep_init: str = 'pool',
-                 **kwargs) -> None:
-        super().__init__(
-            arch, attn_cfg
-            or dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init, rep_init=rep_init),
-            **kwargs)
+    ``attn_cfg`` is the attention layer, the one place for its options:
+    ``dict(type='CBSA')`` by default (8x8 representatives), e.g.
+    ``dict(type='CBSA', rep_grid=4, rep_init='learned')``; another member of
+    the family swaps it, a list gives one config per block."""
+
+    def __init__(self, arch='s', attn_cfg: Union[None, dict, List[dict]] = None, **kwargs) -> None:
+        if not isinstance(attn_cfg, (list, tuple)):
+            attn_cfg = attention_cfg(attn_cfg, dict(type='CBSA'))
+        super().__init__(arch, attn_cfg, **kwargs)
 
 
 @MODELS.register_module()
@@ -121,17 +120,16 @@ class ToST(WhiteBoxViT):
 @MODELS.register_module()
 class CRATECBT(WhiteBoxViT):
     """The hybrid CRATE+CBT: MSSA in the first half of the layers, CBSA in the
-    second half; conv stem. ``rep_grid`` and ``rep_init`` apply to the CBSA
-    half; ``attn_cfg`` (a list, one config per block) replaces the whole
-    schedule."""
+    second half; conv stem.
 
-    def __init__(self,
-                 arch='s',
-                 rep_grid: Union[int, Sequence[int]] = 8,
-                 attn_cfg: Optional[List[dict]] = None,
-                 rep_init: str = 'pool',
-                 **kwargs) -> None:
-        depth = arch_settings(arch)[1]
-        cfgs = attn_cfg or [dict(type='MSSA')] * (depth // 2) + \
-            [dict(type='CBSA', rep_grid=rep_grid, rep_init=rep_init)] * (depth - depth // 2)
-        super().__init__(arch, cfgs, **kwargs)
+    ``attn_cfg``: a dict is the attention of the second half, the one place
+    for its options: ``dict(type='CBSA')`` by default (8x8 representatives),
+    e.g. ``dict(type='CBSA', rep_grid=4, rep_init='learned')``; a list, one
+    config per block, replaces the whole schedule."""
+
+    def __init__(self, arch='s', attn_cfg: Union[None, dict, List[dict]] = None, **kwargs) -> None:
+        if not isinstance(attn_cfg, (list, tuple)):
+            depth = arch_settings(arch)[1]
+            cbsa = attention_cfg(attn_cfg, dict(type='CBSA'))
+            attn_cfg = [dict(type='MSSA')] * (depth // 2) + [cbsa] * (depth - depth // 2)
+        super().__init__(arch, attn_cfg, **kwargs)

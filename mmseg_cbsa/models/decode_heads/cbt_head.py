@@ -1,9 +1,9 @@
 """CBT decoder: stacked CBSA layers on patch tokens and class embeddings."""
-from typing import Optional, Sequence, Union
+from typing import Optional
 
 from ...registry import MODELS
 
-from ..layers import attention_cfg
+from ..layers import attention_cfg, refuse_attention_options
 from .class_embedding_head import ClassEmbeddingHead
 
 
@@ -22,17 +22,21 @@ class CBTHead(ClassEmbeddingHead):
         num_layers: L.
         num_heads: K.
         head_dims: p.
-        rep_grid: representative grid (int for square, or (rh, rw)).
-        detach_init: stop-gradient on the pooled initial representatives.
-        attn_cfg: another attention layer in place of CBSA, any registered
-            member of the family, e.g. ``dict(type='AgentAttention',
-            rep_grid=10)`` or ``dict(type='MSSA')``; ``num_heads`` and
-            ``head_dims`` default to the head's, ``rep_grid``,
-            ``detach_init`` and ``rep_init`` apply to the default CBSA only
-            (a CBSA given here takes its own, e.g. CBSA's 8x8 grid).
-        rep_init: ``'pool'`` (default) or ``'learned'``: rh * rw trainable
-            representatives per head instead of pooled ones (paper
-            Appendix A), see :class:`~mmseg_cbsa.models.attentions.CBSA`.
+        attn_cfg: the attention layer, the one place for its options:
+            ``dict(type='CBSA', rep_grid=10)`` by default (10x10
+            representatives). A CBSA config is laid over that default (the
+            grid stays unless it sets one), e.g.
+            ``dict(type='CBSA', rep_init='learned')`` (learned
+            representatives, paper Appendix A) or ``dict(type='CBSA',
+            rep_grid=8, detach_init=True)``, see
+            :class:`~mmseg_cbsa.models.attentions.CBSA`; any other
+            registered member of the family replaces it, e.g.
+            ``dict(type='AgentAttention', rep_grid=10)`` or
+            ``dict(type='MSSA')``. ``num_heads`` and ``head_dims`` default to
+            the head's.
+        **kwargs: :class:`ClassEmbeddingHead` options; ``rep_grid``,
+            ``detach_init`` and ``rep_init`` are refused with a TypeError
+            naming ``attn_cfg``, where they moved.
 
     Shapes:
         inputs[in_index] (B, d, h, w) -> logits (B, num_classes, h, w).
@@ -43,14 +47,14 @@ class CBTHead(ClassEmbeddingHead):
                  num_layers: int = 3,
                  num_heads: int = 3,
                  head_dims: int = 100,
-                 rep_grid: Union[int, Sequence[int]] = 10,
-                 detach_init: bool = False,
                  attn_cfg: Optional[dict] = None,
-                 rep_init: str = 'pool',
                  **kwargs) -> None:
+        refuse_attention_options(type(self).__name__, kwargs)
+        # a CBSA config keeps the head's 10x10 grid unless it sets a grid
         attn_cfg = attention_cfg(
             attn_cfg,
-            dict(type='CBSA', rep_grid=rep_grid, detach_init=detach_init, rep_init=rep_init),
+            dict(type='CBSA', rep_grid=10),
+            overlay=True,
             num_heads=num_heads,
             head_dims=head_dims)
         super().__init__(in_channels, num_layers, attn_cfg, **kwargs)

@@ -3,7 +3,7 @@
 _base_ = ['../../../configs/classification/cbt-t_8xb32-lion-150e_in1k.py']
 model = dict(
     data_preprocessor=dict(num_classes=2),
-    backbone=dict(arch=(32, 2, 2), img_size=32, rep_grid=2),
+    backbone=dict(arch=(32, 2, 2), img_size=32, attn_cfg=dict(type='CBSA', rep_grid=2)),
     head=dict(num_classes=2, in_channels=32, topk=(1, )))
 data_preprocessor = dict(num_classes=2)
 pipeline = [

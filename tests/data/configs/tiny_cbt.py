@@ -13,7 +13,12 @@ pipeline = [
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch=(16, 1, 2), img_size=32, patch_size=8),
-    decode_head=dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, rep_grid=2))
+    decode_head=dict(
+        in_channels=16,
+        num_layers=1,
+        num_heads=2,
+        head_dims=8,
+        attn_cfg=dict(type='CBSA', rep_grid=2)))
 loader = dict(num_workers=0, persistent_workers=False)
 train_dataloader = dict(
     batch_size=2, **loader, dataset=dict(generator=generator, pipeline=pipeline))

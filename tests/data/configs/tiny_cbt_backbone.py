@@ -3,4 +3,9 @@
 _base_ = ['./tiny_cbt.py']
 model = dict(
     backbone=dict(
-        _delete_=True, type='CBT', arch=(16, 2, 2), img_size=32, patch_size=8, rep_grid=2))
+        _delete_=True,
+        type='CBT',
+        arch=(16, 2, 2),
+        img_size=32,
+        patch_size=8,
+        attn_cfg=dict(type='CBSA', rep_grid=2)))

@@ -41,7 +41,7 @@ def test_cbsa_with_tokens_as_representatives_and_identity_coefficients_is_mssa()
     x = torch.randn(2, 20, 32)
     w = split_heads(cbsa.proj(x), 2)  # representatives = the tokens
     identity = torch.eye(20).expand(2, 2, 20, 20)  # coefficients = identity
-    out = cbsa.to_out(merge_heads(cbsa.broadcast(identity, cbsa.contract(w))))
+    out = cbsa.broadcast(identity, cbsa.contract(w))  # to_out folded in
     torch.testing.assert_close(out, mssa(x), rtol=1e-5, atol=1e-6)
 
 
@@ -51,7 +51,8 @@ def test_cbsa_without_contraction_is_the_agent_form():
     x = torch.randn(2, 16, 32)
     w = cbsa.proj(x)
     q0 = cbsa.init_representatives(w, (4, 4), 0)
-    q, attn = cbsa.extract(q0, split_heads(w, 2))
+    extraction = cbsa.extract(q0, split_heads(w, 2))
+    q, attn = extraction.representatives, extraction.matrix
     expected = cbsa.to_out(merge_heads(cbsa.step_broadcast * (attn.transpose(-1, -2) @ q)))
     torch.testing.assert_close(agent(x, (4, 4)), expected)
     assert not torch.allclose(cbsa(x, (4, 4)), expected)  # contraction matters

@@ -9,9 +9,10 @@ from mmseg_cbsa.models.attentions.base import split_heads
 ENCODERS = {
     'ViT': lambda: ViT(arch=(32, 4, 2), img_size=64),
     'CRATE': lambda: CRATE(arch=(32, 4, 2), img_size=64),
-    'CBT': lambda: CBT(arch=(32, 4, 2), img_size=64, rep_grid=2),
+    'CBT': lambda: CBT(arch=(32, 4, 2), img_size=64, attn_cfg=dict(type='CBSA', rep_grid=2)),
     'ToST': lambda: ToST(arch=(32, 4, 2), img_size=64),
-    'CRATECBT': lambda: CRATECBT(arch=(32, 4, 2), img_size=64, rep_grid=2),
+    'CRATECBT':
+    lambda: CRATECBT(arch=(32, 4, 2), img_size=64, attn_cfg=dict(type='CBSA', rep_grid=2)),
 }
 
 
@@ -39,7 +40,7 @@ def test_softmax_maps_are_the_cls_row(name):
 
 
 def test_cbsa_map_is_the_cls_row_of_AtA():
-    model = CBT(arch=(32, 1, 2), img_size=64, rep_grid=2).eval()
+    model = CBT(arch=(32, 1, 2), img_size=64, attn_cfg=dict(type='CBSA', rep_grid=2)).eval()
     img = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         _, maps = model.forward_cls_attention(img, layers=[0])
@@ -48,7 +49,7 @@ def test_cbsa_map_is_the_cls_row_of_AtA():
         h = block.norm1(x)
         w = block.attn.proj(h)
         q0 = block.attn.init_representatives(w, hw, 1)
-        _, a = block.attn.extract(q0, split_heads(w, 2))  # (1, K, m, N)
+        a = block.attn.extract(q0, split_heads(w, 2)).matrix  # (1, K, m, N)
         expected = (a[..., 0:1].transpose(-1, -2) @ a)[:, :, 0, 1:].reshape(1, 2, 4, 4)
     torch.testing.assert_close(maps[0], expected)
 

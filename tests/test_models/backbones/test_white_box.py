@@ -20,7 +20,7 @@ def test_parameter_counts_match_table3(cls, arch, millions):
 
 @pytest.mark.parametrize('cls', [CRATE, CBT, ToST, CRATECBT])
 def test_white_box_shapes_and_structure(cls):
-    kw = {} if cls in (CRATE, ToST) else dict(rep_grid=2)
+    kw = {} if cls in (CRATE, ToST) else dict(attn_cfg=dict(type='CBSA', rep_grid=2))
     model = cls(arch=(32, 4, 2), img_size=64, patch_size=16, out_indices=(1, 3), **kw)
     model.init_weights()
     outs = model(torch.randn(2, 3, 64, 96))
@@ -47,8 +47,12 @@ def test_ista_has_no_residual():
 
 
 def test_legacy_pooling_shifts_the_grid_by_one_token():
-    model = CBT(arch=(32, 1, 2), img_size=64, rep_grid=2)
-    legacy = CBT(arch=(32, 1, 2), img_size=64, rep_grid=2, legacy_cls_pooling=True)
+    model = CBT(arch=(32, 1, 2), img_size=64, attn_cfg=dict(type='CBSA', rep_grid=2))
+    legacy = CBT(
+        arch=(32, 1, 2),
+        img_size=64,
+        attn_cfg=dict(type='CBSA', rep_grid=2),
+        legacy_cls_pooling=True)
     legacy.load_state_dict(model.state_dict())
     model.eval(), legacy.eval()
     x = torch.randn(1, 3, 64, 64)

@@ -4,8 +4,14 @@ import torch
 from mmseg_cbsa.models import CBTHead
 
 
-def _head(**kw):
-    cfg = dict(in_channels=32, num_layers=2, num_heads=2, head_dims=8, rep_grid=3, num_classes=5)
+def _head(rep_grid=3, **kw):
+    cfg = dict(
+        in_channels=32,
+        num_layers=2,
+        num_heads=2,
+        head_dims=8,
+        attn_cfg=dict(type='CBSA', rep_grid=rep_grid),
+        num_classes=5)
     cfg.update(kw)
     head = CBTHead(**cfg)
     head.init_weights()
@@ -76,7 +82,7 @@ def test_loss_through_mmseg_segmentor(cbsa_scope):
                 num_layers=1,
                 num_heads=2,
                 head_dims=8,
-                rep_grid=3,
+                attn_cfg=dict(type='CBSA', rep_grid=3),
                 num_classes=4,
                 loss_decode=dict(type='CrossEntropyLoss')),
             test_cfg=dict(mode='whole')))

@@ -1,6 +1,6 @@
-"""``CBTHead(rep_init=...)`` reaches its default CBSA with the head's own
-10x10 grid (before, only ``attn_cfg=dict(type='CBSA', rep_init='learned')``
-gave learned representatives, on CBSA's 8x8 grid)."""
+"""``CBTHead(attn_cfg=dict(type='CBSA', rep_init='learned'))`` keeps the
+head's own 10x10 grid: a CBSA config is laid over the head's default CBSA
+(before, it replaced it and got CBSA's 8x8 grid)."""
 import torch
 
 from mmseg_cbsa.models import CBTHead
@@ -8,7 +8,12 @@ from mmseg_cbsa.models import CBTHead
 
 def test_learned_representatives_keep_the_heads_grid():
     head = CBTHead(
-        in_channels=32, num_layers=2, num_heads=3, head_dims=8, num_classes=5, rep_init='learned')
+        in_channels=32,
+        num_layers=2,
+        num_heads=3,
+        head_dims=8,
+        num_classes=5,
+        attn_cfg=dict(type='CBSA', rep_init='learned'))
     for layer in head.layers:
         attn = layer.attn
         assert (type(attn).__name__, attn.rep_init, attn.rep_grid) == ('CBSA', 'learned', (10, 10))

@@ -50,9 +50,44 @@ def test_head_builds_and_trains_with_each_member(head, t):
 
 def test_cbt_head_defaults_to_cbsa_with_its_own_arguments():
     head = CBTHead(
-        in_channels=16, num_layers=1, num_heads=2, head_dims=8, rep_grid=3, num_classes=3)
+        in_channels=16,
+        num_layers=1,
+        num_heads=2,
+        head_dims=8,
+        attn_cfg=dict(type='CBSA', rep_grid=3),
+        num_classes=3)
     attn = head.layers[0].attn
     assert type(attn).__name__ == 'CBSA' and attn.rep_grid == (3, 3) and attn.head_dims == 8
+    # the default: CBSA with 10x10 representatives and the head's widths
+    attn = CBTHead(
+        in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3).layers[0].attn
+    assert (type(attn).__name__, attn.rep_grid, attn.detach_init, attn.rep_init, attn.num_heads,
+            attn.head_dims) == ('CBSA', (10, 10), False, 'pool', 2, 8)
+    # a CBSA config keeps the head's grid unless it sets one
+    attn = CBTHead(
+        in_channels=16,
+        num_layers=1,
+        num_heads=2,
+        head_dims=8,
+        num_classes=3,
+        attn_cfg=dict(type='CBSA', detach_init=True)).layers[0].attn
+    assert attn.rep_grid == (10, 10) and attn.detach_init
+
+
+@pytest.mark.parametrize(
+    'moved', [dict(rep_grid=3), dict(detach_init=True),
+              dict(rep_init='learned')])
+def test_cbt_head_refuses_attention_options_beside_attn_cfg(moved, mmseg_scope):
+    from mmseg.registry import MODELS
+    (key, value), = moved.items()
+    cfg = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3, **moved)
+    match = rf"CBTHead takes no {key}: .* moved into attn_cfg, " \
+        rf"e.g. CBTHead\(attn_cfg=dict\(type='CBSA', {key}={value!r}\)\)"
+    with pytest.raises(TypeError, match=match):
+        CBTHead(**cfg)
+    # as a config, through the registry
+    with pytest.raises(TypeError, match=match):
+        MODELS.build(dict(type='CBTHead', **cfg))
 
 
 def test_depict_cross_attention_needs_a_member_with_queries():

@@ -53,6 +53,23 @@ def test_attention_cfg_replaces_the_default_and_fills_host_arguments():
         attention_cfg(dict(num_heads=2), default)
 
 
+def test_attention_cfg_with_overlay_lays_a_config_of_the_default_type_over_it():
+    default = dict(type='CBSA', rep_grid=10)
+    # the host's 10x10 grid stays unless the config sets a grid
+    assert attention_cfg(
+        dict(type='CBSA', rep_init='learned'), default, overlay=True, num_heads=3) == dict(
+            type='CBSA', rep_grid=10, rep_init='learned', num_heads=3)
+    assert attention_cfg(
+        dict(type='CBSA', rep_grid=4), default, overlay=True) == dict(
+            type='CBSA', rep_grid=4)
+    # another member takes none of the default's options
+    assert attention_cfg(
+        dict(type='AgentAttention'), default, overlay=True) == dict(type='AgentAttention')
+    assert default == dict(type='CBSA', rep_grid=10)  # not modified
+    # without overlay the config replaces the default as a whole
+    assert attention_cfg(dict(type='CBSA'), default) == dict(type='CBSA')
+
+
 def test_build_layer_names_unregistered_types():
     with pytest.raises(KeyError, match="'Agent' is not registered"):
         build_layer(dict(type='Agent'), embed_dims=8)

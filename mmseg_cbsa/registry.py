@@ -60,7 +60,6 @@ INFERENCERS = _child(mmseg.INFERENCERS)
 FUNCTIONS = _child(MMENGINE_FUNCTIONS)
 
 
-
 def build_in_scope(registry: Registry, cfg: dict) -> Any:
     """Build ``cfg`` from ``registry`` in the ``mmseg_cbsa`` scope (the
     project's types first, then mmseg's and mmengine's), whatever scope is in

@@ -66,6 +66,7 @@ def test_entry_point_is_cbt_s():
 @pytest.mark.parametrize('path', ZERO_SHOT, ids=lambda p: os.path.relpath(p, REPO))
 def test_zero_shot_config_builds(path, cbsa_scope):
     import torch
+
     from mmseg_cbsa.registry import MODELS
     cfg = Config.fromfile(path)
     assert cfg.test_evaluator == dict(type='ZeroShotCLSMetric', patch_size=16, share=0.6)

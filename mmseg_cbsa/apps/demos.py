@@ -349,9 +349,9 @@ def attention_model(config: str,
                     checkpoint: str,
                     device: str = 'cpu',
                     say: Callable[[str], None] = print):
-    """``init_model`` (:func:`mmseg_cbsa.apis.init_model`) for attention pictures: a sliding-window test
-    config is switched to whole-image inference (``say`` tells so), so that
-    every map covers the image."""
+    """:func:`mmseg_cbsa.apis.init_model` for attention pictures: a
+    sliding-window test config is switched to whole-image inference (``say``
+    tells so), so that every map covers the image."""
     cfg = Config.fromfile(config)
     test_cfg = cfg.model.get('test_cfg') or {}
     if test_cfg.get('mode') == 'slide':

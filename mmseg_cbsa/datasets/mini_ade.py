@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
+
 from ..registry import DATASETS
 
 CLASSES = ('background', 'disc', 'box', 'triangle', 'ring', 'cross')

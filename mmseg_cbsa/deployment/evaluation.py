@@ -16,9 +16,9 @@ from typing import Dict, Optional
 
 from mmengine.config import Config
 from mmengine.model import BaseModel
-from ..registry import MODELS
 
 from ..engine import UniqueLogRunner
+from ..registry import MODELS
 from ..utils import prepare_config
 from .onnx import OnnxSegmentor
 

@@ -10,9 +10,9 @@ before the evaluator and the hooks see them. ``tools/test.py --bf16`` sets
 from typing import Sequence
 
 import torch
-from ..registry import LOOPS
 from mmengine.runner.loops import TestLoop, _update_losses
 
+from ..registry import LOOPS
 from ..utils.precision import autocast, outputs_to_float32, precision_dtype
 
 

@@ -41,13 +41,15 @@ class Pretrained(PretrainedInit):
             Shapes must match everywhere else.
     """
 
-    def __init__(self,
-                 checkpoint: str,
-                 prefix: Optional[str] = None,
-                 map_location: Any = 'cpu',
-                 allow_missing: Allowance = (),
-                 allow_unexpected: Allowance = (),
-                 keep_init: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        checkpoint: str,
+        prefix: Optional[str] = None,
+        map_location: Any = 'cpu',
+        allow_missing: Allowance = (),
+        allow_unexpected: Allowance = (),
+        keep_init: Sequence[str] = ()
+    ) -> None:
         super().__init__(checkpoint, prefix=prefix, map_location=map_location)
         self.allow_missing = allow_missing
         self.allow_unexpected = allow_unexpected

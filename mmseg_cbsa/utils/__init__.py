@@ -9,9 +9,9 @@ from .work_dir import WorkDirError, WorkDirLock, check_new_run, guard_work_dir, 
 
 __all__ = [
     'CheckpointError', 'CheckpointMismatchError', 'IMAGE_EXTS', 'WorkDirError', 'WorkDirLock',
-    'add_runner_args', 'check_new_run', 'close_distributed', 'collect_images',
-    'extract_state_dict', 'guard_work_dir', 'init_cpu_distributed', 'init_distributed',
-    'load_checkpoint', 'load_checkpoint_file', 'mmengine_checkpoint_types', 'parse_runner_args',
-    'partial_loading', 'prepare_config', 'read_checkpoint', 'relative_path_notes',
-    'resolve_resume', 'save_checkpoint_file'
+    'add_runner_args', 'check_new_run', 'close_distributed', 'collect_images', 'extract_state_dict',
+    'guard_work_dir', 'init_cpu_distributed', 'init_distributed', 'load_checkpoint',
+    'load_checkpoint_file', 'mmengine_checkpoint_types', 'parse_runner_args', 'partial_loading',
+    'prepare_config', 'read_checkpoint', 'relative_path_notes', 'resolve_resume',
+    'save_checkpoint_file'
 ]

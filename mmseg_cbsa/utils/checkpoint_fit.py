@@ -280,13 +280,12 @@ def load_state_dict_checked(module: torch.nn.Module,
     return left_out
 
 
-
-def load_checkpoint_to_model(model: torch.nn.Module,
-                             checkpoint: Mapping[str, Any],
-                             source: str,
-                             strict: bool = False,
-                             revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
-                             ) -> None:
+def load_checkpoint_to_model(
+    model: torch.nn.Module,
+    checkpoint: Mapping[str, Any],
+    source: str,
+    strict: bool = False,
+    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )) -> None:
     """A checkpoint already read into ``model``: its state dict extracted,
     keys renamed by ``revise_keys`` as mmengine does, then
     :func:`load_state_dict_checked` (refused by ``source`` and key before
@@ -300,11 +299,12 @@ def load_checkpoint_to_model(model: torch.nn.Module,
     load_state_dict_checked(model, state, source=source, strict=strict)
 
 
-def load_checkpoint(model: torch.nn.Module,
-                    filename: str,
-                    map_location: Any = 'cpu',
-                    strict: bool = False,
-                    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )) -> dict:
+def load_checkpoint(
+    model: torch.nn.Module,
+    filename: str,
+    map_location: Any = 'cpu',
+    strict: bool = False,
+    revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )) -> dict:
     """mmengine's ``load_checkpoint``, with the project's guarantees.
 
     Reads ``filename`` (a path or any mmengine scheme) weights-only

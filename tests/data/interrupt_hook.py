@@ -1,5 +1,6 @@
 """A hook that stops training with KeyboardInterrupt, as a user would."""
 from mmengine.hooks import Hook
+
 from mmseg_cbsa.registry import HOOKS
 
 

@@ -3,13 +3,13 @@ subspace bases every attention type states, and the recorder."""
 import numpy as np
 import pytest
 import torch
-from mmseg_cbsa.registry import MODELS
 
 from mmseg_cbsa.analysis.coding_rate import (CodingRateRecorder, coding_rate, compression_term,
                                              head_coding_rates, normalized_compression_term,
                                              subspace_bases, summarize_layers)
 from mmseg_cbsa.models.attentions import ATTENTION_TYPES, BaseAttention
 from mmseg_cbsa.models.attentions.base import split_heads
+from mmseg_cbsa.registry import MODELS
 
 
 def numpy_rate(z: np.ndarray, eps: float) -> float:

@@ -17,12 +17,13 @@ from typing import Any, Dict
 
 STACK = [
     'torch', 'torch.serialization', 'torchvision', 'mmengine', 'mmengine.config',
-    'mmengine.config.config', 'mmengine.config.utils', 'mmengine.model', 'mmengine.model.weight_init',
-    'mmengine.registry', 'mmengine.runner', 'mmengine.runner.checkpoint', 'mmengine.utils',
-    'mmengine.utils.package_utils', 'mmengine.fileio', 'mmcv', 'mmcv.transforms', 'mmcv.cnn',
-    'mmseg', 'mmseg.apis', 'mmseg.models', 'mmseg.datasets', 'mmseg.evaluation', 'mmseg.engine',
-    'mmseg.visualization', 'mmseg.registry', 'mmpretrain', 'mmpretrain.apis', 'mmpretrain.models',
-    'mmpretrain.datasets', 'mmpretrain.evaluation', 'mmpretrain.engine', 'mmpretrain.registry'
+    'mmengine.config.config', 'mmengine.config.utils', 'mmengine.model',
+    'mmengine.model.weight_init', 'mmengine.registry', 'mmengine.runner',
+    'mmengine.runner.checkpoint', 'mmengine.utils', 'mmengine.utils.package_utils',
+    'mmengine.fileio', 'mmcv', 'mmcv.transforms', 'mmcv.cnn', 'mmseg', 'mmseg.apis', 'mmseg.models',
+    'mmseg.datasets', 'mmseg.evaluation', 'mmseg.engine', 'mmseg.visualization', 'mmseg.registry',
+    'mmpretrain', 'mmpretrain.apis', 'mmpretrain.models', 'mmpretrain.datasets',
+    'mmpretrain.evaluation', 'mmpretrain.engine', 'mmpretrain.registry'
 ]
 
 
@@ -79,8 +80,10 @@ def main() -> None:
     before = snapshot()
     importlib.import_module('mmseg_cbsa')
     after = snapshot()
-    changed = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
-               if before.get(k) != after.get(k)}
+    changed = {
+        k: [before.get(k), after.get(k)]
+        for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)
+    }
     print(json.dumps(changed, sort_keys=True))
 
 

@@ -175,8 +175,14 @@ def case_legacy_checkpoint_forced_full_load(tmp: str) -> Dict:
     os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
     model = _build_seg(_pspnet(19).model)
     path = osp.join(tmp, 'legacy.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'seed': np.int64(3),
-                                                           'hist': np.arange(3)}}, path)
+    torch.save(
+        {
+            'state_dict': model.state_dict(),
+            'meta': {
+                'seed': np.int64(3),
+                'hist': np.arange(3)
+            }
+        }, path)
     torch.manual_seed(4)
     target = _build_seg(_pspnet(19).model)
     ckpt = load_checkpoint(target, path)
@@ -225,7 +231,6 @@ CASES: Dict[str, Callable[[str], Dict]] = {
     name[len('case_'):]: fn
     for name, fn in sorted(globals().items()) if name.startswith('case_')
 }
-
 
 MISFIT_MARKERS = ('missing keys', 'unexpected key', 'size mismatch')
 

@@ -102,6 +102,7 @@ def _segmentor(config, ckpt):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
+
     from mmseg_cbsa.registry import MODELS
     init_default_scope('mmseg_cbsa')
     cfg = Config.fromfile(os.path.join(REPO, config))

@@ -120,6 +120,7 @@ def test_decoders_share_everything_but_the_head(dataset, size):
 def test_forward_at_a_small_size(decoder, dataset, cbsa_scope):
     import torch
     from mmengine.registry import DefaultScope
+
     from mmseg_cbsa.registry import MODELS
     cfg = copy.deepcopy(_parsed(_leaf(decoder, 't', dataset)))
     cfg.model.backbone.pop('init_cfg')

@@ -105,9 +105,9 @@ def test_pos_embed_resize_at_layout_grid_is_identity(mode):
 @pytest.mark.parametrize('arch', ['ViT', 'CBT', 'CRATE', 'ToST'])
 def test_encoders_export_form(arch, export_form):
     from mmengine.registry import init_default_scope
-    from mmseg_cbsa.registry import MODELS
 
     import mmseg_cbsa  # noqa: F401
+    from mmseg_cbsa.registry import MODELS
     init_default_scope('mmseg_cbsa')
     extra = dict(attn_cfg=dict(type='CBSA', rep_grid=3)) if arch == 'CBT' else {}
     model = MODELS.build(dict(type=arch, arch=(16, 2, 2), img_size=32, patch_size=8, **extra))

@@ -187,6 +187,30 @@ def test_load_from_in_train_refuses_a_misfit(monkeypatch, tmp_path, files):
     assert not list((tmp_path / 'work').rglob('*.pth'))  # no training happened
 
 
+@pytest.mark.slow
+def test_our_config_stays_strict_under_mmsegs_own_train_py(files, repo_root, tmp_path):
+    """mmseg's tools/train.py builds the runner our config names
+    (CheckedRunner): a misfit load_from is refused there too, before training."""
+    import mmseg
+    train_py = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    work = tmp_path / 'work'
+    res = run_python(
+        repo_root,
+        train_py,
+        CONFIG,
+        '--work-dir',
+        str(work),
+        '--cfg-options',
+        *data_root_options(files['data']),
+        'train_cfg.max_iters=1',
+        f'load_from={files["backbone_only"]}',
+        check=False)
+    assert res.returncode != 0
+    assert 'CheckpointMismatchError' in res.stderr
+    assert 'backbone_only.pth: the checkpoint does not fit the model' in res.stderr
+    assert not list(work.rglob('*.pth'))  # no training happened
+
+
 def test_init_model_and_inferencer_refuse(files):
     """The project's init_model and SegInferencer (mmseg's, with our loading)."""
     from mmseg_cbsa.apis import SegInferencer, init_model

@@ -289,6 +289,7 @@ def broken_mini_ade(tmp_path):
 
 def _dataset(root, split):
     from mmengine.registry import init_default_scope
+
     from mmseg_cbsa.registry import DATASETS
     init_default_scope('mmseg_cbsa')
     cfg = Config.fromfile(MINI)

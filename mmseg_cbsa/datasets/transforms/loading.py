@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 from mmengine import fileio
 from mmseg.datasets.transforms import LoadAnnotations
+
 from ...registry import TRANSFORMS
 
 

@@ -6,9 +6,9 @@ import mmcv
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 from mmseg.engine.hooks import SegVisualizationHook
-from ...registry import HOOKS
 from mmseg.structures import SegDataSample
 
+from ...registry import HOOKS
 from ...visualization.overlay import draw_segmentation
 
 

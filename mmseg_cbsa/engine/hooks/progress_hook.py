@@ -4,6 +4,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
+
 from ...registry import HOOKS
 
 

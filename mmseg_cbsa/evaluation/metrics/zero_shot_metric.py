@@ -13,8 +13,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-from ...registry import METRICS
 from torch import Tensor
+
+from ...registry import METRICS
 
 TARGETS = ('foreground', 'background', 'boundary')
 

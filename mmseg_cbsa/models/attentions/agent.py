@@ -1,9 +1,9 @@
 """Agent attention as the CBSA family member without contraction."""
 from typing import Optional, Sequence
 
-from ...registry import MODELS
 from torch import Tensor
 
+from ...registry import MODELS
 from .cbsa import CBSA
 
 

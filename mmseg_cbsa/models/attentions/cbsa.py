@@ -3,9 +3,9 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .base import AttentionMaps, BaseAttention, split_heads, stacked_bases
 from .representatives import effective_rep_grid, pool_patch_tokens
 

@@ -2,9 +2,9 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .base import AttentionMaps, BaseAttention
 from .tssa import token_statistics_update
 

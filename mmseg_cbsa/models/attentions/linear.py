@@ -2,9 +2,9 @@
 from typing import Optional, Sequence, Tuple
 
 import torch
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .base import AttentionMaps, BaseAttention, merge_heads, split_heads, stacked_bases
 
 

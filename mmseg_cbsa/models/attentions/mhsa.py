@@ -1,9 +1,9 @@
 """Multi-head self-attention as in ViT, in timm's parameter layout."""
 from typing import Optional, Sequence, Tuple
 
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,
                    stacked_bases)
 

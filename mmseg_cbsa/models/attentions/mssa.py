@@ -3,9 +3,9 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .base import (AllPairsSimilarity, AttentionMaps, BaseAttention, merge_heads, softmax_attention,
                    split_heads, stacked_bases)
 

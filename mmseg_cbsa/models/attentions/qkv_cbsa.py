@@ -1,9 +1,9 @@
 """CBSA on a pretrained ViT's projections: the paper's ViT adaptation (Fig. 9)."""
 from typing import Optional, Sequence, Tuple, Union
 
-from ...registry import MODELS
 from torch import Tensor
 
+from ...registry import MODELS
 from .base import AttentionMaps, merge_heads, softmax_attention, split_heads
 from .cbsa import ExtractionMaps
 from .mhsa import MHSA

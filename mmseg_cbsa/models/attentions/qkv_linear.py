@@ -2,9 +2,9 @@
 from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
-from ...registry import MODELS
 from torch import Tensor
 
+from ...registry import MODELS
 from .base import AttentionMaps, merge_heads
 from .mhsa import MHSA
 

@@ -2,9 +2,9 @@
 from typing import List, Optional, Sequence, Union
 
 import torch
-from ...registry import MODELS
 from torch import nn
 
+from ...registry import MODELS
 from ..layers import EncoderBlock, PatchEmbed, attention_cfg
 from .base import TokenBackbone
 

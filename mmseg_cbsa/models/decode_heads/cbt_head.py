@@ -2,7 +2,6 @@
 from typing import Optional
 
 from ...registry import MODELS
-
 from ..layers import attention_cfg, refuse_attention_options
 from .class_embedding_head import ClassEmbeddingHead
 

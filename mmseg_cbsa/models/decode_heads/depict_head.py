@@ -2,9 +2,9 @@
 import inspect
 from typing import Optional, Sequence
 
-from ...registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from ..layers import ResidualCrossAttention, attention_cfg
 from .class_embedding_head import ClassEmbeddingHead
 

@@ -2,8 +2,9 @@
 which backbones and heads take an ``attn_cfg``."""
 from typing import Optional
 
-from ...registry import MODELS
 from torch import nn
+
+from ...registry import MODELS
 
 
 def build_layer(cfg: dict, **defaults) -> nn.Module:

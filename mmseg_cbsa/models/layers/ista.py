@@ -1,8 +1,9 @@
 """The ISTA block of CRATE: one proximal-gradient step towards sparse codes."""
 import torch
 import torch.nn.functional as F
-from ...registry import MODELS
 from torch import Tensor, nn
+
+from ...registry import MODELS
 
 
 @MODELS.register_module()

@@ -1,6 +1,7 @@
 """Position-wise feed-forward network in timm's layout (``fc1``, ``fc2``)."""
-from ...registry import MODELS
 from torch import Tensor, nn
+
+from ...registry import MODELS
 
 
 @MODELS.register_module()

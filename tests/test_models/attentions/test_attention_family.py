@@ -1,11 +1,11 @@
 """The unified formula (paper section 3.3) as executable claims."""
 import pytest
 import torch
-from mmseg_cbsa.registry import MODELS
 
 from mmseg_cbsa.models.attentions import (ATTENTION_TYPES, CBSA, MSSA, AgentAttention,
                                           LinearAttention)
 from mmseg_cbsa.models.attentions.base import merge_heads, split_heads
+from mmseg_cbsa.registry import MODELS
 
 
 def _build(t, **kw):

@@ -1,11 +1,11 @@
 """The attention family's contract (BaseAttention), kept by every member."""
 import pytest
 import torch
-from mmseg_cbsa.registry import MODELS
 from torch import nn
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.models.attentions import ATTENTION_TYPES, BaseAttention
+from mmseg_cbsa.registry import MODELS
 
 
 def _build(t, **kw):

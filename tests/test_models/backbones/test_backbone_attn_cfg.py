@@ -2,10 +2,10 @@
 through ``attn_cfg``, the same way."""
 import pytest
 import torch
-from mmseg_cbsa.registry import MODELS
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.models.attentions import ATTENTION_TYPES
+from mmseg_cbsa.registry import MODELS
 
 BACKBONES = ('ViT', 'CRATE', 'CBT', 'ToST', 'CRATECBT')
 

@@ -68,8 +68,9 @@ def test_patch_permutation_equivariance_with_a_global_grid():
 
 def test_loss_through_mmseg_segmentor(cbsa_scope):
     from mmengine.structures import PixelData
-    from mmseg_cbsa.registry import MODELS
     from mmseg.structures import SegDataSample
+
+    from mmseg_cbsa.registry import MODELS
     model = MODELS.build(
         dict(
             type='EncoderDecoder',

@@ -77,8 +77,8 @@ def test_cbt_head_defaults_to_cbsa_with_its_own_arguments():
 @pytest.mark.parametrize(
     'moved', [dict(rep_grid=3), dict(detach_init=True),
               dict(rep_init='learned')])
-def test_cbt_head_refuses_attention_options_beside_attn_cfg(moved, mmseg_scope):
-    from mmseg.registry import MODELS
+def test_cbt_head_refuses_attention_options_beside_attn_cfg(moved, cbsa_scope):
+    from mmseg_cbsa.registry import MODELS
     (key, value), = moved.items()
     cfg = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3, **moved)
     match = rf"CBTHead takes no {key}: .* moved into attn_cfg, " \

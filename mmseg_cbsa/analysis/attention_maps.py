@@ -210,7 +210,9 @@ class AttentionRecorder:
             self._handles.append(self.backbone.register_forward_pre_hook(self._keep_input))
             if self.record_cls:
                 if has_cls_attention(self.backbone):
-                    self._cls = CLSAttentionRecorder(self.backbone, self.cls_layers, detach=True)
+                    if self._cls is None:  # once: entering again keeps what was recorded
+                        self._cls = CLSAttentionRecorder(
+                            self.backbone, self.cls_layers, detach=True)
                     self._cls.install()
                 else:
                     self.cls_skip_reason = no_cls_attention(self.backbone)

@@ -35,10 +35,20 @@ def tiny_cbt_trained(tmp_path_factory, repo_root) -> dict:
     tools/train.py on a generated miniature ADE20K (2 validation images of
     32x32), once per session. Read-only for the tests: ``config``,
     ``checkpoint`` (iter_4.pth), ``data`` (the dataset root), ``options``
-    (the ``--cfg-options`` that point a run at that data)."""
+    (the ``--cfg-options`` that point a run at that data), ``published``
+    (the checkpoint through tools/misc/publish_model.py: weights and meta,
+    what torch's weights-only ``torch.load`` and so mmseg's own APIs read)."""
     tmp = tmp_path_factory.mktemp('tiny_cbt_trained')
     data, work = tmp / 'data', tmp / 'work'
     options = data_root_options(data)
     config = 'tests/data/configs/tiny_cbt.py'
     run_python(repo_root, 'tools/train.py', config, '--work-dir', work, '--cfg-options', *options)
-    return dict(config=config, checkpoint=work / 'iter_4.pth', data=data, options=options)
+    res = run_python(repo_root, 'tools/misc/publish_model.py', work / 'iter_4.pth',
+                     tmp / 'published' / 'tiny_cbt.pth')
+    published = res.stdout.strip().splitlines()[-1]
+    return dict(
+        config=config,
+        checkpoint=work / 'iter_4.pth',
+        data=data,
+        options=options,
+        published=published)

@@ -183,3 +183,39 @@ def test_quickstart_decoders_share_everything_but_the_head():
         cfg.pop('filename', None)
         cfg['model'].pop('decode_head')
     assert cbt == segmenter
+
+
+def _ours() -> set:
+    from mmengine.registry import Registry
+
+    from mmseg_cbsa import registry
+    return {
+        name
+        for r in vars(registry).values() if isinstance(r, Registry) and r.scope == registry.SCOPE
+        for name in r._module_dict
+    }
+
+
+def _built_outside_our_scope(node, scope, path, ours):
+    """(path, type, scope) of each of our types that a dict of ``node`` would be
+    built in another scope: mmengine tags every dict of an ``mmseg::`` base
+    with ``_scope_='mmseg'``, and a pipeline of ours inside such a dataset
+    would then be looked up in mmseg's registry only."""
+    if isinstance(node, dict):
+        scope = node.get('_scope_', scope)
+        if node.get('type') in ours and scope != 'mmseg_cbsa':
+            yield path, node['type'], scope
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return
+    for key, child in items:
+        yield from _built_outside_our_scope(child, scope, f'{path}.{key}', ours)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
+def test_our_types_are_built_in_our_scope(path):
+    cfg = Config.fromfile(path)
+    found = list(_built_outside_our_scope(cfg.to_dict(), cfg.get('default_scope'), 'cfg', _ours()))
+    assert not found, found

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..apis import build_model
 from ..models.attentions import BaseAttention
+from ..registry import MODELS
 from .report import markdown_table
 
 
@@ -144,7 +145,6 @@ def config_complexity(path: str, shape: Tuple[int, int] = (512, 512)) -> List:
 def backbone_complexity(spec: str, shape: Tuple[int, int] = (224, 224)) -> List:
     """One row of the report for a registered encoder ``TYPE:ARCH`` (e.g.
     ``CBT:t``; ARCH defaults to ``s``) built for ``shape`` (H, W)."""
-    from mmseg.registry import MODELS
     name, _, arch = spec.partition(':')
     model = MODELS.get(name)(arch=arch or 's', img_size=shape).eval()
     img = torch.randn(1, 3, *shape)

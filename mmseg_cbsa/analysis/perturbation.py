@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..engine import build_runner
 from ..engine.hooks import OverlayHook
 from ..models.attentions import BaseAttention
 from ..utils import close_distributed, init_cpu_distributed, prepare_config
@@ -237,12 +238,11 @@ def sweep_model(config: str,
         shape), ``num_perturbed`` (entries) and ``results`` (:func:`noise_sweep`).
     """
     from mmengine.model import is_model_wrapper
-    from mmengine.runner import Runner
 
     work_dir = osp.join(out_dir, 'runs', re.sub(r'[^\w.-]+', '_', label))
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.load_or_resume()  # once; runner.test() then skips loading
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if scope == 'head':

@@ -11,6 +11,7 @@ import re
 from typing import Dict, Mapping, Optional, Sequence
 
 from ..apis import pretrained_backbone
+from ..engine import build_runner
 from ..evaluation.metrics.zero_shot_metric import TARGETS
 from ..utils import close_distributed, init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_zero_shot_layers
@@ -54,7 +55,6 @@ def evaluate_zero_shot(config: str,
         (``{target: {layer: Jaccard}}``) and ``best`` (``{target: max}``).
         Also prints the tables.
     """
-    from mmengine.runner import Runner
 
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.model.backbone.init_cfg = pretrained_backbone(checkpoint)
@@ -63,7 +63,7 @@ def evaluate_zero_shot(config: str,
     if layers is not None:
         cfg.model.layers = layers
     init_cpu_distributed(launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     close_distributed()
 

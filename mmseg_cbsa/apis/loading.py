@@ -1,5 +1,5 @@
-"""Building models from configs and loading their weights: the plumbing every
-analysis tool shares.
+"""Building models from configs and loading their weights: what the analysis,
+deployment and application code share.
 
 * :func:`build_model`: a config's model without the weights the config
   points at (``Pretrained`` init_cfgs, ``pretrained`` paths), optionally

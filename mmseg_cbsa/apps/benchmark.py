@@ -19,7 +19,6 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmseg.registry import MODELS
 from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -28,6 +27,7 @@ from torch.utils._pytree import tree_leaves
 from ..analysis.complexity import HeadCall, count_flops
 from ..apis import build_model
 from ..deployment.onnx import export_module, ort_session
+from ..registry import MODELS, build_in_scope
 from ..utils.precision import autocast, precision_dtype
 from .authors_code import AuthorsDecoder, AuthorsEncoder, authors_folder
 
@@ -161,7 +161,7 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     if case['kind'] == 'layer':
         kwargs = dict(case['layer'])
         extra = kwargs.pop('extra_tokens', 0)
-        layer = MODELS.build(kwargs)
+        layer = build_in_scope(MODELS, kwargs)
         x = torch.randn(batch, side * side + extra, kwargs['embed_dims'])
         return _LayerCall(layer, (side, side)), (x, ), side**2
     if case['kind'] == 'authors':

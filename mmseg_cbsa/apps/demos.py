@@ -28,6 +28,7 @@ from mmengine.config import Config
 from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
 from ..apis import SegInferencer, init_model
 from ..deployment import OnnxSegmentor
+from ..registry import DATASETS, TRANSFORMS, build_in_scope
 from ..utils import collect_images
 from ..utils.precision import autocast, outputs_to_float32
 from ..visualization import (cbsa_extraction_figure, cls_attention_grid, input_prediction_truth,
@@ -165,7 +166,6 @@ def dataset_meta(cfg: Config) -> dict:
     class declares them (its ``METAINFO`` merged with the config's
     ``metainfo``), without building the dataset (no data needed)."""
     from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = cfg.get('test_dataloader', {}).get('dataset')
     if not dataset or 'type' not in dataset:
@@ -206,11 +206,10 @@ def ground_truth_loader(cfg: Config) -> Callable[[str], np.ndarray]:
     annotations (its annotation-loading step, ``LoadAnnotations`` or a
     subclass, e.g. with ``reduce_zero_label``; mmseg's default
     ``LoadAnnotations`` if it has none)."""
-    from mmseg.registry import TRANSFORMS
     dataset = cfg.get('test_dataloader', {}).get('dataset', {})
     steps = dataset.get('pipeline') or cfg.get('test_pipeline') or []
     step = next((dict(s) for s in steps if 'Annotation' in s['type']), dict(type='LoadAnnotations'))
-    transform = TRANSFORMS.build(step)
+    transform = build_in_scope(TRANSFORMS, step)
     # the step's own setting, else the dataset's (mmseg checks they agree)
     reduce_zero_label = transform.reduce_zero_label
     if reduce_zero_label is None:

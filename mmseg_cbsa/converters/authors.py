@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Tuple
 from torch import Tensor
 
 from ..models.backbones.arch import heads_for_width
+from ..registry import SCOPE
 from .mapping import KeyMapper, refuse_unmatched
 from .timm_vit import convert_timm_vit
 
@@ -213,6 +214,7 @@ def convert_classifier(state: Dict[str, Tensor],
         patch = int(round((body['patch_embed.proj.weight'].shape[1] / 3)**0.5))
     grid = round((body['pos_embed'].shape[1] - 1)**0.5)
     cfg = dict(
+        _scope_=SCOPE,
         type=model,
         arch=(d, depth, heads),
         img_size=grid * patch,

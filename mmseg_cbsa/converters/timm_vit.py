@@ -5,6 +5,7 @@ from typing import Dict, Tuple
 from torch import Tensor
 
 from ..models.backbones.arch import heads_for_width, known_widths
+from ..registry import SCOPE
 
 _BLOCK_KEY = re.compile(r'^blocks\.\d+\.(norm1|norm2)\.(weight|bias)$|'
                         r'^blocks\.\d+\.attn\.(qkv|proj)\.(weight|bias)$|'
@@ -50,5 +51,11 @@ def convert_timm_vit(state: Dict[str, Tensor],
                        f'expected one of {list(known_widths())}')
     patch = out['patch_embed.proj.weight'].shape[-1]
     grid = round((out['pos_embed'].shape[1] - 1)**0.5)
-    cfg = dict(type='ViT', arch=(dims, depth, heads), img_size=grid * patch, patch_size=patch)
+    # scoped, so that the config builds from an mmseg or mmpretrain config too
+    cfg = dict(
+        _scope_=SCOPE,
+        type='ViT',
+        arch=(dims, depth, heads),
+        img_size=grid * patch,
+        patch_size=patch)
     return out, cfg

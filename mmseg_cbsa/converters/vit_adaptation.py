@@ -131,8 +131,7 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor],
     attn = adapted_attention(variant, depth, blocks, rep_grid)
     adapted = list(range(depth)) if isinstance(attn, dict) else \
         [i for i, c in enumerate(attn) if c['type'] != 'MHSA']
-    # ViT is registered in mmseg's registry: named by scope inside mmpretrain's classifier
-    cfg.update(_scope_='mmseg_cbsa', type='ViT', attn_cfg=attn, out_type='cls_token')
+    cfg.update(attn_cfg=attn, out_type='cls_token')
     out = {f'backbone.{k}': v for k, v in backbone.items()}
     num_classes = None
     if keep_head and head:

@@ -26,6 +26,7 @@ from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
 from ..apis import build_model, image_pipeline
+from ..registry import MODELS, build_in_scope
 
 #: the exported graph's input and output names
 INPUT_NAME = 'img'
@@ -279,7 +280,6 @@ class OnnxSegmentor:
     def __init__(self, onnx_file: str, config: Union[str, Config]) -> None:
         from mmengine.registry import init_default_scope
         from mmseg.models.segmentors import EncoderDecoder
-        from mmseg.registry import MODELS
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         self.cfg = cfg
@@ -290,7 +290,7 @@ class OnnxSegmentor:
         self.out_channels = head.get('out_channels') or head.num_classes
         self.decode_head = type('Head', (), dict(threshold=head.get('threshold') or 0.3))
         self.test_cfg = cfg.model.get('test_cfg') or ConfigDict(mode='whole')
-        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        self.data_preprocessor = build_in_scope(MODELS, cfg.model.data_preprocessor)
         # mmseg's own inference code, with encode_decode below
         self._inference = EncoderDecoder.inference
         self._slide_inference = EncoderDecoder.slide_inference

@@ -19,11 +19,10 @@ import os
 import os.path as osp
 import pickle
 import tempfile
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
-from torch.utils.weak import WeakIdKeyDictionary
 
 _STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'net')
 
@@ -85,9 +84,6 @@ def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
         name: how messages name the checkpoint (default: ``path``), e.g. the
             URL a cached file was downloaded from.
 
-    Every tensor loaded is remembered as coming from ``name``
-    (:func:`checkpoint_source`), so that a later refusal names the file.
-
     Raises:
         FileNotFoundError: ``path`` does not exist.
         CheckpointError (a ValueError): the file is empty, or cannot be read
@@ -120,7 +116,6 @@ def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
         except Exception as e:  # pickle errors come in many types
             raise CheckpointError(f'{name}: cannot be loaded as a weights-only checkpoint: '
                                   f'{_refusal_reason(path, e)}') from e
-    _remember_source(ckpt, name)
     return ckpt
 
 
@@ -129,32 +124,6 @@ def _device_name(map_location: Any) -> str:
     if isinstance(map_location, (str, torch.device)):
         return str(map_location)
     return 'cpu'
-
-
-#: tensor -> the checkpoint it was loaded from (weak: entries die with the tensors)
-_SOURCES: WeakIdKeyDictionary = WeakIdKeyDictionary()
-
-
-def _tensors(obj: Any, depth: int = 3) -> Iterator[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, Mapping) and depth > 0:
-        for value in obj.values():
-            yield from _tensors(value, depth - 1)
-
-
-def _remember_source(ckpt: Any, name: str) -> None:
-    for t in _tensors(ckpt):
-        _SOURCES[t] = name
-
-
-def checkpoint_source(state_dict: Mapping[str, Any]) -> Optional[str]:
-    """The checkpoint :func:`load_checkpoint_file` read ``state_dict``'s
-    tensors from, or None (tensors made in memory, or copied)."""
-    for value in state_dict.values():
-        if isinstance(value, torch.Tensor) and value in _SOURCES:
-            return _SOURCES[value]
-    return None
 
 
 def _refusal_reason(path: Any, err: Exception) -> str:

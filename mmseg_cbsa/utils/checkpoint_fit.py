@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Seq
 
 import torch
 
-from .checkpoint import CheckpointError, checkpoint_source, extract_state_dict
+from .checkpoint import CheckpointError, extract_state_dict
 from .checkpoint_sources import read_checkpoint
 
 #: how many keys of each kind an error message lists
@@ -247,8 +247,7 @@ def load_state_dict_checked(module: torch.nn.Module,
     copied: a refused state dict leaves ``module`` as it was.
 
     Args:
-        source: how the error names the checkpoint; default: the file its
-            tensors were loaded from (:func:`checkpoint_source`).
+        source: how the error names the checkpoint (its file or URL).
         logger: where a partial load logs the keys it left out.
 
     Returns:
@@ -257,7 +256,7 @@ def load_state_dict_checked(module: torch.nn.Module,
     Raises:
         CheckpointMismatchError: naming the file and the first keys of each kind.
     """
-    source = source or checkpoint_source(state_dict) or 'state dict (not read from a file)'
+    source = source or 'state dict (not read from a file)'
     partial = _Partial((), ()) if strict else _PARTIAL.get()
     if partial.keep_init:
         state_dict = {k: v for k, v in state_dict.items() if not _allowed(k, partial.keep_init)}

@@ -160,18 +160,13 @@ def input_prediction_truth(visualizer: 'SegLocalVisualizer',
                          visualizer.dataset_meta['palette'])
 
 
-_STANDALONE = None
-
-
 def standalone_visualizer() -> 'SegLocalVisualizer':
-    """A visualizer of this module's own, created on first use: not
-    registered as mmengine's current instance, so a runner's visualizer
-    is left alone."""
-    global _STANDALONE
-    if _STANDALONE is None:
-        from mmseg.visualization import SegLocalVisualizer
-        _STANDALONE = SegLocalVisualizer(name='mmseg_cbsa_overlay')
-    return _STANDALONE
+    """A new visualizer for drawing only: not registered as mmengine's
+    current instance, so a runner's visualizer is left alone. Callers that
+    draw many pictures keep theirs (a demo run, a web demo session); each
+    sets its own class names on it."""
+    from mmseg.visualization import SegLocalVisualizer
+    return SegLocalVisualizer(name='mmseg_cbsa_overlay')
 
 
 def overlay_with_legend(image: np.ndarray,

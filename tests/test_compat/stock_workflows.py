@@ -227,6 +227,71 @@ def case_other_plugin_registers_generic_names(tmp: str) -> Dict:
     return dict(mlp=MODELS.get('Mlp') is Mlp, vit=CLS_MODELS.get('ViT') is ViT)
 
 
+def _tiny_ade20k(root: str) -> None:
+    """A few random images and label maps in ADE20K's layout (jpg / png)."""
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for split, count in (('training', 4), ('validation', 2)):
+        os.makedirs(osp.join(root, 'images', split), exist_ok=True)
+        os.makedirs(osp.join(root, 'annotations', split), exist_ok=True)
+        for i in range(count):
+            image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            label = rng.integers(0, 4, (64, 64), dtype=np.uint8)
+            cv2.imwrite(osp.join(root, 'images', split, f'{i}.jpg'), image)
+            cv2.imwrite(osp.join(root, 'annotations', split, f'{i}.png'), label)
+
+
+def case_mmseg_train_py(tmp: str) -> Dict:
+    """mmseg's own tools/train.py on a stock PSPNet-R18 config (2 iterations on a
+    tiny ADE20K-layout folder), its backbone from an ImageNet file with fc.*;
+    with the plugin, the config also names it in custom_imports."""
+    import runpy
+
+    import mmseg
+    root = osp.join(tmp, 'ade')
+    _tiny_ade20k(root)
+    base = osp.join(
+        osp.dirname(mmseg.__file__), '.mim', 'configs', 'pspnet',
+        'pspnet_r18b-d8_4xb2-80k_cityscapes-512x1024.py')
+    imports = "custom_imports = dict(imports=['mmseg_cbsa'])\n" if '--plugin' in sys.argv else ''
+    pipeline = ("[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', "
+                "reduce_zero_label=True), dict(type='PackSegInputs')]")
+    config = osp.join(tmp, 'stock_pspnet.py')
+    with open(config, 'w') as f:
+        f.write(f"""_base_ = [{base!r}]
+{imports}model = dict(pretrained={_resnet18_torchvision(tmp)!r},
+             data_preprocessor=dict(size=(64, 64)),
+             decode_head=dict(num_classes=150), auxiliary_head=dict(num_classes=150))
+data = dict(type='ADE20KDataset', data_root={root!r}, reduce_zero_label=True, pipeline={pipeline})
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data, data_prefix=dict(img_path='images/training',
+                                     seg_map_path='annotations/training'), _delete_=True))
+val_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                      dataset=dict(data, data_prefix=dict(img_path='images/validation',
+                                   seg_map_path='annotations/validation'), _delete_=True))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=2, val_interval=2)
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
+randomness = dict(seed=0, deterministic=True)
+norm_cfg = dict(type='BN', requires_grad=True)
+""")
+    train_py = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    work = osp.join(tmp, 'work')
+    sys.argv = [
+        train_py, config, '--work-dir', work, '--cfg-options', 'model.backbone.norm_cfg.type=BN',
+        'model.decode_head.norm_cfg.type=BN', 'model.auxiliary_head.norm_cfg.type=BN'
+    ]
+    runpy.run_path(train_py, run_name='__main__')
+    # the file this case's own run just wrote (mmengine's pickle, numpy inside)
+    state = torch.load(
+        osp.join(work, 'iter_2.pth'), map_location='cpu', weights_only=False)['state_dict']
+    model = torch.nn.Module()
+    for i, (k, v) in enumerate(sorted(state.items())):
+        model.register_buffer(f't{i}', v)
+    return dict(weights=_digest(model))
+
+
 CASES: Dict[str, Callable[[str], Dict]] = {
     name[len('case_'):]: fn
     for name, fn in sorted(globals().items()) if name.startswith('case_')

@@ -41,7 +41,7 @@ def _run(script: str, *args: str, env=None) -> dict:
 #: where the file does not fit, mmengine logs the misfit instead of refusing
 EXPECTED = {name: dict(status='ok') for name in CASES}
 for name in ('resnet_pretrained_with_fc', 'fcn_pretrained_with_fc', 'convnext_pretrained_prefix',
-             'load_from_other_class_count', 'load_checkpoint_not_strict'):
+             'load_from_other_class_count', 'load_checkpoint_not_strict', 'mmseg_train_py'):
     EXPECTED[name]['logged_misfit'] = True
 EXPECTED['load_checkpoint_strict']['caught'] = 'RuntimeError'
 EXPECTED['legacy_checkpoint_forced_full_load']['meta_seed'] = 3

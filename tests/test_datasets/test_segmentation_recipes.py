@@ -229,14 +229,15 @@ def _shrink(cfg, decoder, data_root, work_dir):
                                              ('segmenter', 'cityscapes')])
 def test_a_few_iterations_on_a_tiny_copy(decoder, dataset, tmp_path):
     from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
+
+    from mmseg_cbsa.engine import build_runner
     rng = np.random.default_rng(0)
     data_root = MAKERS[dataset](tmp_path / 'data', rng)
     cfg = _shrink(
         copy.deepcopy(_parsed(_leaf(decoder, 's', dataset))), decoder, data_root, tmp_path / 'work')
     # the runner's default scope ends with the test
     with DefaultScope.overwrite_default_scope('mmseg_cbsa'):
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         assert len(runner.train_dataloader.dataset) == 4
         assert len(runner.val_dataloader.dataset) == 2
         runner.train()

@@ -3,10 +3,10 @@ visualizers were created in the same process (several runners, an inferencer).""
 import os.path as osp
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 from mmseg.visualization import SegLocalVisualizer
 
 import mmseg_cbsa  # noqa: F401
+from mmseg_cbsa.engine import build_runner
 
 
 def test_overlays_use_the_runners_visualizer(tiny_cbt_trained, repo_root, tmp_path):
@@ -20,7 +20,7 @@ def test_overlays_use_the_runners_visualizer(tiny_cbt_trained, repo_root, tmp_pa
     SegLocalVisualizer.get_instance(cfg.visualizer.get('name', 'visualizer'))
     stray = SegLocalVisualizer.get_instance(f'stray-{tmp_path.name}')
     stray.dataset_meta = dict(classes=('a', 'b'))
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     hook = next(h for h in runner.hooks if type(h).__name__ == 'OverlayHook')
     metrics = runner.test()
     assert hook._visualizer is runner.visualizer

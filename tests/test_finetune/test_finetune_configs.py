@@ -294,7 +294,8 @@ def test_the_dataset_reads_its_layout(dataset, tmp_path, cifar_without_checksums
 @pytest.mark.parametrize('dataset', ['cifar10', 'oxford-pets'])
 def test_a_few_iterations_on_a_tiny_copy(dataset, tmp_path, cifar_without_checksums):
     from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
+
+    from mmseg_cbsa.engine import build_runner
     cfg = _tiny(copy.deepcopy(_parsed(_config('cbt-s', dataset))))
     cfg.model.backbone.pop('init_cfg')
     _small_images(cfg)
@@ -312,7 +313,7 @@ def test_a_few_iterations_on_a_tiny_copy(dataset, tmp_path, cifar_without_checks
     cfg.experiment_name = f'finetune_{dataset}'
     # the runner's default scope (mmpretrain) ends with the test
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.train()
         metrics = runner.val()
     assert runner.iter == (3 if dataset == 'cifar10' else 2)  # 5 or 4 images, batch 2

@@ -32,9 +32,9 @@ def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_p
     the hooks receive is float32."""
     from mmengine.config import Config
     from mmengine.hooks import Hook
-    from mmengine.runner import Runner
 
     import mmseg_cbsa  # noqa: F401
+    from mmseg_cbsa.engine import build_runner
 
     t = tiny_cbt_trained
     cfg = Config.fromfile(osp.join(repo_root, t['config']))
@@ -42,7 +42,7 @@ def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_p
     cfg.work_dir = str(tmp_path)
     cfg.load_from = str(t['checkpoint'])
     cfg.test_cfg = dict(type='AutocastTestLoop', precision='bf16')
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     seen = dict(linear=[], attention=[], logits=[])
     for m in runner.model.modules():  # encoder and decoder
         if isinstance(m, torch.nn.Linear):
@@ -72,10 +72,8 @@ def test_agreement_tool(tiny_cbt_trained, repo_root):
 
 
 def test_argmax_agreement_is_one_in_float32(tiny_cbt_trained, repo_root):
-    from mmseg.apis import init_model
-
-    import mmseg_cbsa  # noqa: F401
     from mmseg_cbsa.analysis.precision import argmax_agreement
+    from mmseg_cbsa.apis import init_model
     from mmseg_cbsa.utils import collect_images
     t = tiny_cbt_trained
     model = init_model(osp.join(repo_root, t['config']), str(t['checkpoint']), device='cpu')

@@ -19,6 +19,7 @@ import torch
 
 from mmseg_cbsa.datasets import mini_ade
 from mmseg_cbsa.datasets.mini_ade import ensure_mini_ade20k
+from mmseg_cbsa.utils.checkpoint import load_checkpoint_file
 from mmseg_cbsa.utils.work_dir import (WorkDirError, WorkDirLock, check_new_run, previous_run_files,
                                        resolve_resume)
 from tests.cli import data_root_options, run_python
@@ -93,7 +94,7 @@ def test_resume_without_last_checkpoint_continues_from_the_newest(run2, repo_roo
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'Iter(train) [3/3]' in log and 'Iter(train) [1/3]' not in log
     assert _bytes(work / 'iter_2.pth') == before  # nothing overwritten
-    assert torch.load(work / 'iter_3.pth', weights_only=True)['meta']['iter'] == 3
+    assert load_checkpoint_file(str(work / 'iter_3.pth'))['meta']['iter'] == 3
 
 
 def test_resume_into_a_mistyped_work_dir_stops(run2, repo_root, tmp_path):

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-import mmseg_cbsa  # noqa: F401  (registers modules, allow-lists checkpoint types)
+import mmseg_cbsa  # noqa: F401  (registers modules)
 from mmseg_cbsa.apps.demos import CLS_TITLE
 from mmseg_cbsa.visualization import (COLOUR_BAR_W, GRID_HEADER_H, GRID_LABEL_W, GRID_PAD,
                                       GRID_TITLE_H, colour_bar, fit_size)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import mmseg_cbsa  # noqa: F401
+from mmseg_cbsa.utils import CheckpointMismatchError
 from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,7 +151,9 @@ def test_bad_inputs_give_clear_errors(coding_rate_tool, images, tmp_path):
     ckpt = tmp_path / 'partial.pth'
     save_checkpoint_file({'backbone.cls_token': torch.zeros(1, 1, 16)}, str(ckpt))
     cfg = os.path.join(REPO, TINY_CBT)
-    with pytest.raises(KeyError, match=r'partial\.pth: the checkpoint lacks .* weights'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'partial\.pth: the checkpoint does not fit.*\n.*29 model weights missing'):
         coding_rate_tool.main(
             [cfg, str(ckpt), '--images',
              str(images), '--out-dir',

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-import mmseg_cbsa  # noqa: F401  (allow-lists mmengine checkpoint types for torch.load)
+from mmseg_cbsa.utils.checkpoint import load_checkpoint_file
 from tests.cli import run_python
 
 QUICKSTART = 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py'
@@ -25,8 +25,10 @@ def _mmseg_tool(name):
 
 
 def test_mmseg_test_tool_evaluates_our_config(tiny_cbt_trained, repo_root, tmp_path):
+    # mmseg's test.py builds mmengine's Runner, whose torch.load (weights-only
+    # under torch >= 2.6) reads a published checkpoint, not a training one
     res = run_python(repo_root, _mmseg_tool('test.py'), tiny_cbt_trained['config'],
-                     tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path, '--cfg-options',
+                     tiny_cbt_trained['published'], '--work-dir', tmp_path, '--cfg-options',
                      *tiny_cbt_trained['options'])
     assert re.search(r'mIoU: \d', res.stdout + res.stderr)
 
@@ -41,19 +43,29 @@ def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_pat
 def test_mmseg_print_config_and_ours(repo_root, tmp_path):
     user = tmp_path / 'user.py'
     user.write_text(f"_base_ = ['mmseg_cbsa::{QUICKSTART[len('configs/'):]}']\n")
-    # mmseg's reads our configs by path (custom_imports) ...
-    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'), QUICKSTART)
+    # a user's working directory that holds a file of the name mmseg's tool dumps to
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'example.py').write_text('mine\n')
+    # mmseg's reads our configs by path (custom_imports), and replaces example.py ...
+    res = run_python(work, _mmseg_tool('misc/print_config.py'), os.path.join(repo_root, QUICKSTART))
     assert "type='CBTHead'" in res.stdout
-    # ... but not a config inheriting mmseg_cbsa:: (parsed before any import)
-    res = run_python(repo_root, _mmseg_tool('misc/print_config.py'), user, check=False)
+    assert (work / 'example.py').read_text() != 'mine\n'
+    # ... and cannot read a config inheriting mmseg_cbsa:: (parsed before any import)
+    res = run_python(work, _mmseg_tool('misc/print_config.py'), user, check=False)
     assert res.returncode != 0 and 'does not support to load mmseg_cbsa config' in res.stderr
-    res = run_python(repo_root, 'tools/misc/print_config.py', user)
-    assert "type='CBTHead'" in res.stdout
+    # ours reads both and leaves the working directory as it was
+    (work / 'example.py').write_text('mine\n')
+    for config in (user, os.path.relpath(os.path.join(repo_root, QUICKSTART), work)):
+        res = run_python(work, os.path.join(repo_root, 'tools/misc/print_config.py'), config)
+        assert "type='CBTHead'" in res.stdout
+    assert os.listdir(work) == ['example.py'] and (work / 'example.py').read_text() == 'mine\n'
 
 
 def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root, tmp_path):
     args = [tiny_cbt_trained['config'], '--not-show', '--cfg-options', *tiny_cbt_trained['options']]
-    # mmseg's own tool draws on a non-contiguous array, which OpenCV refuses
+    # mmseg's own tool builds in mmseg's scope whatever the config's default_scope (and
+    # then draws on a non-contiguous array, which OpenCV refuses: docs/mmseg_tools.md)
     res = run_python(
         repo_root,
         _mmseg_tool('analysis_tools/browse_dataset.py'),
@@ -61,7 +73,7 @@ def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root
         '--output-dir',
         tmp_path / 'mmseg',
         check=False)
-    assert res.returncode != 0 and "in function 'rectangle'" in res.stderr
+    assert res.returncode != 0 and "MiniADE20KDataset is not in the mmseg::dataset" in res.stderr
     run_python(repo_root, 'tools/analysis_tools/browse_dataset.py', *args, '--output-dir',
                tmp_path / 'ours')
     pictures = sorted((tmp_path / 'ours').iterdir())
@@ -93,7 +105,7 @@ def test_publish_model(tiny_cbt_trained, repo_root, tmp_path):
     assert os.path.basename(final) == f'tiny-{digest[:8]}.pth'
     assert os.listdir(tmp_path) == [os.path.basename(final)]
     published = torch.load(final, weights_only=True)
-    original = torch.load(tiny_cbt_trained['checkpoint'], weights_only=True)
+    original = load_checkpoint_file(str(tiny_cbt_trained['checkpoint']))
     assert sorted(published) == ['meta', 'state_dict'] and 'optimizer' in original
     assert published['meta']['dataset_meta'] == original['meta']['dataset_meta']
     assert all(
@@ -110,7 +122,9 @@ def test_mmseg_get_flops_fails_on_this_stack(tiny_cbt_trained, repo_root):
         '--shape',
         '32',
         check=False)
-    assert res.returncode != 0 and '"input_shape" and "inputs" cannot be both set' in res.stderr
+    # it reads cfg.scope, not default_scope, so it builds in mmseg's scope (and fails with
+    # '"input_shape" and "inputs" cannot be both set' on mmseg's own configs)
+    assert res.returncode != 0 and 'ViT is not in the mmseg::model registry' in res.stderr
 
 
 FAKE_SRUN = """#!/usr/bin/env bash

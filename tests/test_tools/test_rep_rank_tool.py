@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from mmseg_cbsa.utils import CheckpointMismatchError
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAYER = 'decode_head.layers.0.attn'  # the tiny model's one CBSA layer (2 heads, 2x2 grid)
 
@@ -93,7 +95,7 @@ def test_bad_inputs(tool, images, tiny_cbt_trained, tmp_path):
     learned = [
         'model.decode_head.attn_cfg.type=CBSA', 'model.decode_head.attn_cfg.rep_init=learned'
     ]
-    with pytest.raises(KeyError, match='representatives'):
+    with pytest.raises(CheckpointMismatchError, match=r'missing.*\n*.*attn\.representatives'):
         tool.main([
             cfg,
             str(tiny_cbt_trained['checkpoint']), '--img-dir',

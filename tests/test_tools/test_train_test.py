@@ -6,20 +6,23 @@ import subprocess
 import pytest
 import torch
 
-import mmseg_cbsa  # noqa: F401  (allow-lists mmengine checkpoint types for torch.load)
+from mmseg_cbsa.utils.checkpoint import load_checkpoint_file
 from tests.cli import data_root_options, run_python
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return load_checkpoint_file(str(path))['state_dict']
 
 
 @pytest.fixture(scope='module')
 def trained(tiny_cbt_trained):
     """The session's tiny_cbt run (conftest): its dataset root and work dir."""
-    return dict(data=tiny_cbt_trained['data'], work=tiny_cbt_trained['checkpoint'].parent)
+    return dict(
+        data=tiny_cbt_trained['data'],
+        work=tiny_cbt_trained['checkpoint'].parent,
+        published=tiny_cbt_trained['published'])
 
 
 def test_train_writes_checkpoints_metrics_and_overlay(trained):
@@ -34,7 +37,7 @@ def test_train_writes_checkpoints_metrics_and_overlay(trained):
     ]
     assert any('mIoU' in s for s in scalars)
     # the checkpoint mmengine wrote loads weights-only (allow-listed types)
-    ckpt = torch.load(work / 'iter_4.pth', weights_only=True)
+    ckpt = load_checkpoint_file(str(work / 'iter_4.pth'))
     assert ckpt['meta']['iter'] == 4
 
 
@@ -86,12 +89,14 @@ import os, numpy as np
 os.chdir({str(repo_root)!r})
 from mmseg.apis import init_model, inference_model, MMSegInferencer
 cfg = {CONFIG!r}
-ckpt = {str(trained["work"] / "iter_4.pth")!r}
+ckpt = {str(trained["published"])!r}
 img = np.random.RandomState(0).randint(0, 255, (40, 56, 3), dtype=np.uint8)
 model = init_model(cfg, ckpt, device='cpu')
 res = inference_model(model, img)
 assert res.pred_sem_seg.data.shape == (1, 40, 56), res.pred_sem_seg.data.shape
-out = MMSegInferencer(model=cfg, weights=ckpt, device='cpu')(img, return_datasamples=True)
+# an inferencer builds in its own scope (mmseg's by default), not the config's
+out = MMSegInferencer(model=cfg, weights=ckpt, device='cpu', scope='mmseg_cbsa')(
+    img, return_datasamples=True)
 assert out.pred_sem_seg.data.shape == (1, 40, 56)
 print('APIS-OK')
 '''

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import mmseg_cbsa  # noqa: F401  (allow-lists mmengine's checkpoint types)
 from mmseg_cbsa.utils.checkpoint import (extract_state_dict, load_checkpoint_file,
                                          save_checkpoint_file)
 

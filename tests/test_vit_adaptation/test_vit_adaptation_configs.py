@@ -131,7 +131,7 @@ def _images(root, classes):
     ('vit-b16-cbsa_in1k-pre_1xb50-400e_oxford-pets.py', False),
 ])
 def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cbsa_scope):
-    from mmengine.runner import Runner
+    from mmseg_cbsa.engine import build_runner
     ckpt = str(tmp_path / 'adapted.pth')
     # ImageNet keeps the converted head (same classes); downstream starts a new one
     state = _timm_checkpoint(ckpt, classes=2 if head_loaded else 5)
@@ -145,7 +145,7 @@ def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cb
         cfg.load_from = ckpt
     else:
         cfg.model.backbone.init_cfg.checkpoint = ckpt
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     # what train() does first, here to look at the weights it starts from
     runner.model.init_weights()
     runner.load_or_resume()

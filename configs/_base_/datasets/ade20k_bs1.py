@@ -35,6 +35,10 @@ tta_pipeline = [
                     ], [dict(type='LoadCheckedAnnotations', num_classes=150)],
                     [dict(type='PackSegInputs')]])
 ]
-train_dataloader = dict(batch_size=1, num_workers=4, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=1, num_workers=4, dataset=dict(pipeline=test_pipeline))
+# our scope for the datasets: the mmseg:: base tags them with mmseg's, which
+# does not know LoadCheckedAnnotations
+train_dataloader = dict(
+    batch_size=1, num_workers=4, dataset=dict(_scope_='mmseg_cbsa', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=4, dataset=dict(_scope_='mmseg_cbsa', pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -27,8 +27,10 @@ test_pipeline = [
     dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=num_classes),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# our scope for the datasets: the mmseg:: base tags them with mmseg's, which
+# does not know LoadCheckedAnnotations
+train_dataloader = dict(batch_size=2, dataset=dict(_scope_='mmseg_cbsa', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(_scope_='mmseg_cbsa', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # the leaves set the model's side of the recipe: decode_head num_classes, the
 # crop (data_preprocessor size, backbone img_size) and the test windows

@@ -9,31 +9,58 @@ from mmengine.config import Config
 
 from mmseg_cbsa.models.attentions import CBSA
 
-# CBSA(8, num_heads=2, head_dims=4, rep_grid=2) built after torch.manual_seed(0),
-# applied to torch.randn(1, 10, 8) drawn next, with hw_shape (3, 3) and
-# patch_start 1: the float32 output bytes of the code before rep_init existed
-BEFORE = ('b67b713e19c0cebdff98053e239a233ed5f7b93dbff5523ec88cc83ed481b6bdbfab3f3e72feafbd2a7bf53d'
-          '68e4333e1aa8123eb493563e719fc13e73169ebd9fc6673e47cbc8bd634f063e994b293e1b8dce3d521b533e'
-          '5542c63eba51b6bdcf657e3eacb5d6bdc9800b3e1c1e223e18c69d3df06b513e7153c93eb3cdc1bd2f45463e'
-          '701ab4bd5eb1f83d21e5313e468e0b3eaa0c563e247cc23e349ba1bdeee9923e0d1aefbdaa3e183e0be8183e'
-          'c485103d0fc24d3e5b6bcd3eabd8dbbd60b0453e94a6b3bdf184f13d7afc2e3e54580c3ed4cc563e1b8ec33e'
-          '01b59bbd22538d3e253ae8bd44bc163efa651d3ed79e403de25d4e3e3c90cb3efadcd7bdc991773ee87bd2bd'
-          '1155083edada223e11acac3dd43f523e40efc83e32bebbbd8d9b483e586fb5bd8299ec3dbb472b3e4063093e'
-          'b631573ed8fcc43ece2598bd')
 
+def pooled_forward_written_out(layer: CBSA, x, hw, patch_start):
+    """The float32 forward of the pooled path, the one ``rep_init='pool'``
+    must leave as it was, written out op by op with the layer's own kernels:
+    the separable averaging-matrix pooling of the patch tokens, E and r, the
+    extraction step, SDPA for the contraction and the folded ``to_out`` as one
+    ``baddbmm``. On any one machine the same ops on the same shapes run the
+    same kernels, so the layer must equal it bit for bit; a stored output
+    would not (CPU kernels differ between machines)."""
+    b, n, d = x.shape
+    K, p = layer.num_heads, layer.head_dims
+    (h, w_), (rh, rw) = hw, (min(layer.rep_grid[0], hw[0]), min(layer.rep_grid[1], hw[1]))
 
-def _from_hex(text: str, shape) -> torch.Tensor:
-    return torch.frombuffer(bytearray.fromhex(text), dtype=torch.float32).reshape(shape).clone()
+    def averaging(size, out):  # adaptive pooling's bins [floor(i s/o), ceil((i+1) s/o))
+        cells = torch.zeros(out, size)
+        for i in range(out):
+            cells[i, (i * size) // out:math.ceil((i + 1) * size / out)] = 1
+        return cells / cells.sum(1, keepdim=True)
+
+    w = torch.nn.functional.linear(x, layer.proj.weight)
+    patches = w[:, patch_start:patch_start + h * w_].unflatten(1, (h, w_))
+    rows = torch.matmul(averaging(h, rh), patches.flatten(2)).unflatten(2, (w_, -1))
+    q0 = torch.matmul(averaging(w_, rw), rows).flatten(1, 2)
+    q0 = q0.view(b, rh * rw, K, p).transpose(1, 2)
+    w = w.view(b, n, K, p).transpose(1, 2)
+    logits = (q0 * layer.scale) @ w.transpose(-1, -2)
+    e = logits.sub_(logits.amax(-1, keepdim=True)).exp_()
+    r = e.sum(-1, keepdim=True).reciprocal()
+    q = q0 + layer.step_extract * ((e @ w) * r)
+    c = torch.nn.functional.scaled_dot_product_attention(q, q, q, scale=layer.scale) * r
+    u = layer.to_out.weight.view(d, K, p)
+    right = torch.einsum('bkmp,dkp->bkmd', layer.step_broadcast * c, u).reshape(b, K * rh * rw, -1)
+    coeff = e.reshape(b, K * rh * rw, -1).transpose(1, 2)
+    return torch.baddbmm(layer.to_out.bias.expand(b, n, d), coeff, right)
 
 
 @pytest.mark.parametrize('kwargs', [{}, dict(rep_init='pool')])
-def test_pool_is_bit_identical_to_before(kwargs):
+@pytest.mark.parametrize(
+    'dims,heads,grid,batch,hw,patch_start,extra',
+    [
+        (8, 2, 2, 1, (3, 3), 1, 0),  # [CLS] first, overlapping 3 -> 2 bins
+        (32, 4, (3, 4), 2, (7, 5), 0, 3),  # class embeddings after the patches
+        (16, 2, 4, 2, (2, 9), 1, 0),  # a patch grid smaller than the representative grid
+    ])
+def test_pool_is_bit_identical_to_before(kwargs, dims, heads, grid, batch, hw, patch_start, extra):
     torch.manual_seed(0)
-    layer = CBSA(8, num_heads=2, head_dims=4, rep_grid=2, **kwargs)
-    x = torch.randn(1, 10, 8)
+    layer = CBSA(dims, num_heads=heads, head_dims=4, rep_grid=grid, **kwargs)
+    x = torch.randn(batch, hw[0] * hw[1] + patch_start + extra, dims)
     with torch.no_grad():
-        out = layer(x, (3, 3), 1)
-    assert torch.equal(out, _from_hex(BEFORE, (1, 10, 8)))
+        out = layer(x, hw, patch_start)
+        expected = pooled_forward_written_out(layer, x, hw, patch_start)
+    assert torch.equal(out, expected)
     assert layer.rep_init == 'pool'
     assert sorted(layer.state_dict()) == [
         'proj.weight', 'step_broadcast', 'step_extract', 'to_out.bias', 'to_out.weight'

@@ -71,5 +71,6 @@ def test_attention_cfg_with_overlay_lays_a_config_of_the_default_type_over_it():
 
 
 def test_build_layer_names_unregistered_types():
-    with pytest.raises(KeyError, match="'Agent' is not registered"):
+    with pytest.raises(
+            KeyError, match="'Agent' is registered neither in mmseg_cbsa's nor in mmseg's"):
         build_layer(dict(type='Agent'), embed_dims=8)

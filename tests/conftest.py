@@ -11,6 +11,13 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_collection_modifyitems(items):
+    # a test that needs the session's trained model pays for its training run
+    for item in items:
+        if 'tiny_cbt_trained' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

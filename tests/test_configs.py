@@ -21,8 +21,16 @@ FINETUNE = [p for p in CONFIGS if f'{os.sep}finetune{os.sep}' in p]
 # Fig. 9 ViT-to-CBSA classifiers: built and checked by tests/test_vit_adaptation/
 VIT_ADAPTATION = [p for p in CONFIGS if f'{os.sep}vit_adaptation{os.sep}' in p]
 SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION]
+
 # the baselines: every DEPICT and Segmenter config, the quickstart's Segmenter included
 BASELINES = [p for p in CONFIGS if re.match(r'(depict|segmenter)', os.path.basename(p))]
+
+
+def _big_models_slow(paths):
+    """ViT-B / ViT-L models take seconds each to build: the full suite only."""
+    return [
+        pytest.param(p, marks=pytest.mark.slow) if re.search(r'vit-[bl]16', p) else p for p in paths
+    ]
 
 
 def _strip_pretrained(model_cfg):
@@ -30,7 +38,8 @@ def _strip_pretrained(model_cfg):
     return model_cfg
 
 
-@pytest.mark.parametrize('path', SEGMENTORS, ids=lambda p: os.path.relpath(p, REPO))
+@pytest.mark.parametrize(
+    'path', _big_models_slow(SEGMENTORS), ids=lambda p: os.path.relpath(p, REPO))
 def test_config_builds(path, cbsa_scope):
     from mmseg_cbsa.registry import MODELS
     cfg = Config.fromfile(path)

@@ -66,6 +66,7 @@ def test_encoder_loads_the_classifier(converted, cbsa_scope):
             assert torch.equal(ours[key], value), key
 
 
+@pytest.mark.slow
 def test_stem_batchnorm_keeps_imagenet_statistics(converted, cbsa_scope):
     config, path, state = converted
     _, model = _build(config, path, cbsa_scope)

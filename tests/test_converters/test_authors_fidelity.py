@@ -112,6 +112,7 @@ def _segmentor(config, ckpt):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('decoder', ['cbt', 'depict-sa', 'depict-ca'])
 def test_segmentation_checkpoint(tmp_path, decoder):
     torch.manual_seed(1)
@@ -176,6 +177,7 @@ def classifier(kinds, d=192, heads=3, n_cls=1000):
     ('ToST-T', ['TSSA'] * 12, 192, 3),
     ('CRATE+CBT-T', ['MSSA'] * 6 + ['CBSA'] * 6, 192, 3),
 ])
+@pytest.mark.slow
 def test_classifier_checkpoint(tmp_path, name, kinds, d, heads):
     from mmpretrain.registry import MODELS as PRETRAIN
     torch.manual_seed(2)
@@ -222,6 +224,7 @@ def test_classifier_checkpoint(tmp_path, name, kinds, d, heads):
         logits, theirs[0] @ sd['mlp_head.1.weight'].T + sd['mlp_head.1.bias'], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_converters_refuse_foreign_files_by_key(tmp_path):
     sd = cbt_decoder()
     sd['net.layers.0.fn.extra_gate'] = torch.zeros(3)

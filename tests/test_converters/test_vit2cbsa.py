@@ -153,6 +153,7 @@ def test_mhsa_blocks_unchanged_and_adapted_block_is_the_authors_attention(
         assert not torch.allclose(io[1][1], timm_vit.blocks[1](io[1][0]), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_tool_writes_a_loadable_checkpoint(timm_file, tmp_path, repo_root):
     dst = tmp_path / 'adapted.pth'
     res = run_python(repo_root, 'tools/model_converters/vit2cbsa.py', timm_file, dst, '--variant',

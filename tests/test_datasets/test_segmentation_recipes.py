@@ -227,6 +227,7 @@ def _shrink(cfg, decoder, data_root, work_dir):
 # one run per dataset (each decoder's training is tested on ADE20K-style data elsewhere)
 @pytest.mark.parametrize('decoder,dataset', [('cbt', 'pascal-context-59'),
                                              ('segmenter', 'cityscapes')])
+@pytest.mark.slow
 def test_a_few_iterations_on_a_tiny_copy(decoder, dataset, tmp_path):
     from mmengine.registry import DefaultScope
 

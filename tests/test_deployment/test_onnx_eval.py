@@ -39,6 +39,7 @@ def exported(tiny_cbt_trained, tmp_path_factory):
     return onnx_file
 
 
+@pytest.mark.slow
 def test_onnx_metrics_equal_the_test_tool(tiny_cbt_trained, exported, repo_root, tmp_path):
     config, options = tiny_cbt_trained['config'], tiny_cbt_trained['options']
     torch_run = run_python(repo_root, 'tools/test.py', config, tiny_cbt_trained['checkpoint'],
@@ -56,6 +57,7 @@ def test_onnx_metrics_equal_the_test_tool(tiny_cbt_trained, exported, repo_root,
         assert onnx_ious[name] == pytest.approx(iou, abs=0.01, nan_ok=True), name
 
 
+@pytest.mark.slow
 def test_missing_onnx_file_is_an_error(tiny_cbt_trained, repo_root, tmp_path):
     res = run_python(
         repo_root,

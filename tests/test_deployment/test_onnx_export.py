@@ -82,6 +82,7 @@ def exported(tmp_path_factory, cbsa_scope):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(VARIANTS))
 def test_dynamic_export_matches_pytorch_at_any_size(name, exported):
     model, onnx_file, _, _ = exported[name]
@@ -94,6 +95,7 @@ def test_dynamic_export_matches_pytorch_at_any_size(name, exported):
             str(result)
 
 
+@pytest.mark.slow
 def test_graph_input_and_output(exported):
     import onnx
     graph = onnx.load(exported['vit_cbt'][1]).graph
@@ -103,6 +105,7 @@ def test_graph_input_and_output(exported):
     assert dims[1] == 3 and all(isinstance(d, str) for d in (dims[0], dims[2], dims[3]))
 
 
+@pytest.mark.slow
 def test_onnx_segmentor_equals_segmentor_predict(exported, tmp_path):
     """Whole and sliding-window inference from an image: the same labels as mmseg."""
     from mmseg.apis import inference_model
@@ -127,6 +130,7 @@ def test_onnx_segmentor_equals_segmentor_predict(exported, tmp_path):
         assert (got.seg_logits.data - expected.seg_logits.data).abs().max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_tool_verify_and_overwrite(exported, repo_root, monkeypatch, capsys, tmp_path):
     out = tmp_path / 'tiny.onnx'
     code, stdout, _ = _run_tool(repo_root, monkeypatch, capsys, TINY + 'tiny_cbt.py',

@@ -2,6 +2,7 @@
 visualizers were created in the same process (several runners, an inferencer)."""
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 from mmseg.visualization import SegLocalVisualizer
 
@@ -9,6 +10,7 @@ import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.engine import build_runner
 
 
+@pytest.mark.slow
 def test_overlays_use_the_runners_visualizer(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     cfg = Config.fromfile(osp.join(repo_root, t['config']))

@@ -291,6 +291,7 @@ def test_the_dataset_reads_its_layout(dataset, tmp_path, cifar_without_checksums
             assert 0 <= sample['data_samples'].gt_label.item() < classes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset', ['cifar10', 'oxford-pets'])
 def test_a_few_iterations_on_a_tiny_copy(dataset, tmp_path, cifar_without_checksums):
     from mmengine.registry import DefaultScope

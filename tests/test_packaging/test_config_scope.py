@@ -29,6 +29,7 @@ def _python(cwd, *args) -> subprocess.CompletedProcess:
     return res
 
 
+@pytest.mark.slow
 def test_package_carries_configs_and_model_index(tmp_path):
     script = textwrap.dedent("""
         import json, os, mmseg_cbsa
@@ -46,6 +47,7 @@ def test_package_carries_configs_and_model_index(tmp_path):
         package='mmseg_cbsa', index=True, config=True)
 
 
+@pytest.mark.slow
 def test_user_config_inherits_the_ade20k_recipe(tmp_path):
     (tmp_path / 'my_cbt.py').write_text(
         "_base_ = ['mmseg_cbsa::cbt/cbt_vit-s16_8xb1-160k_ade20k-512x512.py']\n"
@@ -67,6 +69,7 @@ def test_user_config_inherits_the_ade20k_recipe(tmp_path):
         scope='mmseg_cbsa', head='CBTHead', layers=2, iters=160000, crop=[512, 512])
 
 
+@pytest.mark.slow
 def test_user_config_trains_and_tests_outside_the_checkout(repo_root, tmp_path):
     """Datasets, transforms, hooks, loops, optimizer and metric of the inherited
     base are all built under the ``mmseg_cbsa`` scope."""
@@ -83,6 +86,7 @@ def test_user_config_trains_and_tests_outside_the_checkout(repo_root, tmp_path):
 @pytest.mark.parametrize(
     'name',
     ['cbt_vit-t8_1xb8-1k_mini-ade20k-128x128', 'segmenter_vit-t8_1xb8-1k_mini-ade20k-128x128'])
+@pytest.mark.slow
 def test_inferencer_finds_a_model_by_name(name, tmp_path):
     """``MMSegInferencer(model=<metafile name>, weights=..., scope='mmseg_cbsa')``
     with a checkpoint the test makes from the named config."""
@@ -118,6 +122,7 @@ def test_inferencer_finds_a_model_by_name(name, tmp_path):
         classes=['background', 'disc', 'box', 'triangle', 'ring', 'cross'])
 
 
+@pytest.mark.slow
 def test_inferencer_in_cbsa_scope_does_not_know_our_names(tmp_path):
     """Why the scope must be given: mmseg's own index lacks our models."""
     script = ("import mmseg_cbsa\nfrom mmseg.apis import MMSegInferencer\n"

@@ -15,6 +15,7 @@ def _miou(stdout: str) -> float:
     return float(re.findall(r'mIoU: ([0-9.]+)', stdout)[-1])
 
 
+@pytest.mark.slow
 def test_test_tool_bf16(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     args = [t['config'], t['checkpoint'], '--cfg-options', *t['options']]
@@ -27,6 +28,7 @@ def test_test_tool_bf16(tiny_cbt_trained, repo_root, tmp_path):
     assert 0 <= _miou(out) <= 100 and 0 <= _miou(fp32.stdout + fp32.stderr) <= 100
 
 
+@pytest.mark.slow
 def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_path):
     """Inside the model the activations are bfloat16; what the evaluator and
     the hooks receive is float32."""
@@ -63,6 +65,7 @@ def test_autocast_loop_runs_the_model_in_bf16(tiny_cbt_trained, repo_root, tmp_p
     assert 0 <= metrics['mIoU'] <= 100
 
 
+@pytest.mark.slow
 def test_agreement_tool(tiny_cbt_trained, repo_root):
     t = tiny_cbt_trained
     res = run_python(repo_root, 'tools/analysis_tools/precision_agreement.py', t['config'],
@@ -85,6 +88,7 @@ def test_argmax_agreement_is_one_in_float32(tiny_cbt_trained, repo_root):
         argmax_agreement(model, images, 'int8')
 
 
+@pytest.mark.slow
 def test_image_demo_bf16(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     images = t['data'] / 'images' / 'validation'
@@ -93,6 +97,7 @@ def test_image_demo_bf16(tiny_cbt_trained, repo_root, tmp_path):
     assert len(list(tmp_path.glob('*.png'))) == 2
 
 
+@pytest.mark.slow
 def test_benchmark_precisions(repo_root, tmp_path):
     res = run_python(repo_root, 'tools/analysis_tools/benchmark.py', '--dims', '32', '--heads', '2',
                      '--head-dims', '8', '--rep-grid', '2', '--extra-tokens', '3', '--repeats', '1',
@@ -109,6 +114,7 @@ def test_benchmark_precisions(repo_root, tmp_path):
     assert all(float(r['latency_ms']) > 0 and float(r['pct_matmul']) > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_attention_demo_bf16(tiny_cbt_trained, repo_root, tmp_path):
     t = tiny_cbt_trained
     image = sorted((t['data'] / 'images' / 'validation').iterdir())[0]

@@ -133,6 +133,7 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(test_tool, monkeypatch
     assert re.search(expected, message), message
 
 
+@pytest.mark.slow
 def test_test_tool_does_not_run_a_payload_even_when_forced(files, repo_root, tmp_path):
     """With TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 mmengine's bare torch.load
     unpickled anything; the project's loader passes weights_only=True."""
@@ -187,6 +188,7 @@ def test_load_from_in_train_refuses_a_misfit(monkeypatch, tmp_path, files):
     assert not list((tmp_path / 'work').rglob('*.pth'))  # no training happened
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_our_config_stays_strict_under_mmsegs_own_train_py(files, repo_root, tmp_path):
     """mmseg's tools/train.py builds the runner our config names
@@ -251,6 +253,7 @@ def test_pretrained_backbone_loads_a_fitting_encoder(files):
         torch.testing.assert_close(v, files['state'][f'backbone.{k}'], rtol=0, atol=0, msg=k)
 
 
+@pytest.mark.slow
 def test_pretrained_backbone_refuses_a_misfit(files):
     with pytest.raises(
             CheckpointMismatchError,
@@ -274,6 +277,7 @@ def _segmentor(init_cfg):
     return model
 
 
+@pytest.mark.slow
 def test_partial_loading_is_explicit_and_still_checks_shapes(files):
     """A whole segmentor from an encoder-only file: refused unless the
     missing head is declared; a declared partial load still refuses shapes."""
@@ -306,6 +310,7 @@ def _snapshot(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_a_refused_load_leaves_the_model_untouched(files):
     """Before: the fit was judged after loading non-strictly, so a refused
     file's fitting tensors were already in the model."""

@@ -75,6 +75,7 @@ def _run_in_process(repo_root, monkeypatch, script, *argv):
     return None
 
 
+@pytest.mark.slow
 def test_image_demo_skips_bad_images_names_them_and_exits_nonzero(demo_assets, repo_root, tmp_path):
     folder = demo_assets['folder']
     res = run_python(
@@ -210,6 +211,7 @@ def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
         # resized to 137x2048 like a 200x3000 image: 10x10 representatives, 9x32 patch windows
         (CBT_ADE20K, [(100, 1500)]),
     ])
+@pytest.mark.slow
 def test_whole_model_inference_on_elongated_images(config, shapes, tmp_path, repo_root):
     from mmseg.apis import inference_model, init_model
     model = init_model(osp.join(repo_root, config), None, device='cpu')

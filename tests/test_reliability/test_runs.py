@@ -82,6 +82,7 @@ def _fake_checkpoint(path, iteration):
 # ------------------------------------------------------------ item 2: resume
 
 
+@pytest.mark.slow
 def test_resume_without_last_checkpoint_continues_from_the_newest(run2, repo_root, tmp_path):
     """Before: 'Auto resumed from the latest checkpoint None', training from
     iteration 0 and overwriting iter_2.pth."""
@@ -97,6 +98,7 @@ def test_resume_without_last_checkpoint_continues_from_the_newest(run2, repo_roo
     assert load_checkpoint_file(str(work / 'iter_3.pth'))['meta']['iter'] == 3
 
 
+@pytest.mark.slow
 def test_resume_into_a_mistyped_work_dir_stops(run2, repo_root, tmp_path):
     """Before: a fresh run from iteration 0 in a new folder, reported as a resume."""
     shutil.copytree(run2['work'], tmp_path / 'work_cbt')
@@ -108,6 +110,7 @@ def test_resume_into_a_mistyped_work_dir_stops(run2, repo_root, tmp_path):
     assert 'Iter(train)' not in _log(res) and not typo.exists()  # nothing started or created
 
 
+@pytest.mark.slow
 def test_empty_last_checkpoint_is_an_error_naming_it(run2, repo_root, tmp_path):
     """Before: 'FileNotFoundError:  can not be found.'"""
     work = _copy_run(run2, tmp_path / 'work')
@@ -171,6 +174,7 @@ def test_resume_without_any_intact_checkpoint_is_an_error(tmp_path):
 # ------------------------------------------------------- item 3: work dirs
 
 
+@pytest.mark.slow
 def test_new_run_into_a_work_dir_with_checkpoints_is_refused(run2, repo_root, tmp_path):
     """Before: the second run silently overwrote the first run's iter_2.pth."""
     work = _copy_run(run2, tmp_path / 'work')
@@ -211,6 +215,7 @@ def test_work_dirs_with_only_logs_do_not_block(tmp_path):
     assert resolve_resume(str(tmp_path), cfg) == str(tmp_path / 'ckpt_3.pth')
 
 
+@pytest.mark.slow
 def test_a_concurrent_run_into_the_same_work_dir_is_refused(run2, repo_root, tmp_path):
     """Before: both runs trained, writing each other's checkpoints (and, when
     they started in the same second, one log)."""
@@ -332,6 +337,7 @@ def test_relative_data_roots_are_reported(tmp_path, monkeypatch):
     assert (elsewhere / 'data' / 'm' / 'mini_ade20k.json').is_file()
 
 
+@pytest.mark.slow
 def test_first_distributed_run_on_a_fresh_data_root(repo_root, tmp_path):
     """Before: 3 failures out of 3 (both ranks generated the dataset). 1000
     training images make generation take long enough (seconds) for the ranks

@@ -91,6 +91,7 @@ def _read(path):
     return img
 
 
+@pytest.mark.slow
 def test_demo_command_line_vit_with_cbt_head(assets, repo_root, tmp_path):
     """ViT (MHSA, [CLS]) encoder + CBT head: one [CLS] grid, one CBSA picture."""
     res = subprocess.run([

@@ -52,6 +52,7 @@ def _png_size(path):
     return img.shape
 
 
+@pytest.mark.slow
 def test_cli_random_init_writes_table_json_csv_png(images, tmp_path):
     out = tmp_path / 'out'
     res = subprocess.run([
@@ -173,6 +174,7 @@ def test_bad_inputs_give_clear_errors(coding_rate_tool, images, tmp_path):
     assert not (tmp_path / 'o').exists()
 
 
+@pytest.mark.slow
 def test_synthetic_compression_lowers_the_coding_rate(tmp_path):
     tool = _tool('synthetic_compression')
     result = tool.main(

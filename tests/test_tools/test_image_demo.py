@@ -116,6 +116,7 @@ def test_missing_ground_truth_is_refused_before_anything_runs(tiny_cbt_trained, 
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, repo_root, tmp_path,
                                                monkeypatch, capsys):
     import onnxruntime  # noqa: F401  (a test requirement: missing fails)

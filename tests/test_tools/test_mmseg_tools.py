@@ -24,6 +24,7 @@ def _mmseg_tool(name):
     return os.path.join(MMSEG_TOOLS, *name.split('/'))
 
 
+@pytest.mark.slow
 def test_mmseg_test_tool_evaluates_our_config(tiny_cbt_trained, repo_root, tmp_path):
     # mmseg's test.py builds mmengine's Runner, whose torch.load (weights-only
     # under torch >= 2.6) reads a published checkpoint, not a training one
@@ -33,6 +34,7 @@ def test_mmseg_test_tool_evaluates_our_config(tiny_cbt_trained, repo_root, tmp_p
     assert re.search(r'mIoU: \d', res.stdout + res.stderr)
 
 
+@pytest.mark.slow
 def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_path):
     run_python(repo_root, _mmseg_tool('train.py'), tiny_cbt_trained['config'], '--work-dir',
                tmp_path, '--cfg-options', *tiny_cbt_trained['options'], 'train_cfg.max_iters=2',
@@ -40,6 +42,7 @@ def test_mmseg_train_tool_trains_our_config(tiny_cbt_trained, repo_root, tmp_pat
     assert (tmp_path / 'iter_2.pth').is_file()
 
 
+@pytest.mark.slow
 def test_mmseg_print_config_and_ours(repo_root, tmp_path):
     user = tmp_path / 'user.py'
     user.write_text(f"_base_ = ['mmseg_cbsa::{QUICKSTART[len('configs/'):]}']\n")
@@ -62,6 +65,7 @@ def test_mmseg_print_config_and_ours(repo_root, tmp_path):
     assert os.listdir(work) == ['example.py'] and (work / 'example.py').read_text() == 'mine\n'
 
 
+@pytest.mark.slow
 def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root, tmp_path):
     args = [tiny_cbt_trained['config'], '--not-show', '--cfg-options', *tiny_cbt_trained['options']]
     # mmseg's own tool builds in mmseg's scope whatever the config's default_scope (and
@@ -84,6 +88,7 @@ def test_browse_dataset_writes_ground_truth_pictures(tiny_cbt_trained, repo_root
     assert drawn.shape == image.shape and np.abs(drawn.astype(int) - image).mean() > 5
 
 
+@pytest.mark.slow
 def test_confusion_matrix_agrees_with_the_test_metric(tiny_cbt_trained, repo_root, tmp_path):
     res = run_python(repo_root, 'tools/test.py', tiny_cbt_trained['config'],
                      tiny_cbt_trained['checkpoint'], '--work-dir', tmp_path / 'work', '--out',
@@ -97,6 +102,7 @@ def test_confusion_matrix_agrees_with_the_test_metric(tiny_cbt_trained, repo_roo
     assert (tmp_path / 'cm' / 'confusion_matrix.png').stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_publish_model(tiny_cbt_trained, repo_root, tmp_path):
     res = run_python(repo_root, 'tools/misc/publish_model.py', tiny_cbt_trained['checkpoint'],
                      tmp_path / 'tiny.pth')
@@ -113,6 +119,7 @@ def test_publish_model(tiny_cbt_trained, repo_root, tmp_path):
     assert sorted(published['state_dict']) == sorted(original['state_dict'])
 
 
+@pytest.mark.slow
 def test_mmseg_get_flops_fails_on_this_stack(tiny_cbt_trained, repo_root):
     """Why tools/analysis_tools/get_flops.py is ours (tests/test_tools/test_get_flops.py)."""
     res = run_python(
@@ -146,6 +153,7 @@ exec "$@"
     ('tools/slurm_train.sh', ['part', 'job', QUICKSTART], 'train.py'),
     ('tools/slurm_test.sh', ['part', 'job', QUICKSTART, 'ckpt.pth'], 'test.py'),
 ])
+@pytest.mark.slow
 def test_slurm_scripts_build_mmseg_command_line(script, args, tool, repo_root, tmp_path):
     fake = tmp_path / 'bin' / 'srun'
     fake.parent.mkdir()

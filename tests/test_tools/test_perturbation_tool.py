@@ -49,6 +49,7 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_tool_end_to_end(tiny_cbt_trained, repo_root, tmp_path, cbsa_scope):
     t = tiny_cbt_trained
     cbt_ckpt = t['checkpoint']

@@ -1,6 +1,10 @@
 """``tools/test.py --show-dir`` paints predictions as mmseg's tools/test.py does,
 and training and testing run with mmseg's own SegVisualizationHook."""
+import pytest
+
 from tests.cli import run_python
+
+pytestmark = pytest.mark.slow
 
 
 def _pictures(folder):

@@ -5,6 +5,9 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

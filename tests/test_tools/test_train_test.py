@@ -41,6 +41,7 @@ def test_train_writes_checkpoints_metrics_and_overlay(trained):
     assert ckpt['meta']['iter'] == 4
 
 
+@pytest.mark.slow
 def test_test_tool_evaluates_a_checkpoint(trained, repo_root, tmp_path):
     res = run_python(repo_root, 'tools/test.py', CONFIG, str(trained['work'] / 'iter_4.pth'),
                      '--work-dir', str(tmp_path), '--out', str(tmp_path / 'pred'), '--cfg-options',
@@ -49,6 +50,7 @@ def test_test_tool_evaluates_a_checkpoint(trained, repo_root, tmp_path):
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
 
 
+@pytest.mark.slow
 def test_load_from_uses_the_checkpoint(trained, repo_root, tmp_path):
     """load_from (weights-only, allow-listed) starts training from the file."""
     res = run_python(repo_root, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path),
@@ -57,6 +59,7 @@ def test_load_from_uses_the_checkpoint(trained, repo_root, tmp_path):
     assert 'Load checkpoint from' in res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_continues_identically(trained, repo_root, tmp_path):
     env = {'PYTHONPATH': os.path.join(repo_root, 'tests', 'data')}
     res = run_python(
@@ -83,6 +86,7 @@ def test_resume_after_interruption_continues_identically(trained, repo_root, tmp
         torch.testing.assert_close(resumed[k], straight[k], rtol=0, atol=0, msg=k)
 
 
+@pytest.mark.slow
 def test_mmseg_apis_work_with_plugin_config(trained, repo_root, tmp_path):
     code = f'''
 import os, numpy as np
@@ -105,6 +109,7 @@ print('APIS-OK')
     assert 'APIS-OK' in res.stdout
 
 
+@pytest.mark.slow
 def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
     """dist_train.sh / dist_test.sh through torchrun (gloo without CUDA)."""
     import socket
@@ -125,6 +130,7 @@ def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
     assert (tmp_path / 'iter_4.pth').is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
 def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
     res = run_python(
@@ -134,6 +140,7 @@ def test_amp_without_gpu_is_a_clear_error(repo_root, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written before the refusal
 
 
+@pytest.mark.slow
 def test_image_demo_on_files_and_folders(trained, repo_root, tmp_path):
     import cv2
     folder = trained['data'] / 'images' / 'validation'

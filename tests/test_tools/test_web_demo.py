@@ -16,6 +16,8 @@ import pytest
 
 from mmseg_cbsa.apps import web_demo_browser as page
 
+pytestmark = pytest.mark.slow
+
 #: what a missing browser or client says: the test install provides them
 INSTALL_HINT = 'run `bash tools/install.sh --tests`, which installs them'
 

@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_missing_browser_fails_with_the_install_command(repo_root, tmp_path):
     # PATH with Python alone: no chromium, no chromedriver

@@ -6,10 +6,13 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from mmseg_cbsa.models import CBT
 from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
+
+pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -130,6 +130,7 @@ def _images(root, classes):
     ('vit-b16-cbsa_in21k-pre_8xb64-adamw-50e_in1k.py', True),
     ('vit-b16-cbsa_in1k-pre_1xb50-400e_oxford-pets.py', False),
 ])
+@pytest.mark.slow
 def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cbsa_scope):
     from mmseg_cbsa.engine import build_runner
     ckpt = str(tmp_path / 'adapted.pth')

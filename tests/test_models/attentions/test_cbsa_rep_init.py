@@ -170,6 +170,7 @@ def test_cbt_head_with_learned_representatives_trains_one_step(cbsa_scope, repo_
     assert not torch.equal(attn.representatives.detach(), before)
 
 
+@pytest.mark.slow
 def test_onnx_export_with_learned_representatives(cbsa_scope, repo_root, monkeypatch, tmp_path):
     import onnxruntime  # noqa: F401  (a test requirement: missing fails)
     import onnxscript  # noqa: F401  (a test requirement: missing fails)

@@ -52,6 +52,7 @@ import timm  # noqa: E402  (a test requirement, never skipped)
 
 @pytest.mark.parametrize('name,size', [('vit_tiny_patch16_224', (224, 224)),
                                        ('vit_tiny_patch16_384', (384, 384))])
+@pytest.mark.slow
 def test_converted_timm_weights_give_timm_features(tmp_path, repo_root, name, size):
     import subprocess
     import sys
@@ -78,6 +79,7 @@ def test_converted_timm_weights_give_timm_features(tmp_path, repo_root, name, si
         ours, ref.transpose(1, 2).reshape(2, 192, h, w), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_converter_refuses_unknown_layouts(tmp_path, repo_root):
     import subprocess
     import sys

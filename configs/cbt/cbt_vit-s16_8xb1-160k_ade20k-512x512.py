@@ -1,6 +1,6 @@
 # CBT-S decoder on a ViT-S/16 encoder (ImageNet-21k timm weights), ADE20K,
 # Segmenter's recipe: 512x512 crops, total batch 8, SGD 1e-3 poly, 160k
-# iterations, sliding-window test with 512 windows and stride 512.
+# iterations, sliding-window test with 512 windows and stride 480.
 #
 # Encoder weights: convert timm's vit_small_patch16_384 state dict once with
 #   python tools/model_converters/timm_vit2mmseg.py SRC checkpoints/vit-s16_384_timm.pth

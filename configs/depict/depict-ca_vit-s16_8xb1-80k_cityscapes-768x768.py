@@ -1,6 +1,6 @@
 # DEPICT-CA decoder on a ViT-S/16 encoder (ImageNet-21k timm weights),
 # Cityscapes, the authors' Segmenter recipe: 768x768 crops, total batch 8,
-# SGD lr 1e-2 poly, 80k iterations (216 epochs), sliding-window test 768 / stride 512.
+# SGD lr 1e-2 poly, 80k iterations (216 epochs), sliding-window test 768 / stride 736.
 _base_ = [
     '../_base_/models/depict-ca_vit-s16.py', '../_base_/datasets/cityscapes_bs1.py',
     '../_base_/default_runtime.py', '../_base_/schedules/segmenter_80k_lr1e-2.py'
@@ -11,4 +11,4 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(img_size=crop_size, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=19),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(512, 512)))
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(736, 736)))

@@ -1,6 +1,6 @@
 # DEPICT-SA decoder on a ViT-S/16 encoder (ImageNet-21k timm weights),
 # Pascal Context 59, the authors' Segmenter recipe: 480x480 crops, total batch 16,
-# SGD lr 1e-3 poly, 80k iterations (256 epochs), sliding-window test 480 / stride 320.
+# SGD lr 1e-3 poly, 80k iterations (256 epochs), sliding-window test 480 / stride 448.
 _base_ = [
     '../_base_/models/depict-sa_vit-s16.py', '../_base_/datasets/pascal_context_59_bs2.py',
     '../_base_/default_runtime.py', '../_base_/schedules/segmenter_80k.py'
@@ -11,4 +11,4 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(img_size=crop_size, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=59),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(320, 320)))
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(448, 448)))

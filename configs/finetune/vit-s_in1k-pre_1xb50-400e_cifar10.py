@@ -9,5 +9,6 @@ model = dict(
         type='ViT',
         arch='s',
         legacy_cls_pooling=False,
-        init_cfg=dict(checkpoint=checkpoint, prefix=None)),
+        # timm's encoder: finetune.py has no mlp_head to drop, the final norm loads
+        init_cfg=dict(checkpoint=checkpoint, prefix=None, keep_init=())),
     head=dict(in_channels=384))

@@ -4,9 +4,8 @@
 # authors' recipe (CBSA_finetune_vit/main.py, README): AdamW lr 5e-5, weight decay
 # 0.01 on every parameter, 50 epochs, total batch 512 (8 GPUs x 64), label smoothing
 # 0.1, random resized crop + flip, ImageNet mean/std, mixed precision (--amp).
-# Their lr factor per epoch is min((e + 1) / 10, cosine over 50 epochs); here
-# LinearLR over epochs 0-9 chained with CosineAnnealingLR over 0-50: equal from
-# epoch 9 on, at most 8.4% higher during the warm-up (epochs 1-8).
+# Their lr factor per epoch is min((e + 1) / 10, cosine over 50 epochs), stepped
+# once per epoch (WarmupCosineLR, docs/recipes.md).
 # Checkpoint: tools/model_converters/vit2cbsa.py (docs/vit_adaptation.md); it keeps
 # every tensor, the timm head included, and serves all three adaptations.
 _base_ = [
@@ -31,8 +30,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-5, betas=(0.9, 0.999), weight_decay=0.01))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=9),
-    dict(type='CosineAnnealingLR', T_max=50, by_epoch=True, begin=0, end=50),
+    dict(_scope_='mmseg_cbsa', type='WarmupCosineLR', warmup=10, T_max=50, by_epoch=True, end=50)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=1)
 val_cfg = dict()

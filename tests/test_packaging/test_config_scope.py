@@ -66,7 +66,7 @@ def test_user_config_inherits_the_ade20k_recipe(tmp_path):
     """)
     res = _python(tmp_path, '-c', script)
     assert json.loads(res.stdout.splitlines()[-1]) == dict(
-        scope='mmseg_cbsa', head='CBTHead', layers=2, iters=160000, crop=[512, 512])
+        scope='mmseg_cbsa', head='CBTHead', layers=2, iters=64 * 2527, crop=[512, 512])
 
 
 @pytest.mark.slow

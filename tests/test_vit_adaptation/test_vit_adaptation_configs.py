@@ -64,8 +64,8 @@ def test_imagenet_leaves_follow_the_authors_recipe(path):
         type='AdamW', lr=5e-5, betas=(0.9, 0.999), weight_decay=0.01)
     assert 'paramwise_cfg' not in cfg.optim_wrapper
     assert cfg.train_dataloader.batch_size * 8 == 512 and cfg.train_cfg.max_epochs == 50
-    assert [(s.type, s.begin, s.end) for s in cfg.param_scheduler] == [('LinearLR', 0, 9),
-                                                                       ('CosineAnnealingLR', 0, 50)]
+    assert [(s.type, s.warmup, s.T_max)
+            for s in cfg.param_scheduler] == [('WarmupCosineLR', 10, 50)]
     assert cfg.model.head.loss.label_smooth_val == 0.1
     size = _name(path)[4]
     assert cfg.load_from == f'checkpoints/vit-{size}16_in21k-ft-in1k_adapted.pth'
@@ -132,6 +132,8 @@ def _images(root, classes):
 ])
 @pytest.mark.slow
 def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cbsa_scope):
+    from mmengine.registry import DefaultScope
+
     from mmseg_cbsa.engine import build_runner
     ckpt = str(tmp_path / 'adapted.pth')
     # ImageNet keeps the converted head (same classes); downstream starts a new one
@@ -146,11 +148,14 @@ def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cb
         cfg.load_from = ckpt
     else:
         cfg.model.backbone.init_cfg.checkpoint = ckpt
-    runner = build_runner(cfg)
-    # what train() does first, here to look at the weights it starts from
-    runner.model.init_weights()
-    runner.load_or_resume()
-    before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    # the runner sets the config's default scope; it ends with the test
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        runner = build_runner(cfg)
+        # what train() does first, here to look at the weights it starts from
+        runner.model.init_weights()
+        runner.load_or_resume()
+        before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+        runner.train()
     expected = state if head_loaded else {
         k: v
         for k, v in state.items() if k.startswith('backbone.')
@@ -160,7 +165,6 @@ def test_a_step_from_a_converted_timm_checkpoint(leaf, head_loaded, tmp_path, cb
         set() if head_loaded else {'head.fc.weight', 'head.fc.bias'})
     assert all(torch.equal(before[k], v) for k, v in expected.items())
     assert {type(b.attn).__name__ for b in runner.model.backbone.blocks} == {'QKVCBSA'}
-    runner.train()
     assert runner.iter == 1
     assert np.isfinite(runner.message_hub.get_scalar('train/loss').current())
     after = runner.model.state_dict()

@@ -2,7 +2,7 @@
 # Segmenter recipe (their segm/config.yml, cityscapes): images rescaled to
 # (2048, 1024) with ratios 0.5-2.0, 768x768 crops, total batch 8 = 8 GPUs x 1
 # (on fewer GPUs raise batch_size so that the total stays 8), sliding-window
-# test on the 2048x1024 image with 768 windows, stride 512.
+# test on the 2048x1024 image with 768 windows, stride 736.
 # LoadCheckedAnnotations (mmseg_cbsa.datasets.transforms) is mmseg's
 # LoadAnnotations plus a check naming the file of a corrupt label map.
 _base_ = ['mmseg::_base_/datasets/cityscapes.py']

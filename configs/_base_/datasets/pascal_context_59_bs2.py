@@ -2,7 +2,7 @@
 # Segmenter recipe (their segm/config.yml, pascal_context): images rescaled
 # to short side 520 (Segmenter's (max_ratio 8 x 520, 520) keep-ratio scale),
 # 480x480 crops, total batch 16 = 8 GPUs x 2 (on fewer GPUs raise batch_size
-# so that the total stays 16), sliding-window test with 480 windows, stride 320.
+# so that the total stays 16), sliding-window test with 480 windows, stride 448.
 # Segmenter counts 60 classes (background as a class); mmseg's 59-class
 # protocol, the one papers report, ignores it.
 # LoadCheckedAnnotations (mmseg_cbsa.datasets.transforms) is mmseg's

@@ -6,8 +6,13 @@
 # (prefix='backbone.'), and they must fit the encoder exactly (the project's
 # fit check: no encoder weight left unset, no tensor without a place); the
 # 1000-class head.fc.* tensors, which could not fit the new head, are not
-# read. The leaves set the checkpoint and the head's num_classes / in_channels.
+# read. As in finetune.py, which drops every mlp_head.* tensor, the final
+# LayerNorm (their mlp_head.0, our backbone.norm) starts afresh (keep_init) and
+# the new head has PyTorch's initialisation (classifier_in1k.py).
+# The leaves set the checkpoint and the head's num_classes / in_channels.
 _base_ = ['./classifier_in1k.py']
 model = dict(
-    backbone=dict(init_cfg=dict(_scope_='mmseg_cbsa', type='Pretrained', prefix='backbone.')),
+    backbone=dict(
+        init_cfg=dict(
+            _scope_='mmseg_cbsa', type='Pretrained', prefix='backbone.', keep_init=('norm.', ))),
     head=dict(loss=dict(_delete_=True, type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))

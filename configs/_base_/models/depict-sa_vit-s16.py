@@ -9,4 +9,8 @@ model = dict(
         num_heads=3,
         head_dims=100,
         num_classes=150,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+        # the authors' loss (Segmenter's engine.py: torch's CrossEntropyLoss with
+        # ignore_index 255) averages over the labelled pixels; mmseg's default
+        # (avg_non_ignore=False) divides by every pixel, ignored ones included
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)))

@@ -10,5 +10,14 @@ model = dict(
         num_heads=6,
         embed_dims=384,
         dropout_ratio=0.0,
+        # Segmenter's decoder (its config.yml): dropout 0.1 in attention,
+        # projection and FFN, no drop path (mmseg's head defaults to 0 / 0.1)
+        drop_rate=0.1,
+        attn_drop_rate=0.1,
+        drop_path_rate=0.0,
         num_classes=150,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+        # the authors' loss (Segmenter's engine.py: torch's CrossEntropyLoss with
+        # ignore_index 255) averages over the labelled pixels; mmseg's default
+        # (avg_non_ignore=False) divides by every pixel, ignored ones included
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)))

@@ -4,13 +4,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones.vit import VisionTransformer as MMSegViT
 from torch import Tensor, nn
 
 from ..tracing import is_exporting
 from .arch import arch_settings
 from .cls_attention import CLSAttentionRecorder
+from .weight_init import WEIGHT_INITS
 
 
 class TokenBackbone(BaseModule):
@@ -32,6 +32,10 @@ class TokenBackbone(BaseModule):
             instead of 1 to the attention layers. The authors' CBT
             classifiers pool ``tokens[:, :-1]`` while [CLS] sits first, so
             their grid is shifted by one token; their checkpoints need this.
+        weight_init: how :meth:`init_weights` initialises the backbone when it
+            has no ``init_cfg``: 'timm' (trunc-normal 0.02) or 'torch' (the
+            authors' white-box classifiers: PyTorch's defaults, N(0, 1)
+            position embedding and [CLS] token); see ``weight_init.py``.
     """
 
     num_prefix_tokens = 1
@@ -46,6 +50,7 @@ class TokenBackbone(BaseModule):
                  final_norm: bool = True,
                  out_type: str = 'featmap',
                  legacy_cls_pooling: bool = False,
+                 weight_init: str = 'timm',
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if out_type not in ('featmap', 'cls_token'):
@@ -58,6 +63,10 @@ class TokenBackbone(BaseModule):
         self.final_norm = final_norm
         self.out_type = out_type
         self.legacy_cls_pooling = legacy_cls_pooling
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f'weight_init must be one of {sorted(WEIGHT_INITS)}, '
+                             f"got '{weight_init}'")
+        self.weight_init = weight_init
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         self.out_indices = sorted(i % self.num_layers for i in out_indices)
         d = self.embed_dims
@@ -74,15 +83,7 @@ class TokenBackbone(BaseModule):
     def init_weights(self) -> None:
         if self.init_cfg is not None:
             return super().init_weights()
-        # timm's initialisation for training from scratch; layers with their
-        # own initialisation (ISTA dictionaries, CBSA steps) keep it
-        trunc_normal_(self.pos_embed, std=.02)
-        nn.init.normal_(self.cls_token, std=1e-6)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        WEIGHT_INITS[self.weight_init](self)
 
     def resized_pos_embed(self, hw_shape: Sequence[int]) -> Tensor:
         """Position embedding for a (h, w) patch grid: (1, 1 + h*w, d).

@@ -234,3 +234,13 @@ def test_our_types_are_built_in_our_scope(path):
     cfg = Config.fromfile(path)
     found = list(_built_outside_our_scope(cfg.to_dict(), cfg.get('default_scope'), 'cfg', _ours()))
     assert not found, found
+
+
+def test_crate_t_s_are_the_authors_mssa_models():
+    """Their CRATE_tiny / CRATE_small (models.py) have the convolutional stem;
+    CRATE-B/L stay CRATE's own (linear stem)."""
+    for size, stem in (('t', 'conv'), ('s', 'conv'), ('b', 'linear'), ('l', 'linear')):
+        cfg = Config.fromfile(
+            os.path.join(REPO, 'configs', 'classification',
+                         f'crate-{size}_8xb32-lion-150e_in1k.py'))
+        assert cfg.model.backbone.get('stem', 'linear') == stem, size

@@ -4,4 +4,6 @@ _base_ = [
     '../_base_/models/classifier_in1k.py', 'mmpretrain::_base_/datasets/imagenet_bs32.py',
     '../_base_/schedules/imagenet_bs256_lion_150e.py', '../_base_/default_runtime_mmpretrain.py'
 ]
-model = dict(backbone=dict(type='CRATE', arch='s'), head=dict(in_channels=384))
+# the authors' MSSA models of their comparisons (models.py: CRATE_tiny / CRATE_small)
+# use the CBT classifiers' convolutional stem, not CRATE's linear one
+model = dict(backbone=dict(type='CRATE', arch='s', stem='conv'), head=dict(in_channels=384))

@@ -15,6 +15,7 @@ model = dict(
         patch_size=8,
         drop_path_rate=0.0),
     decode_head=dict(
+        type='SegmenterMaskTransformerHead',
         in_channels=128,
         channels=128,
         num_layers=2,
@@ -22,7 +23,7 @@ model = dict(
         embed_dims=128,
         num_classes=6,
         # a CPU recipe of its own, not the authors' (docs/recipes.md): mmseg's
-        # head defaults and loss averaging, with which its figures were measured
+        # head, its defaults and loss averaging, with which its figures were measured
         drop_rate=0.0,
         attn_drop_rate=0.0,
         drop_path_rate=0.1,

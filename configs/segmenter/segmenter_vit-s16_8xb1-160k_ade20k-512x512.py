@@ -1,4 +1,4 @@
-# Segmenter baseline (mmseg's SegmenterMaskTransformerHead) on a ViT-S/16 encoder,
+# Segmenter baseline (mmseg's SegmenterMaskTransformerHead, Segmenter's init) on a ViT-S/16 encoder,
 # ADE20K, Segmenter's recipe: the same encoder, data and schedule as the CBT decoder.
 _base_ = [
     '../_base_/models/segmenter_vit-s16.py', '../_base_/datasets/ade20k_bs1.py',

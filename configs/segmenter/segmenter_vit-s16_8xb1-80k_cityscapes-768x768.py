@@ -1,4 +1,4 @@
-# Segmenter baseline (mmseg's SegmenterMaskTransformerHead) on a ViT-S/16 encoder
+# Segmenter baseline (mmseg's SegmenterMaskTransformerHead, Segmenter's init) on a ViT-S/16 encoder
 # (ImageNet-21k timm weights), Cityscapes, the authors' Segmenter recipe:
 # 768x768 crops, total batch 8, SGD lr 1e-2 poly, 80k iterations (216 epochs),
 # sliding-window test 768 / stride 736: the same encoder, data and schedule as the CBT decoder.

@@ -1,4 +1,4 @@
-# Segmenter baseline (mmseg's SegmenterMaskTransformerHead) on a ViT-S/16 encoder
+# Segmenter baseline (mmseg's SegmenterMaskTransformerHead, Segmenter's init) on a ViT-S/16 encoder
 # (ImageNet-21k timm weights), Pascal Context 59, the authors' Segmenter recipe:
 # 480x480 crops, total batch 16, SGD lr 1e-3 poly, 80k iterations (256 epochs),
 # sliding-window test 480 / stride 448: the same encoder, data and schedule as the CBT decoder.

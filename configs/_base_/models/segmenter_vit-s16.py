@@ -1,9 +1,11 @@
-# ViT-S/16 encoder + mmseg's own SegmenterMaskTransformerHead (2 transformer
-# layers with FFN, 6 heads, width 384): the Segmenter baseline decoder.
+# ViT-S/16 encoder + Segmenter's mask transformer (2 transformer layers with
+# FFN, 6 heads, width 384): mmseg's SegmenterMaskTransformerHead with Segmenter's
+# own initialisation (SegmenterHead) and regularisation, the baseline decoder as
+# Segmenter trains it (docs/recipes.md).
 _base_ = ['./vit-s16.py']
 model = dict(
     decode_head=dict(
-        type='SegmenterMaskTransformerHead',
+        type='SegmenterHead',
         in_channels=384,
         channels=384,
         num_layers=2,

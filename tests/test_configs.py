@@ -131,7 +131,8 @@ def test_every_config_is_built_by_a_test():
     assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION) == CONFIGS
     assert len(CLASSIFIERS) == 12 and len(ZERO_SHOT) == 5 and len(FINETUNE) == 28
     # ADE20K, Pascal Context, Cityscapes: 3 baselines x 4 sizes each, + the quickstart's
-    assert len(BASELINES) == 13 + 24
+    # and Segmenter-L at 640
+    assert len(BASELINES) == 13 + 24 + 1
 
 
 def test_base_configs_only_under_base_dir():
@@ -244,3 +245,14 @@ def test_crate_t_s_are_the_authors_mssa_models():
             os.path.join(REPO, 'configs', 'classification',
                          f'crate-{size}_8xb32-lion-150e_in1k.py'))
         assert cfg.model.backbone.get('stem', 'linear') == stem, size
+
+
+def test_segmenter_l_at_640_is_segmenters_recipe():
+    cfg = Config.fromfile(
+        os.path.join(REPO, 'configs', 'segmenter', 'segmenter_vit-l16_8xb1-160k_ade20k-640x640.py'))
+    resize, crop = cfg.train_dataloader.dataset.pipeline[2:4]
+    assert (resize.scale, crop.crop_size) == ((2560, 640), (640, 640))
+    assert cfg.model.backbone.img_size == cfg.model.data_preprocessor.size == (640, 640)
+    assert cfg.model.test_cfg == dict(mode='slide', crop_size=(640, 640), stride=(608, 608))
+    assert cfg.test_dataloader.dataset.pipeline[1].scale == (2560, 640)
+    assert cfg.model.decode_head.type == 'SegmenterHead' and cfg.model.backbone.arch == 'l'

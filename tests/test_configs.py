@@ -1,6 +1,7 @@
 """Every config loads and builds; the ADE20K configs follow Segmenter's recipe;
 base configs live under configs/_base_/ and the baselines do not inherit CBT's."""
 import ast
+import functools
 import glob
 import os
 import re
@@ -201,15 +202,14 @@ def test_quickstart_decoders_share_everything_but_the_head():
     assert cbt == segmenter
 
 
-def _ours() -> set:
+@functools.lru_cache(maxsize=1)
+def _ours() -> frozenset:
     from mmengine.registry import Registry
 
     from mmseg_cbsa import registry
-    return {
-        name
-        for r in vars(registry).values() if isinstance(r, Registry) and r.scope == registry.SCOPE
-        for name in r._module_dict
-    }
+    return frozenset(
+        name for r in vars(registry).values()
+        if isinstance(r, Registry) and r.scope == registry.SCOPE for name in r._module_dict)
 
 
 def _built_outside_our_scope(node, scope, path, ours):

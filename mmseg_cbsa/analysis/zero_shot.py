@@ -55,7 +55,6 @@ def evaluate_zero_shot(config: str,
         (``{target: {layer: Jaccard}}``) and ``best`` (``{target: max}``).
         Also prints the tables.
     """
-
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
     cfg.model.backbone.init_cfg = pretrained_backbone(checkpoint)
     if share is not None:

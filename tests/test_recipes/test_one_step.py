@@ -21,7 +21,9 @@ import torch
 from mmengine.config import Config
 
 from tests.test_datasets.test_segmentation_recipes import TINY_HEADS
+from tests.test_finetune.test_finetune_configs import _tiny
 from tests.test_recipes import authors_loops as authors
+from tests.test_recipes.mmengine_loop import build_param_schedulers, step_after_iteration
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 32
@@ -55,23 +57,16 @@ def _normalised(images: torch.Tensor, bgr: bool, mean: Sequence[float],
 def _our_loop(cfg: Config, model: torch.nn.Module, batches: List[dict]) -> List[float]:
     """What mmengine's runner does for ``batches`` (one per entry of EPOCHS)."""
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
+    from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
-        schedulers = []
-        for s in copy.deepcopy(cfg.param_scheduler):
-            default_args = dict(optimizer=optim_wrapper)
-            if s.get('convert_to_iter_based'):  # as Runner.build_param_scheduler
-                default_args['epoch_length'] = EPOCHS.count(0)
-            schedulers.append(PARAM_SCHEDULERS.build(s, default_args=default_args))
+    schedulers = build_param_schedulers(cfg, optim_wrapper, epoch_length=EPOCHS.count(0))
     losses = []
     for i, (epoch, batch) in enumerate(zip(EPOCHS, batches)):
         torch.manual_seed(100 + i)  # drop path and dropout draw the same masks on both sides
         log_vars = model.train_step(batch, optim_wrapper)
         losses.append(float(log_vars['loss'].detach()))
-        for s in schedulers:  # ParamSchedulerHook.after_train_iter / after_train_epoch
-            if not s.by_epoch or (i + 1 == len(EPOCHS) or EPOCHS[i + 1] != epoch):
-                s.step()
+        step_after_iteration(schedulers, i + 1 == len(EPOCHS) or EPOCHS[i + 1] != epoch)
     return losses
 
 
@@ -166,15 +161,11 @@ def test_segmentation_decoder_training_is_the_authors(leaf):
 
 # --- classifiers ----------------------------------------------------------------------------------
 def _tiny_classifier(leaf: str) -> Config:
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', leaf))
+    cfg = _tiny(Config.fromfile(os.path.join(REPO, 'configs', leaf)))  # 16 wide, 32x32
     backbone = cfg.model.backbone
-    backbone.update(arch=(16, 1, 2), img_size=SIZE, patch_size=8)
-    if backbone.type in ('CBT', 'CRATECBT'):
-        backbone.attn_cfg = dict(type='CBSA', rep_grid=2)  # on the 4x4 patch grid
     if backbone.get('attn_cfg', {}).get('type') == 'QKVCBSA':
-        backbone.attn_cfg.rep_grid = 2
+        backbone.attn_cfg.rep_grid = 2  # on the 4x4 patch grid
     backbone.pop('init_cfg', None)
-    cfg.model.head.in_channels = 16
     cfg.model.head.num_classes = 10
     return cfg
 

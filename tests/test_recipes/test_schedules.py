@@ -7,7 +7,6 @@ and stepping, ``authors_loops.py``) to 1e-3 of the peak rate.
 Every leaf of an experiment carries the same optimiser and schedule as the
 one simulated (checked), so one simulation per experiment covers them all.
 """
-import copy
 import glob
 import os
 from typing import List
@@ -18,6 +17,7 @@ import torch
 from mmengine.config import Config
 
 from tests.test_recipes import authors_loops as authors
+from tests.test_recipes.mmengine_loop import build_param_schedulers, step_after_iteration
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,23 +29,14 @@ def _leaves(pattern: str) -> List[str]:
 def simulate(cfg: Config, epoch_length: int, iterations: int) -> np.ndarray:
     """The learning rate each of ``iterations`` iterations trains with."""
     from mmengine.optim import OptimWrapper
-    from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
     param = torch.nn.Parameter(torch.zeros(1))
     optim_wrapper = OptimWrapper(torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr))
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        schedulers = []
-        for s in copy.deepcopy(cfg.param_scheduler):
-            default_args = dict(optimizer=optim_wrapper)
-            if s.get('convert_to_iter_based'):  # as Runner.build_param_scheduler
-                default_args['epoch_length'] = epoch_length
-            schedulers.append(PARAM_SCHEDULERS.build(s, default_args=default_args))
+    schedulers = build_param_schedulers(cfg, optim_wrapper, epoch_length)
     lrs = np.empty(iterations)
     for i in range(iterations):
         lrs[i] = optim_wrapper.param_groups[0]['lr']
         optim_wrapper.step()  # keeps torch's "scheduler before optimizer" check quiet
-        for s in schedulers:
-            if not s.by_epoch or (i + 1) % epoch_length == 0:
-                s.step()
+        step_after_iteration(schedulers, (i + 1) % epoch_length == 0)
     return lrs
 
 

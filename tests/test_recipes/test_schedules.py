@@ -75,7 +75,7 @@ CLASSIFICATION = {
     'imagenet':
     ('classification/*_in1k.py', 150, lambda e: authors.warmup_cosine_lr(e, 2e-4, 20, 150)),
     'finetune': ('finetune/*.py', 400, authors.finetune_cosine_lr),
-    'vit-adaptation': ('vit_adaptation/*_in21k-pre_8xb64-adamw-50e_in1k.py', 50,
+    'vit-adaptation': ('vit_adaptation/*_in21k-pre_8xb64-adamw-50e_in1k*.py', 50,
                        lambda e: authors.warmup_cosine_lr(e, 5e-5, 10, 50)),
 }
 

@@ -20,7 +20,7 @@ from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', 'vit_adaptation', '*.py')))
-IMAGENET = [p for p in CONFIGS if p.endswith('_in1k.py')]
+IMAGENET = [p for p in CONFIGS if re.search(r'_in1k(-384px)?\.py$', p)]
 WIDTHS = {'t': 192, 's': 384, 'b': 768}
 #: the attention of each adaptation in the file name
 ATTENTION = {
@@ -43,8 +43,8 @@ def _build(cfg):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=_name)
 def test_leaf_builds_the_attention_it_names(path, cbsa_scope):
-    size, variant, dataset = re.match(r'vit-([tsb])16-([a-z-]+?)_.*_([a-z0-9-]+)$',
-                                      _name(path)).groups()
+    size, variant, dataset, px = re.match(r'vit-([tsb])16-([a-z-]+?)_.*_([a-z0-9-]+?)(-384px)?$',
+                                          _name(path)).groups()
     cfg = Config.fromfile(path)
     cfg.model.backbone.pop('init_cfg', None)
     model = _build(cfg)
@@ -55,6 +55,7 @@ def test_leaf_builds_the_attention_it_names(path, cbsa_scope):
         assert all(a.contraction == contraction and a.rep_grid == (8, 8) for a in layers)
     assert model.backbone.embed_dims == model.head.fc.in_features == WIDTHS[size]
     assert model.head.num_classes == CLASSES[dataset]
+    assert model.backbone.pos_grid == ((24, 24) if px else (14, 14))
 
 
 @pytest.mark.parametrize('path', IMAGENET, ids=_name)
@@ -67,8 +68,39 @@ def test_imagenet_leaves_follow_the_authors_recipe(path):
     assert [(s.type, s.warmup, s.T_max)
             for s in cfg.param_scheduler] == [('WarmupCosineLR', 10, 50)]
     assert cfg.model.head.loss.label_smooth_val == 0.1
-    size = _name(path)[4]
-    assert cfg.load_from == f'checkpoints/vit-{size}16_in21k-ft-in1k_adapted.pth'
+    size, px = _name(path)[4], '-384' if path.endswith('-384px.py') else ''
+    assert cfg.load_from == f'checkpoints/vit-{size}16{px}_in21k-ft-in1k_adapted.pth'
+
+
+@pytest.mark.parametrize('size', 'tsb')
+def test_the_384_leaves_evaluate_as_the_authors_script(size, tmp_path, cbsa_scope):
+    """The 384 leaves' evaluation pipeline gives the authors' input:
+    torchvision's Resize(438) and CenterCrop(384) on the PIL image
+    (CBSA_finetune_vit/main.py:310-311), pixel for pixel. (OpenCV's resize,
+    mmpretrain's default backend, is 2 grey levels off on this image.)"""
+    from mmpretrain.registry import TRANSFORMS
+    from PIL import Image
+    from torchvision import transforms
+    cfg = Config.fromfile(
+        os.path.join(REPO, 'configs', 'vit_adaptation',
+                     f'vit-{size}16-cbsa-nocontract_in21k-pre_8xb64-adamw-50e_in1k-384px.py'))
+    rgb = np.random.default_rng(0).integers(0, 256, (500, 620, 3), dtype=np.uint8)
+    rgb = cv2.GaussianBlur(rgb, (0, 0), 3)  # a photo's smoothness, not per-pixel noise
+    path = str(tmp_path / 'photo.png')
+    cv2.imwrite(path, rgb[..., ::-1])
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pipeline = [TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline[:-1]]
+    results = dict(img_path=path)
+    for t in pipeline:
+        results = t(results)
+    ours = results['img'][..., ::-1].astype(int)  # BGR -> RGB
+    theirs = np.asarray(
+        transforms.Compose([transforms.Resize(438),
+                            transforms.CenterCrop(384)])(Image.open(path).convert('RGB')))
+    assert ours.shape == theirs.shape == (384, 384, 3)
+    assert np.array_equal(ours, theirs)
+    crop = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomResizedCrop')
+    assert crop.scale == 384 == cfg.model.backbone.img_size
 
 
 # --- a step on tiny data from a converted timm checkpoint ---------------------------------------

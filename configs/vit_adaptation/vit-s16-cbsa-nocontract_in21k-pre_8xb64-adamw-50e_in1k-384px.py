@@ -1,0 +1,4 @@
+# ViT-S/16, CBSA without contraction at 384 (the authors' run, Fig. 9).
+_base_ = ['./vit-b16-cbsa-nocontract_in21k-pre_8xb64-adamw-50e_in1k-384px.py']
+load_from = 'checkpoints/vit-s16-384_in21k-ft-in1k_adapted.pth'
+model = dict(backbone=dict(arch='s'), head=dict(in_channels=384))

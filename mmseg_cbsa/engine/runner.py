@@ -1,4 +1,4 @@
-"""The project's Runner: a log folder of its own, and checked checkpoint loads.
+"""The project's Runner: a log folder of its own, checked checkpoint loads, atomic saves.
 
 * mmengine names a run's log folder and file after the second it started
   (``WORK_DIR/<YYYYmmdd_HHMMSS>/<YYYYmmdd_HHMMSS>.log``) and opens the log in
@@ -13,6 +13,10 @@
   and fits non-strictly, only logging what is missing or mis-shaped.
   :class:`CheckedRunner` reads weights-only and refuses a checkpoint that does
   not fit, before copying anything (:func:`~mmseg_cbsa.utils.checkpoint_fit.load_checkpoint`).
+* mmengine writes a checkpoint in place and removes outdated ones (``max_keep_ckpts``, the
+  previous best) before the new one is written, so a kill or a full disk while saving can
+  leave no complete checkpoint. :class:`CheckedRunner` writes atomically and runs the
+  checkpoint hook as :class:`~mmseg_cbsa.engine.hooks.AtomicCheckpointHook`.
 
 The project's configs name ``runner_type = 'mmseg_cbsa.engine.CheckedRunner'``
 (``configs/_base_/default_runtime.py``), so mmseg's own ``tools/train.py``
@@ -24,10 +28,12 @@ another class count) is declared in the config::
 import itertools
 import os
 import os.path as osp
+from collections.abc import Mapping
 from typing import Any, Callable, Dict, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.dist import get_rank
+from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -35,6 +41,8 @@ from ..registry import RUNNERS
 from ..utils.checkpoint_fit import load_checkpoint_to_model, partial_loading
 from ..utils.checkpoint_sources import read_checkpoint
 from ..utils.config import from_rank0
+from ..utils.outputs import atomic_path
+from .hooks import AtomicCheckpointHook
 
 
 def claim_log_dir(work_dir: str, timestamp: str) -> str:
@@ -69,7 +77,7 @@ class UniqueLogRunner(Runner):
 @RUNNERS.register_module()
 class CheckedRunner(UniqueLogRunner):
     """:class:`UniqueLogRunner` whose checkpoint loads are weights-only and
-    fit-checked.
+    fit-checked, and whose checkpoint saves are atomic.
 
     Args:
         load_from_fit: the opt-out of the fit check for ``load_from`` (and
@@ -108,6 +116,40 @@ class CheckedRunner(UniqueLogRunner):
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
+
+    def register_default_hooks(self, hooks: Optional[Dict[str, Any]] = None) -> None:
+        """mmengine's default hooks, with mmengine's ``CheckpointHook`` (the
+        configs' and mmengine's default) run as :class:`AtomicCheckpointHook`:
+        outdated checkpoints are removed only once the new one is complete.
+        A hook of another type, or an instance, is kept as given."""
+        hooks = dict(hooks or {})
+        ckpt = hooks.get('checkpoint', dict(type='CheckpointHook', interval=1))
+        if isinstance(ckpt,
+                      Mapping) and ckpt.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook',
+                                                        CheckpointHook):
+            hooks['checkpoint'] = dict(ckpt, type=AtomicCheckpointHook)
+        super().register_default_hooks(hooks)
+
+    def save_checkpoint(self,
+                        out_dir: str,
+                        filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None,
+                        by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
+        """mmengine's ``Runner.save_checkpoint``, writing a local file
+        atomically (:func:`~mmseg_cbsa.utils.outputs.atomic_path`): a run
+        killed while saving, or a full disk, leaves no truncated
+        ``out_dir/filename`` and the file it would replace intact. Remote
+        back ends (``out_dir`` with ``://``, ``backend_args``) are mmengine's."""
+        args = (file_client_args, save_optimizer, save_param_scheduler, meta, by_epoch,
+                backend_args)
+        if file_client_args is not None or backend_args is not None or '://' in str(out_dir):
+            return super().save_checkpoint(out_dir, filename, *args)
+        with atomic_path(osp.join(out_dir, filename)) as tmp:
+            super().save_checkpoint(osp.dirname(tmp), osp.basename(tmp), *args)
 
 
 def build_runner(cfg: Config) -> Runner:

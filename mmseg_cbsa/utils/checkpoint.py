@@ -18,11 +18,12 @@ import io
 import os
 import os.path as osp
 import pickle
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
+
+from .outputs import atomic_path, check_new_file
 
 _STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'net')
 
@@ -180,16 +181,6 @@ def save_checkpoint_file(state_dict: Mapping[str, torch.Tensor],
     failure never leaves a truncated file, and refuses to replace an existing
     file unless ``overwrite``.
     """
-    if osp.exists(dst) and not overwrite:
-        raise FileExistsError(f'{dst} exists; pass --overwrite to replace it')
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
-    os.close(fd)
-    try:
+    check_new_file(dst, overwrite)
+    with atomic_path(dst) as tmp:
         torch.save({'state_dict': dict(state_dict), 'meta': dict(meta or {})}, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -7,9 +7,11 @@ reported as right.
   else a clear error (:func:`resolve_resume`).
 * A new run into a work dir that holds an earlier run's checkpoints is
   refused unless ``--overwrite`` (:func:`check_new_run`).
-* One training run per work dir at a time: the run holds an ``flock`` on
-  ``WORK_DIR/.train.lock`` (:class:`WorkDirLock`); the kernel drops it when
-  the process ends, so a crashed run leaves no stale lock.
+* One training run per work dir, and per checkpoint folder, at a time: the
+  run holds an ``flock`` on ``.train.lock`` in its work dir and in the
+  checkpoint hook's ``out_dir/<work dir name>`` when one is set
+  (:class:`WorkDirLock`); the kernel drops it when the process ends, so a
+  crashed run leaves no stale lock.
 
 :func:`guard_work_dir` puts these together for a (possibly distributed) run:
 rank 0 decides, the other ranks receive its decision.
@@ -234,15 +236,24 @@ def check_new_run(work_dir: str,
 
 
 class WorkDirLock:
-    """An exclusive ``flock`` on ``WORK_DIR/.train.lock`` held for a run.
+    """An exclusive ``flock`` on ``FOLDER/.train.lock`` held for a run.
 
-    :meth:`acquire` fails at once with :class:`WorkDirError`, naming the
-    holder, when another run holds it. The lock file stays (removing it would
-    race with the next run taking it); only the lock matters.
+    ``FOLDER`` is the run's work dir, or a folder its checkpoints go to
+    (``default_hooks.checkpoint.out_dir``, shared by runs whose work dirs
+    have one name). :meth:`acquire` fails at once with
+    :class:`WorkDirError`, naming the holder, when another run holds it. The
+    lock file stays (removing it would race with the next run taking it);
+    only the lock matters.
+
+    Args:
+        folder: the folder to lock.
+        owner: the work dir of the run taking it (``folder`` by default),
+            written into the lock file for the message another run gets.
     """
 
-    def __init__(self, work_dir: str) -> None:
-        self.work_dir = osp.abspath(work_dir)
+    def __init__(self, folder: str, owner: Optional[str] = None) -> None:
+        self.work_dir = osp.abspath(folder)
+        self.owner = osp.abspath(owner or folder)
         self.path = osp.join(self.work_dir, LOCK_NAME)
         self._fd: Optional[int] = None
         #: why the file system refused to lock (then nothing is locked)
@@ -254,20 +265,28 @@ class WorkDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = os.read(fd, 200).decode(errors='replace').strip() or 'unknown'
+            holder = os.read(fd, 400).decode(errors='replace').strip() or 'unknown'
             os.close(fd)
             if e.errno in _NO_FLOCK:
                 self.unsupported = f'{type(e).__name__}: {e}'
                 return self
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
+            if self.owner == self.work_dir:
+                raise WorkDirError(
+                    f'another training run ({holder}) is using the work dir {self.work_dir} (it '
+                    f'holds {self.path}); two runs in one work dir would overwrite each other\'s '
+                    'checkpoints. Wait for it to finish or choose another --work-dir.') from None
             raise WorkDirError(
-                f'another training run ({holder}) is using the work dir {self.work_dir} (it holds '
-                f'{self.path}); two runs in one work dir would overwrite each other\'s '
-                'checkpoints. Wait for it to finish or choose another --work-dir.') from None
+                f'another training run ({holder}) writes its checkpoints to {self.work_dir}, '
+                f'where this run (work dir {self.owner}) would write its own: the checkpoint '
+                'hook\'s out_dir joined with the work dir\'s name. Two runs there would '
+                'overwrite each other\'s checkpoints and last_checkpoint would name the other '
+                'run\'s. Give this run a work dir of another name, or another '
+                'default_hooks.checkpoint.out_dir.') from None
         os.ftruncate(fd, 0)
         os.write(
-            fd, f'pid {os.getpid()} on {socket.gethostname()}, started '
+            fd, f'pid {os.getpid()} on {socket.gethostname()}, work dir {self.owner}, started '
             f'{time.strftime("%Y-%m-%d %H:%M:%S")}\n'.encode())
         self._fd = fd
         return self
@@ -310,7 +329,7 @@ def guard_work_dir(cfg,
     notes = [] if notes is None else notes
     work_dir = osp.abspath(cfg.work_dir)
     resume_from = cfg.get('load_from') if cfg.get('resume') else None
-    lock = None
+    locks: List[WorkDirLock] = []
     decision: dict = {}
     failure: Optional[BaseException] = None
     if get_rank() == 0:
@@ -319,10 +338,12 @@ def guard_work_dir(cfg,
                 resolve_resume(work_dir, cfg)  # raises: nothing to resume, nothing created
             if resume_from and '://' not in str(resume_from) and not osp.isfile(resume_from):
                 raise WorkDirError(f'--resume: checkpoint not found: {resume_from}')
-            lock = WorkDirLock(work_dir).acquire()
-            if lock.unsupported:
-                notes.append(f'could not lock {lock.path} ({lock.unsupported}): a second run '
-                             'into this work dir at the same time would not be detected')
+            for folder in checkpoint_dirs(work_dir, cfg):
+                locks.append(WorkDirLock(folder, owner=work_dir).acquire())
+                if locks[-1].unsupported:
+                    notes.append(f'could not lock {locks[-1].path} ({locks[-1].unsupported}): a '
+                                 'second run writing there at the same time would not be '
+                                 'detected')
             if cfg.get('resume') and not resume_from:
                 resume_from = resolve_resume(work_dir, cfg, note=notes.append)
                 notes.append(f'--resume: resuming from {resume_from}')
@@ -336,7 +357,7 @@ def guard_work_dir(cfg,
                 f'rank 0 failed to check the work dir: {type(e).__name__}: {e}')
     decision = from_rank0(decision)
     if 'error' in decision:
-        if lock is not None:
+        for lock in locks:
             lock.release()
         if failure is not None:
             raise failure
@@ -346,5 +367,5 @@ def guard_work_dir(cfg,
     try:
         yield decision['resume_from']
     finally:
-        if lock is not None:
+        for lock in locks:
             lock.release()

@@ -21,13 +21,15 @@ Written per image (into DIR for one image, DIR/<image name>/ for several):
 ``--layers`` picks the encoder blocks for both pictures (default all); the
 decode head's layers are always drawn. One progress bar covers all images.
 Sliding-window test configs are run on the whole image, so that every map
-covers it. An image that cannot be read or
-run is reported by name and skipped, and the script exits with status 1 after
-the others are done; different images with the same name are refused before
-anything runs. On a patch grid smaller than a layer's representative grid (an
-elongated image) the maps show the representatives actually used, at most one
-per patch row and column. ``--bf16`` runs the model under bfloat16 autocast
-on its device (CPU or CUDA). The drawing is
+covers it. An image that cannot be read or run is reported by name and
+skipped, and the script exits with status 1 after the others are done;
+different images with the same name are refused before anything runs.
+``--out`` may not be (or lie in) an input folder nor replace an input image,
+and pictures of an earlier run there are replaced only with ``--overwrite``;
+all checked before anything runs. On a patch grid smaller than a layer's
+representative grid (an elongated image) the maps show the representatives
+actually used, at most one per patch row and column. ``--bf16`` runs the
+model under bfloat16 autocast on its device (CPU or CUDA). The drawing is
 mmseg_cbsa.apps.demos.draw_attention_maps.
 """
 import argparse
@@ -35,6 +37,7 @@ import sys
 from typing import List, Optional
 
 from mmseg_cbsa.apps.demos import ImageFailures, draw_attention_maps
+from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -42,7 +45,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('images', nargs='+', help='image files and/or folders')
-    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--out', required=True, help='output folder (not an input folder)')
+    p.add_argument(
+        '--overwrite', action='store_true', help='replace pictures of an earlier run in --out')
     p.add_argument(
         '--layers',
         type=int,
@@ -69,8 +74,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.tile,
             args.map_size,
             args.device,
-            precision='bf16' if args.bf16 else 'float32')
-    except ImageFailures as e:
+            precision='bf16' if args.bf16 else 'float32',
+            overwrite=args.overwrite)
+    except (ImageFailures, OutputExistsError, OutputInInputError) as e:
         sys.exit(f'error: {e}')
 
 

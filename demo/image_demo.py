@@ -13,7 +13,9 @@ image, the prediction and, with ``--gt-dir``, the ground truth
 annotations); one progress bar covers all images. Two different inputs with
 the same name (a/x.jpg, b/x.jpg) are refused before anything runs. An image
 that cannot be read or segmented is reported by name and skipped, and the
-script exits with status 1 after the others are done. ``--bf16`` runs a
+script exits with status 1 after the others are done. ``--out`` may not be (or lie in) an input
+folder nor replace an input image, and pictures of an earlier run there are
+replaced only with ``--overwrite``; all checked before anything runs. ``--bf16`` runs a
 PyTorch model under bfloat16 autocast on its device (CPU or CUDA). The work
 is mmseg_cbsa.apps.demos.segment_images.
 """
@@ -22,6 +24,7 @@ import sys
 from typing import List, Optional
 
 from mmseg_cbsa.apps.demos import ImageFailures, segment_images
+from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,7 +32,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('config')
     p.add_argument('checkpoint', help='checkpoint, or an exported MODEL.onnx')
     p.add_argument('images', nargs='+', help='image files and/or folders')
-    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--out', required=True, help='output folder (not an input folder)')
+    p.add_argument(
+        '--overwrite', action='store_true', help='replace pictures of an earlier run in --out')
     p.add_argument('--gt-dir', help='folder of ground-truth label maps <image name><suffix>')
     p.add_argument('--gt-suffix', default='.png', help='file ending of the label maps')
     p.add_argument('--device', default='cpu')
@@ -53,8 +58,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.opacity,
             precision='bf16' if args.bf16 else 'float32',
             gt_dir=args.gt_dir,
-            gt_suffix=args.gt_suffix)
-    except ImageFailures as e:
+            gt_suffix=args.gt_suffix,
+            overwrite=args.overwrite)
+    except (ImageFailures, OutputExistsError, OutputInInputError) as e:
         sys.exit(f'error: {e}')
 
 

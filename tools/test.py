@@ -1,7 +1,7 @@
 """Evaluate a checkpoint with mmengine's Runner.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
-                         [--show-dir DIR] [--tta] [--bf16] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--overwrite] [--tta] [--bf16] [--cfg-options k=v ...]
 
 ``--bf16`` runs the model under ``torch.autocast`` to bfloat16 on the
 device it is on, CPU or CUDA (mmseg_cbsa/engine/precision_loop.py); the
@@ -12,14 +12,20 @@ config (every weight present, nothing extra, every shape equal); otherwise
 the tool stops with an error naming the file and the offending keys, exit
 status 1, and reports no metric (mmseg_cbsa.engine.CheckedRunner, also for a
 config from elsewhere that names no runner_type).
+
+``--out`` and ``--show-dir`` may not lie inside the test dataset's folders,
+and files of an earlier run there (label maps / pictures of these images)
+are replaced only with ``--overwrite``; both are checked before the model runs.
 """
 import argparse
 import os.path as osp
 
 import mmseg_cbsa  # noqa: F401  (registers modules)
+from mmseg_cbsa.apis import check_evaluation_outputs
 from mmseg_cbsa.engine import build_runner
 from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed, init_distributed,
                               parse_runner_args, prepare_config)
+from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +33,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', help='save the predicted label maps (PNG) to this dir')
+    parser.add_argument(
+        '--out',
+        help='save the predicted label maps (PNG) to this dir (not inside the dataset; '
+        'existing label maps of these images are replaced only with --overwrite)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace files of an earlier run in --out / --show-dir')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
@@ -43,6 +56,10 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    try:
+        check_evaluation_outputs(cfg, args.out, args.show_dir, args.overwrite)
+    except (OutputExistsError, OutputInInputError) as e:
+        raise SystemExit(f'error: {e}') from None
     init_distributed(args.launcher, cfg)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:

@@ -14,8 +14,12 @@ scripts then exit with status 1). What they write is listed on stdout
 (one path per line) once the bar is complete, so that the two do not mix
 on a terminal. Inputs whose outputs would have the same name
 (``a/x.jpg`` and ``b/x.jpg``) are refused before anything runs
-(:func:`unique_images`); the same file named twice is processed once.
+(:func:`unique_images`); the same file named twice is processed once. An
+output folder inside an input folder, an output that would replace an input
+file, and existing pictures of an earlier run (unless ``overwrite``) are
+refused before anything runs (:func:`check_demo_outputs`).
 """
+import fnmatch
 import os
 import os.path as osp
 import sys
@@ -30,6 +34,7 @@ from ..apis import SegInferencer, init_model
 from ..deployment import OnnxSegmentor
 from ..registry import DATASETS, TRANSFORMS, build_in_scope
 from ..utils import collect_images
+from ..utils.outputs import check_output_dir
 from ..utils.precision import autocast, outputs_to_float32
 from ..visualization import (cbsa_extraction_figure, cls_attention_grid, input_prediction_truth,
                              standalone_visualizer)
@@ -113,6 +118,29 @@ def unique_images(images: Sequence[str]) -> Tuple[List[str], List[str]]:
             f'different images share a name and their outputs would overwrite each other '
             f'({listed}): rename them or run them separately')
     return kept, stems
+
+
+def check_demo_outputs(out_dir: str,
+                       inputs: Sequence[str],
+                       images: Sequence[str],
+                       names: Sequence[str],
+                       overwrite: bool = False) -> None:
+    """Refuse ``out_dir`` before a demo runs: it may not lie inside a folder
+    given as input, no output name may be an input image, and files of
+    ``names`` (relative to ``out_dir``) already there are replaced only with
+    ``overwrite`` (:func:`~mmseg_cbsa.utils.outputs.check_output_dir`)."""
+    folders = [p for p in inputs if osp.isdir(p)]
+    check_output_dir(out_dir, names, [*folders, *images], overwrite)
+
+
+def _attention_pictures(folder: str) -> List[str]:
+    """The pictures :func:`draw_attention_maps` writes that ``folder`` holds."""
+    if not osp.isdir(folder):
+        return []
+    return [
+        n for n in os.listdir(folder)
+        if n == 'cls_attention.png' or fnmatch.fnmatch(n, 'cbsa_*_layer*.png')
+    ]
 
 
 class Report:
@@ -270,7 +298,8 @@ def segment_images(config: str,
                    opacity: float = 0.5,
                    precision: str = 'float32',
                    gt_dir: Optional[str] = None,
-                   gt_suffix: str = '.png') -> List[str]:
+                   gt_suffix: str = '.png',
+                   overwrite: bool = False) -> List[str]:
     """Segment images and save ``input | prediction [| ground truth]`` pictures.
 
     The model is mmseg's ``MMSegInferencer`` on a checkpoint, or, for a
@@ -292,12 +321,17 @@ def segment_images(config: str,
         gt_dir: a folder of label maps ``<image name><gt_suffix>``, loaded
             as the config's test pipeline loads annotations
             (:func:`ground_truth_loader`), for a third panel.
+        overwrite: replace ``<image name>.png`` files already in ``out_dir``.
 
     Returns:
         the written paths, also printed one per line.
 
     Raises:
         ValueError: two different images share a name (before anything runs).
+        OutputInInputError, OutputExistsError: ``out_dir`` lies in an input
+            folder, would replace an input, or holds pictures of these
+            images without ``overwrite`` (:func:`check_demo_outputs`, before
+            anything runs).
         FileNotFoundError: ground truth is missing for some images (before
             anything runs).
         ImageFailures: some images could not be read or segmented; they were
@@ -307,7 +341,10 @@ def segment_images(config: str,
     import torch
     from mmengine.structures import PixelData
 
+    inputs = images
     images, stems = unique_images(collect_images(images))
+    check_demo_outputs(out_dir, [*inputs, *([gt_dir] if gt_dir else [])], images,
+                       [stem + '.png' for stem in stems], overwrite)
     gt_files = ground_truth_files(images, stems, gt_dir, gt_suffix) if gt_dir else None
     make = PREDICTORS.get(osp.splitext(checkpoint)[1].lower(), torch_predictor)
     predict, meta = make(config, checkpoint, device, precision)
@@ -403,7 +440,8 @@ def draw_attention_maps(config: str,
                         tile: int = 96,
                         map_size: int = 64,
                         device: str = 'cpu',
-                        precision: str = 'float32') -> List[str]:
+                        precision: str = 'float32',
+                        overwrite: bool = False) -> List[str]:
     """Draw a model's [CLS] attention and CBSA representatives for images.
 
     Each image goes once through mmseg's test pipeline and the model
@@ -427,6 +465,7 @@ def draw_attention_maps(config: str,
         map_size: long side of one representative's tile, px.
         precision: 'float32', or 'bf16' / 'fp16' to run the model under
             ``torch.autocast`` to that type (the maps are drawn in float32).
+        overwrite: replace pictures of an earlier run in the output folders.
 
     Returns:
         the written paths, also printed one per line.
@@ -439,7 +478,13 @@ def draw_attention_maps(config: str,
     """
     import mmcv
 
+    inputs = images
     images, stems = unique_images(collect_images(images))
+    folders = [''] if len(images) == 1 else list(stems)
+    check_demo_outputs(
+        out_dir, inputs, images,
+        [osp.join(f, n) for f in folders
+         for n in _attention_pictures(osp.join(out_dir, f))], overwrite)
     model = attention_model(config, checkpoint, device)
     num_blocks = getattr(model.backbone, 'num_layers', None)
     wanted = None

@@ -24,6 +24,7 @@ import sys
 from typing import List, Optional
 
 from mmseg_cbsa.apps.demos import ImageFailures, segment_images
+from mmseg_cbsa.deployment import OnnxMismatchError
 from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
@@ -60,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             gt_dir=args.gt_dir,
             gt_suffix=args.gt_suffix,
             overwrite=args.overwrite)
-    except (ImageFailures, OutputExistsError, OutputInInputError) as e:
+    except (ImageFailures, OnnxMismatchError, OutputExistsError, OutputInInputError) as e:
         sys.exit(f'error: {e}')
 
 

@@ -17,7 +17,10 @@ logits bilinearly resized to the input size (``align_corners`` of the head),
 exactly ``EncoderDecoder.encode_decode`` on that batch. Sliding windows are
 not in the graph: :class:`OnnxSegmentor` runs the graph once per window.
 """
+import os
 import os.path as osp
+import shutil
+import tempfile
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -27,12 +30,64 @@ from torch import Tensor, nn
 
 from ..apis import build_model, image_pipeline
 from ..registry import MODELS, build_in_scope
+from ..utils.outputs import PARTIAL_PREFIX, check_new_file
 
 #: the exported graph's input and output names
 INPUT_NAME = 'img'
 OUTPUT_NAME = 'seg_logits'
-#: what --verify accepts: max abs logit difference in float32, identical argmax
+#: what --verify accepts for the network: max abs logit difference in float32
+#: (measured 1e-6 to 8e-6 on the tiny models, 32 px to 1024 x 1024)
 VERIFY_ATOL = 1e-4
+#: the external-data file torch.onnx writes beside ``OUT.onnx`` for large graphs
+DATA_SUFFIX = '.data'
+
+
+class OnnxExportError(RuntimeError):
+    """An export that did not produce the graph asked for (opset, validity,
+    verification); nothing was written under the output name."""
+
+
+class OnnxMismatchError(ValueError):
+    """An exported graph that is not the model its config describes (input
+    channels, class count, input / output names)."""
+
+
+def config_io(cfg: Config) -> Tuple[int, int]:
+    """(input channels, output channels) of the segmentor a config builds: the
+    backbone's ``in_channels`` (3 when unset) and the last decode head's
+    ``out_channels`` or ``num_classes``."""
+    head = cfg.model.decode_head
+    head = head[-1] if isinstance(head, (list, tuple)) else head
+    channels = (cfg.model.get('backbone') or {}).get('in_channels', 3)
+    return int(channels), int(head.get('out_channels') or head.num_classes)
+
+
+def check_graph(session, onnx_file: str, cfg: Config, config_name: str = 'the config') -> None:
+    """Refuse a graph whose inputs / outputs are not those :func:`export_onnx`
+    writes for ``cfg``: ``img`` (N, C_in, H, W) and ``seg_logits``
+    (N, num_classes, H, W), with the config's channel and class counts.
+
+    Raises:
+        OnnxMismatchError: naming the file, the dimension, the config's value
+            and the graph's.
+    """
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    names = ([i.name for i in inputs], [o.name for o in outputs])
+    if names != ([INPUT_NAME], [OUTPUT_NAME]):
+        raise OnnxMismatchError(
+            f'{onnx_file}: takes {names[0]} and returns {names[1]}; a graph exported by '
+            f'tools/deployment/pytorch2onnx.py takes [{INPUT_NAME!r}] and returns '
+            f'[{OUTPUT_NAME!r}]')
+    in_channels, classes = config_io(cfg)
+    for what, shape, expected in (('input channels', inputs[0].shape, in_channels),
+                                  ('classes', outputs[0].shape, classes)):
+        found = shape[1] if len(shape) == 4 else None
+        if found != expected:
+            raise OnnxMismatchError(
+                f'{onnx_file}: the graph has {found} {what} ({"x".join(map(str, shape))}), '
+                f'{config_name} {expected}; it was exported from another config or with other '
+                '--cfg-options. Export it again from this config, or give the config it was '
+                'exported from.')
 
 
 class SegmentorLogits(nn.Module):
@@ -74,6 +129,25 @@ def verify_shapes(shape: Sequence[int], dynamic: bool) -> List[Tuple[int, int]]:
     return sizes
 
 
+def verify_tolerance(shape: Sequence[int], logit_range: float) -> float:
+    """The largest logit difference :func:`verify_onnx` accepts for an input
+    of ``shape`` (..., H, W) whose PyTorch logits span ``logit_range``:
+    ``max(VERIFY_ATOL, 2 eps L R)``, with eps float32's machine epsilon, L
+    the input's long side and R the range.
+
+    Why the second term: the logits are resized to the input size by a
+    factor that is not an integer when a side is not a multiple of the patch
+    size. PyTorch derives each source coordinate from the sizes, onnxruntime
+    from the scale factor stored in float32, so pixel x reads a point up to
+    ~eps x pixels apart, and a logit moves by at most R between neighbouring
+    source pixels: a difference up to ~eps L R on each axis, that grows with
+    the image. Measured: 1.3e-4 at 3750 x 37 (R 4.3; bound 3.8e-3), 4e-6 at
+    sizes the patch size divides.
+    """
+    eps = float(torch.finfo(torch.float32).eps)
+    return max(VERIFY_ATOL, 2 * eps * max(shape[-2:]) * logit_range)
+
+
 class VerifyResult(NamedTuple):
     """One :func:`verify_onnx` comparison.
 
@@ -82,24 +156,26 @@ class VerifyResult(NamedTuple):
     are within twice ``max_abs_diff`` of each other, i.e. where rounding at
     the measured difference can flip the class (random models have a few
     such pixels in a million). ``ok``: the difference is at most
-    :data:`VERIFY_ATOL` and every disagreement is such a tie.
+    ``tolerance`` (:func:`verify_tolerance`) and every disagreement is such
+    a tie.
     """
     shape: Tuple[int, ...]
     max_abs_diff: float
     argmax_agreement: float
     near_ties: int = 0
     disagreements: int = 0
+    tolerance: float = VERIFY_ATOL
 
     @property
     def ok(self) -> bool:
-        return self.max_abs_diff <= VERIFY_ATOL and self.disagreements == self.near_ties
+        return self.max_abs_diff <= self.tolerance and self.disagreements == self.near_ties
 
     def __str__(self) -> str:
         ties = (f' ({self.disagreements} pixel(s) differ, {self.near_ties} of them at near-ties)'
                 if self.disagreements else '')
         return (f'input {"x".join(map(str, self.shape))}: max |onnx - torch| logit '
-                f'{self.max_abs_diff:.3g}, argmax agreement {self.argmax_agreement:.6f}{ties} '
-                f'[{"ok" if self.ok else "MISMATCH"}]')
+                f'{self.max_abs_diff:.3g} (tolerance {self.tolerance:.3g}), argmax agreement '
+                f'{self.argmax_agreement:.6f}{ties} [{"ok" if self.ok else "MISMATCH"}]')
 
 
 #: onnxruntime graph optimisation levels by name (``ort_session``)
@@ -130,7 +206,13 @@ def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int
             all='ORT_ENABLE_ALL')[optimization])
     if threads:
         opts.intra_op_num_threads = threads
-    return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
+    if not osp.isfile(onnx_file):
+        raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
+    try:
+        return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
+    except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+        raise OnnxMismatchError(f'{onnx_file}: onnxruntime cannot load it as an ONNX graph '
+                                f'({type(e).__name__}: {e})') from e
 
 
 def export_module(module: nn.Module,
@@ -187,9 +269,10 @@ def verify_onnx(model: nn.Module,
         if top2 is not None:
             tie = (top2[:, 0] - top2[:, 1]) <= 2 * diff
             ties = int((~same & tie).sum())
+        tolerance = verify_tolerance(shape, (ref.max() - ref.min()).item())
         results.append(
             VerifyResult(shape, diff,
-                         same.double().mean().item(), ties, int((~same).sum())))
+                         same.double().mean().item(), ties, int((~same).sum()), tolerance))
     return results
 
 
@@ -200,6 +283,29 @@ class ExportResult(NamedTuple):
     dynamic: bool
     source: str
     verified: List[VerifyResult]
+
+
+def check_exported(staged: str, out: str, opset_version: Optional[int] = None) -> None:
+    """Refuse an export that is not a valid graph, or whose opset is not the
+    one asked for (torch.onnx logs a failed conversion to another opset and
+    writes its default instead).
+
+    Raises:
+        OnnxExportError: naming ``out``, the opset asked for and written.
+    """
+    import onnx
+    try:
+        onnx.checker.check_model(staged)
+    except Exception as e:  # the checker's error types vary by version
+        raise OnnxExportError(f'{out}: the exported graph is not valid ONNX, nothing written '
+                              f'({type(e).__name__}: {e})') from e
+    graph = onnx.load(staged, load_external_data=False)
+    declared = {o.domain: o.version for o in graph.opset_import}.get('')
+    if opset_version is not None and declared != opset_version:
+        raise OnnxExportError(
+            f'{out}: --opset {opset_version} asked for, but torch.onnx wrote opset {declared} '
+            '(converting this model to that opset failed; see the exporter\'s log above); '
+            'nothing written. Leave out --opset, or choose one it converts to.')
 
 
 def export_onnx(config: Union[str, Config],
@@ -221,17 +327,39 @@ def export_onnx(config: Union[str, Config],
             PyTorch model accepts); else fixed to 1 x 3 x ``shape``.
         shape: the example input (H, W), default :func:`default_shape`.
         verify: compare onnxruntime with PyTorch (:func:`verify_onnx`) on
-            :func:`verify_shapes`; raises if a comparison fails.
-        overwrite: replace an existing ``out`` (refused otherwise).
+            :func:`verify_shapes`.
+        overwrite: replace an existing ``out`` and its ``out.data`` (refused
+            otherwise).
         cfg_options: overrides merged into the config.
         opset_version: the ONNX opset (torch.onnx's default if None).
+
+    The graph is exported into a scratch folder beside ``out``, checked
+    (:func:`check_exported`) and verified there, and moved into place only
+    then: a failed export or verification leaves nothing under ``out``.
+
+    Raises:
+        OutputExistsError: ``out`` or ``out.data`` exists and not ``overwrite``.
+        OnnxExportError: an unsupported or unconverted opset, an invalid
+            graph, or a failed verification.
     """
-    if osp.exists(out) and not overwrite:
-        raise FileExistsError(f'{out} exists: pass --overwrite (overwrite=True) to replace it')
+    import onnx
+    check_new_file(out, overwrite, what='output')
+    check_new_file(out + DATA_SUFFIX, overwrite, what="output's external-data file")
+    out_dir = osp.dirname(osp.abspath(out))
+    if not osp.isdir(out_dir):
+        raise FileNotFoundError(f'output folder {out_dir} does not exist')
+    newest = onnx.defs.onnx_opset_version()
+    if opset_version is not None and not 7 <= opset_version <= newest:
+        raise OnnxExportError(
+            f'{out}: --opset {opset_version}: onnx {onnx.__version__} writes opsets 7 '
+            f'to {newest}; torch.onnx exports 18 natively')
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     shape = tuple(int(s) for s in (shape or default_shape(cfg)))
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f'--shape {" ".join(map(str, shape))}: expected a height and a width '
+                         'of at least 1 pixel')
     model, source, _ = build_model(cfg, checkpoint)
     net = SegmentorLogits(model).eval()
     kwargs = {}
@@ -244,21 +372,31 @@ def export_onnx(config: Union[str, Config],
         example = torch.randn(1, 3, *shape)
     if opset_version is not None:
         kwargs['opset_version'] = opset_version
-    out_dir = osp.dirname(osp.abspath(out))
-    if not osp.isdir(out_dir):
-        raise FileNotFoundError(f'output folder {out_dir} does not exist')
-    with torch.no_grad():
-        torch.onnx.export(
-            net, (example, ),
-            out,
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            verbose=False,
-            **kwargs)
-    verified = []
-    if verify:
-        verified = verify_onnx(net, out, verify_shapes(shape, dynamic))
+    # the graph names its external-data file by the graph's own name, so it is
+    # exported under its final name into a scratch folder beside ``out`` and
+    # moved into place (data first) only once checked and verified
+    scratch = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out_dir)
+    try:
+        staged = osp.join(scratch, osp.basename(out))
+        with torch.no_grad():
+            torch.onnx.export(
+                net, (example, ),
+                staged,
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                verbose=False,
+                **kwargs)
+        check_exported(staged, out, opset_version)
+        verified = verify_onnx(net, staged, verify_shapes(shape, dynamic)) if verify else []
+        failed = [r for r in verified if not r.ok]
+        if failed:
+            raise OnnxExportError(f'{out}: onnxruntime does not match PyTorch, nothing written:\n' +
+                                  '\n'.join(f'verify {r}' for r in verified))
+        for name in sorted(os.listdir(scratch), key=lambda n: n == osp.basename(out)):
+            os.replace(osp.join(scratch, name), osp.join(out_dir, name))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(out, shape, dynamic, source, verified)
 
 
@@ -275,6 +413,10 @@ class OnnxSegmentor:
     Args:
         onnx_file: the exported graph (a fixed-size graph serves only its size).
         config: the config it was exported from.
+
+    Raises:
+        OnnxMismatchError: the graph's input channels or class count are not
+            the config's (:func:`check_graph`).
     """
 
     def __init__(self, onnx_file: str, config: Union[str, Config]) -> None:
@@ -284,10 +426,12 @@ class OnnxSegmentor:
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         self.cfg = cfg
         self.session = ort_session(onnx_file)
+        check_graph(self.session, onnx_file, cfg,
+                    f'the config {config}' if isinstance(config, str) else 'the config')
         head = cfg.model.decode_head
         head = head[-1] if isinstance(head, (list, tuple)) else head
         self.align_corners = head.get('align_corners', False)
-        self.out_channels = head.get('out_channels') or head.num_classes
+        self.out_channels = config_io(cfg)[1]
         self.decode_head = type('Head', (), dict(threshold=head.get('threshold') or 0.3))
         self.test_cfg = cfg.model.get('test_cfg') or ConfigDict(mode='whole')
         self.data_preprocessor = build_in_scope(MODELS, cfg.model.data_preprocessor)
@@ -351,6 +495,7 @@ def export_summary(result: ExportResult) -> str:
 
 
 __all__ = [
-    'SegmentorLogits', 'export_onnx', 'verify_onnx', 'OnnxSegmentor', 'ExportResult',
-    'VerifyResult', 'default_shape', 'verify_shapes', 'export_summary'
+    'OnnxExportError', 'OnnxMismatchError', 'check_exported', 'check_graph', 'config_io',
+    'SegmentorLogits', 'export_onnx', 'verify_tolerance', 'verify_onnx', 'OnnxSegmentor',
+    'ExportResult', 'VerifyResult', 'default_shape', 'verify_shapes', 'export_summary'
 ]

@@ -127,8 +127,36 @@ def _device_name(map_location: Any) -> str:
     return 'cpu'
 
 
+def _file_kind(path: Any) -> Optional[str]:
+    """What a file that is not a torch checkpoint looks like, from its first
+    kilobyte (where an ONNX model names its producer): an ONNX graph or a
+    plain pickle; None when neither."""
+    if isinstance(path, io.IOBase):
+        path.seek(0)
+        head = path.read(1024)
+    else:
+        with open(path, 'rb') as f:
+            head = f.read(1024)
+    if head[:1] == b'\x08' and b'pytorch' in head:
+        return ('an ONNX graph (.onnx), not a checkpoint: give it to the tools that run exported '
+                'graphs (demo/image_demo.py, tools/deployment/test_onnx.py), or give this tool '
+                'the .pth checkpoint it was exported from')
+    if head[:1] == b'\x80' and head[1:2] in (b'\x04', b'\x05'):
+        return ('a plain pickle (pickle.dump), not a file written by torch.save: weights-only '
+                'loading cannot read it. Re-save its tensors with torch.save on a machine where '
+                'you trust the file')
+    return None
+
+
 def _refusal_reason(path: Any, err: Exception) -> str:
-    """The disallowed globals of a refused file, else torch's own reason."""
+    """The disallowed globals of a refused file, else what kind of file it
+    is, else torch's own reason."""
+    try:
+        kind = _file_kind(path)
+    except OSError:
+        kind = None
+    if kind:
+        return f'it is {kind}'
     try:
         if isinstance(path, io.IOBase):
             path.seek(0)

@@ -142,7 +142,7 @@ def test_tool_verify_and_overwrite(exported, repo_root, monkeypatch, capsys, tmp
     before = out.read_bytes()
     # never overwritten without --overwrite, whatever the other options
     code, _, _ = _run_tool(repo_root, monkeypatch, capsys, TINY + 'tiny_cbt.py', out, '--dynamic')
-    assert code != 0 and 'exists: pass --overwrite' in str(code)
+    assert code != 0 and 'pass --overwrite' in str(code)
     assert out.read_bytes() == before
     with pytest.raises(FileExistsError):
         export_onnx(TINY + 'tiny_cbt.py', str(out))

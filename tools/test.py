@@ -25,6 +25,7 @@ from mmseg_cbsa.apis import check_evaluation_outputs
 from mmseg_cbsa.engine import build_runner
 from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed, init_distributed,
                               parse_runner_args, prepare_config)
+from mmseg_cbsa.utils.checkpoint import missing_checkpoint
 from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
@@ -54,7 +55,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+        raise SystemExit(f'error: {missing_checkpoint(args.checkpoint)}')
     cfg = prepare_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     try:
         check_evaluation_outputs(cfg, args.out, args.show_dir, args.overwrite)

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..apis import LoadedModel, build_model, image_pipeline
 from ..utils import collect_images
+from ..utils.images import read_image
 from ..visualization.plots import plot_coding_rate, plot_subspace_reduction
 from .coding_rate import (CodingRateRecorder, SubspaceReductionRecorder, subspace_correlation,
                           summarize_layers, summarize_subspaces)
@@ -102,10 +103,16 @@ def prepare_model(config: str, images: Sequence[str], checkpoint: Optional[str],
 def forward_images(model: nn.Module, cfg: Config, images: Sequence[str]) -> None:
     """One ``mode='tensor'`` forward per image file, after the config's test
     pipeline (:func:`~mmseg_cbsa.apis.loading.image_pipeline`) and the
-    model's data preprocessor; no gradients. What hooks record is the result."""
+    model's data preprocessor; no gradients. What hooks record is the result.
+
+    Raises:
+        mmseg_cbsa.utils.images.UnreadableImage: an empty or undecodable
+            file, by name.
+    """
     pipeline = image_pipeline(cfg)
     with torch.no_grad():
         for path in images:
+            read_image(path)  # an empty or undecodable file is named, not a cv2 error
             data = pipeline(dict(img_path=path))
             batch = model.data_preprocessor(
                 dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)

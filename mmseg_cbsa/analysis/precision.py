@@ -12,6 +12,7 @@ from torch import nn
 
 from ..apis import init_model
 from ..utils import collect_images
+from ..utils.images import read_image
 from ..utils.precision import autocast, precision_dtype
 
 
@@ -37,6 +38,7 @@ def argmax_agreement(model: nn.Module, images: Sequence[str], precision: str = '
     per_image: List[float] = []
     max_diff = 0.0
     for path in images:
+        read_image(path)  # an empty or undecodable file is named, not a cv2 error
         with torch.no_grad():
             ref = inference_model(model, path)
             with autocast(model, precision):

@@ -34,14 +34,11 @@ from ..apis import SegInferencer, init_model
 from ..deployment import OnnxSegmentor
 from ..registry import DATASETS, TRANSFORMS, build_in_scope
 from ..utils import collect_images
+from ..utils.images import UnreadableImage, read_image
 from ..utils.outputs import check_output_dir
 from ..utils.precision import autocast, outputs_to_float32
 from ..visualization import (cbsa_extraction_figure, cls_attention_grid, input_prediction_truth,
                              standalone_visualizer)
-
-
-class UnreadableImage(ValueError):
-    """An input file that is empty or does not decode as an image."""
 
 
 class ImageFailures(RuntimeError):
@@ -57,30 +54,6 @@ class ImageFailures(RuntimeError):
         self.written = written
         super().__init__(f'{len(failures)} of {total} images failed and were skipped: ' +
                          ', '.join(failures))
-
-
-def read_image(path: str) -> np.ndarray:
-    """The (H, W, 3) uint8 RGB image in ``path``, as ``mmcv.imread(path,
-    channel_order='rgb')`` reads it.
-
-    Raises:
-        UnreadableImage: an empty file, or one that does not decode, with
-            the file's name (where OpenCV would fail with ``!buf.empty()`` or
-            return nothing).
-    """
-    import mmcv
-    from mmengine import fileio
-    data = fileio.get(path)
-    if not data:
-        raise UnreadableImage(f'{path}: empty file (0 bytes), not an image')
-    try:
-        image = mmcv.imfrombytes(data, channel_order='rgb')
-    except Exception as e:  # decoders raise many types; the file is what matters
-        raise UnreadableImage(f'{path}: cannot be decoded as an image '
-                              f'({type(e).__name__}: {e})') from e
-    if image is None:
-        raise UnreadableImage(f'{path}: cannot be decoded as an image ({len(data)} bytes)')
-    return image
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

@@ -74,6 +74,18 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file."""
 
 
+def missing_checkpoint(path: str) -> Exception:
+    """The error for a checkpoint path that is not a file: a folder is named
+    as one, with the checkpoints in it; anything else is not found."""
+    if osp.isdir(path):
+        kinds = ('.pth', '.pt', '.bin', '.safetensors')
+        inside = sorted(n for n in os.listdir(path) if n.endswith(kinds))
+        hint = f'; it holds {", ".join(inside[:4])}' if inside else ''
+        return CheckpointError(f'{path} is a folder, not a checkpoint file{hint}: give the '
+                               'file itself')
+    return FileNotFoundError(f'checkpoint not found: {path}')
+
+
 def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
                          map_location: Any = 'cpu',
                          name: Optional[str] = None) -> Any:
@@ -86,7 +98,8 @@ def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
             URL a cached file was downloaded from.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: ``path`` does not exist (CheckpointError: it is a
+            folder).
         CheckpointError (a ValueError): the file is empty, or cannot be read
             weights-only; the message names the file and the disallowed
             globals it holds.
@@ -96,7 +109,7 @@ def load_checkpoint_file(path: Union[str, 'os.PathLike', io.IOBase],
     if not is_buffer:
         path = os.fspath(path)
         if not osp.isfile(path):
-            raise FileNotFoundError(f'checkpoint not found: {path}')
+            raise missing_checkpoint(path)
         if osp.getsize(path) == 0:
             raise CheckpointError(f'{name}: the checkpoint file is empty (0 bytes); expected a '
                                   'file written by torch.save (.pth) or safetensors')

@@ -7,6 +7,8 @@ from typing import Any, List, Optional
 import torch
 from mmengine.config import Config, DictAction
 
+from .checkpoint import missing_checkpoint
+
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """The flags every runner tool shares: ``--cfg-options``, ``--launcher``
@@ -37,7 +39,7 @@ def check_model_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     if not osp.isfile(args.config):
         parser.error(f'config not found: {args.config}')
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        parser.error(f'checkpoint not found: {args.checkpoint}')
+        parser.error(str(missing_checkpoint(args.checkpoint)))
     if args.max_images is not None and args.max_images < 1:
         parser.error(f'--max-images must be >= 1, got {args.max_images}')
 

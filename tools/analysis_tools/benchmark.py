@@ -131,6 +131,8 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.rounds < 1:
         p.error(f'--rounds must be >= 1, got {args.rounds}')
+    if min(args.sizes) < 1:
+        p.error(f'--sizes must be image sizes >= 1 pixel, got {args.sizes}')
     if args.no_isolation and args.memory_limit_gb:
         p.error('--memory-limit-gb needs a fresh process per case: drop --no-isolation')
     if args.no_isolation and args.keep_freed_memory:

@@ -45,12 +45,15 @@ outputs are the per-layer ones alone.
 """
 import argparse
 import math
+import sys
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.model_coding_rate import measure_coding_rate
+from mmseg_cbsa.utils.checkpoint import CheckpointError
 from mmseg_cbsa.utils.config import check_model_args
+from mmseg_cbsa.utils.images import UnreadableImage
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -82,17 +85,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    return measure_coding_rate(
-        args.config,
-        args.images,
-        args.out_dir,
-        args.checkpoint,
-        eps=args.eps,
-        max_images=args.max_images,
-        device=args.device,
-        seed=args.seed,
-        cfg_options=args.cfg_options,
-        per_subspace=args.per_subspace)
+    try:
+        return measure_coding_rate(
+            args.config,
+            args.images,
+            args.out_dir,
+            args.checkpoint,
+            eps=args.eps,
+            max_images=args.max_images,
+            device=args.device,
+            seed=args.seed,
+            cfg_options=args.cfg_options,
+            per_subspace=args.per_subspace)
+    except (CheckpointError, UnreadableImage) as e:  # by name, exit 1
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

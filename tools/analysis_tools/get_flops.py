@@ -31,6 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.configs and not args.backbone:
         parser.error('give configs and/or --backbone TYPE:ARCH')
+    if args.shape is not None and min(args.shape) < 1:
+        parser.error(f'--shape {args.shape[0]} {args.shape[1]}: expected a height and a width of '
+                     'at least 1 pixel')
     report_complexity(args.configs, args.backbone, args.shape)
 
 

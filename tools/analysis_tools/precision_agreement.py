@@ -10,8 +10,11 @@ difference. The measurement is
 mmseg_cbsa.analysis.precision.measure_precision_agreement.
 """
 import argparse
+import sys
 
 from mmseg_cbsa.analysis.precision import measure_precision_agreement
+from mmseg_cbsa.utils.checkpoint import CheckpointError
+from mmseg_cbsa.utils.images import UnreadableImage
 
 
 def main() -> None:
@@ -22,8 +25,11 @@ def main() -> None:
     p.add_argument('--precision', choices=['bf16', 'fp16'], default='bf16')
     p.add_argument('--device', default='cpu')
     args = p.parse_args()
-    measure_precision_agreement(args.config, args.checkpoint, args.images, args.precision,
-                                args.device)
+    try:
+        measure_precision_agreement(args.config, args.checkpoint, args.images, args.precision,
+                                    args.device)
+    except (CheckpointError, FileNotFoundError, UnreadableImage) as e:  # by name, exit 1
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -24,12 +24,15 @@ and ``rep_rank.png`` (rank / m and effective rank / m per layer and head).
 """
 import argparse
 import math
+import sys
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.rep_rank import measure_rep_rank
+from mmseg_cbsa.utils.checkpoint import CheckpointError
 from mmseg_cbsa.utils.config import check_model_args
+from mmseg_cbsa.utils.images import UnreadableImage
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -63,16 +66,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    return measure_rep_rank(
-        args.config,
-        args.images,
-        args.out_dir,
-        args.checkpoint,
-        rtol=args.rtol,
-        max_images=args.max_images,
-        device=args.device,
-        seed=args.seed,
-        cfg_options=args.cfg_options)
+    try:
+        return measure_rep_rank(
+            args.config,
+            args.images,
+            args.out_dir,
+            args.checkpoint,
+            rtol=args.rtol,
+            max_images=args.max_images,
+            device=args.device,
+            seed=args.seed,
+            cfg_options=args.cfg_options)
+    except (CheckpointError, UnreadableImage) as e:  # by name, exit 1
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

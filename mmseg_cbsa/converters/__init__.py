@@ -1,10 +1,11 @@
 """Checkpoint converters (used by ``tools/model_converters``)."""
 from .authors import convert_classifier, convert_segmentation
+from .checks import ConversionError
 from .mapping import KeyMapper, refuse_unmatched
 from .timm_vit import convert_timm_vit
 from .vit_adaptation import ADAPTATIONS, adapted_attention, convert_vit_to_cbsa
 
 __all__ = [
-    'ADAPTATIONS', 'KeyMapper', 'adapted_attention', 'convert_classifier', 'convert_segmentation',
-    'convert_timm_vit', 'convert_vit_to_cbsa', 'refuse_unmatched'
+    'ADAPTATIONS', 'ConversionError', 'KeyMapper', 'adapted_attention', 'convert_classifier',
+    'convert_segmentation', 'convert_timm_vit', 'convert_vit_to_cbsa', 'refuse_unmatched'
 ]

@@ -10,28 +10,23 @@ Two formats:
 Every tensor must be accounted for: unknown keys are refused by name, never
 dropped silently.
 """
+import glob
+import os.path as osp
 import re
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
 from torch import Tensor
 
 from ..models.backbones.arch import heads_for_width
 from ..registry import SCOPE
+from ..utils.checkpoint_fit import dry_fit
+from .checks import (build_inferred, check_blocks, check_classifier_fit, check_model_fit,
+                     image_size, patch_grid, refuse, require, split_blocks)
 from .mapping import KeyMapper, refuse_unmatched
-from .timm_vit import convert_timm_vit
+from .timm_vit import read_timm_vit
 
 #: the authors' decoder code hard-wires these widths (not stored in weights)
 DEPICT_HEAD_DIMS, DEPICT_CROSS_HEAD_DIMS, CBT_DECODER_REP_GRID = 100, 50, 10
-
-
-def _layers(state: Dict[str, Tensor], prefix: str) -> int:
-    ids = {
-        int(m.group(1))
-        for k in state
-        for m in [re.match(re.escape(prefix) + r'(\d+)\.', k)] if m
-    }
-    return max(ids) + 1 if ids else 0
-
 
 # ----------------------------------------------------------------- decoders
 _CBT_DECODER = KeyMapper([
@@ -58,79 +53,143 @@ _DEPICT_CA = KeyMapper([
 ])
 
 
-def _cbt_decoder(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
-    out, left = _CBT_DECODER(dec)
-    heads = dec['net.layers.0.fn.step_rep'].shape[0]
-    cfg = dict(
+def _cbt_decoder(src: str, dec: Dict[str, Tensor]) -> dict:
+    layers = len(check_blocks(src, dec, 'net.layers.', shown='decoder.'))
+    heads = require(src, dec, 'net.layers.0.fn.step_rep', 3, 'decoder.').shape[0]
+    return dict(
         type='CBTHead',
-        num_layers=_layers(dec, 'net.layers.'),
+        num_layers=layers,
         num_heads=heads,
-        head_dims=dec['net.layers.0.fn.proj.weight'].shape[0] // heads,
+        head_dims=require(src, dec, 'net.layers.0.fn.proj.weight', 2, 'decoder.').shape[0] // heads,
         attn_cfg=dict(type='CBSA', rep_grid=CBT_DECODER_REP_GRID))
-    return out, cfg, left
 
 
-def _depict_sa(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
-    out, left = _DEPICT_SA(dec)
-    cfg = dict(
+def _depict_sa(src: str, dec: Dict[str, Tensor]) -> dict:
+    return dict(
         type='DEPICTHead',
         mode='sa',
-        num_layers=_layers(dec, 'net.layers.'),
-        num_heads=dec['net.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
+        num_layers=len(check_blocks(src, dec, 'net.layers.', shown='decoder.')),
+        num_heads=require(src, dec, 'net.layers.0.fn.proj', 2, 'decoder.').shape[0] //
+        DEPICT_HEAD_DIMS,
         head_dims=DEPICT_HEAD_DIMS)
-    return out, cfg, left
 
 
-def _depict_ca(dec: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict, List[str]]:
-    out, left = _DEPICT_CA(dec)
-    cfg = dict(
+def _depict_ca(src: str, dec: Dict[str, Tensor]) -> dict:
+    layers = len(check_blocks(src, dec, 'snet.layers.', shown='decoder.'))
+    cross_layers = len(check_blocks(src, dec, 'cnet.layers.', shown='decoder.'))
+    heads = require(src, dec, 'snet.layers.0.fn.proj', 2, 'decoder.').shape[0] // DEPICT_HEAD_DIMS
+    cross_width = require(src, dec, 'cnet.layers.0.fn.proj', 2, 'decoder.').shape[0]
+    return dict(
         type='DEPICTHead',
         mode='ca',
-        num_layers=_layers(dec, 'snet.layers.'),
-        num_heads=dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS,
+        num_layers=layers,
+        num_heads=heads,
         head_dims=DEPICT_HEAD_DIMS,
-        num_cross_layers=_layers(dec, 'cnet.layers.'),
-        cross_head_dims=dec['cnet.layers.0.fn.proj'].shape[0] //
-        (dec['snet.layers.0.fn.proj'].shape[0] // DEPICT_HEAD_DIMS))
-    return out, cfg, left
+        num_cross_layers=cross_layers,
+        # no heads (a projection under 100 rows) is refused when the head is built
+        cross_head_dims=cross_width // max(heads, 1))
 
 
-#: decoder kind -> (key that identifies it, converter, config folder prefix)
-DECODERS: Dict[str, Tuple[str, Callable, str]] = {
-    'cbt': ('net.layers.0.fn.step_rep', _cbt_decoder, 'cbt/cbt'),
-    'depict-sa': ('net.layers.0.fn.step_size', _depict_sa, 'depict/depict-sa'),
-    'depict-ca': ('snet.layers.0.fn.step_size', _depict_ca, 'depict/depict-ca'),
+#: decoder kind -> (what a key of any of its layers looks like, its key
+#: mapping, what reads its head config (checking its layers), config folder
+#: prefix)
+DECODERS: Dict[str, Tuple[str, KeyMapper, Callable[[str, Dict[str, Tensor]], dict], str]] = {
+    'cbt': (r'net\.layers\.\d+\.fn\.(step_rep|step_x)$', _CBT_DECODER, _cbt_decoder, 'cbt/cbt'),
+    'depict-sa': (r'net\.layers\.\d+\.fn\.step_size$', _DEPICT_SA, _depict_sa, 'depict/depict-sa'),
+    'depict-ca': (r'[sc]net\.layers\.\d+\.', _DEPICT_CA, _depict_ca, 'depict/depict-ca'),
 }
 
 
+def _configs_root() -> Optional[str]:
+    """The shipped configs: the installed copy (``mmseg_cbsa/.mim``), else
+    the checkout's (the package's parent folder)."""
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for root in (osp.join(package, '.mim', 'configs'), osp.join(osp.dirname(package), 'configs')):
+        if osp.isdir(root):
+            return root
+    return None
+
+
+def shipped_config(pattern: str, state: Dict[str, Tensor], num_classes: int) -> Optional[str]:
+    """The first shipped config (``configs/{pattern}``, sorted: ADE20K
+    before Cityscapes and Pascal Context) whose model takes ``state``
+    strictly, as ``tools/test.py`` loads it; None if none does.
+
+    Only the configs of ``num_classes`` classes are built."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from ..apis import build_model
+    root = _configs_root()
+    for path in sorted(glob.glob(osp.join(root, pattern))) if root else []:
+        cfg = Config.fromfile(path)
+        if cfg.model.get('decode_head', {}).get('num_classes') != num_classes:
+            continue
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            model = build_model(cfg, seed=None, init_weights=False).model
+        if not any(dry_fit(model, state)):
+            return osp.join('configs', osp.relpath(path, root))
+    return None
+
+
 def convert_segmentation(state: Dict[str, Tensor],
-                         src: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], dict]:
+                         src: str = '<checkpoint>',
+                         grid: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Tensor], dict]:
     """Segmenter-style ``encoder.*`` / ``decoder.*`` -> ``backbone.*`` / ``decode_head.*``.
+
+    The encoder is checked as a timm ViT, the decoder's layers against each
+    other, and the converted tensors must load strictly into the segmentor of
+    the returned ``backbone`` and ``decode_head``; ``config`` is a shipped
+    config whose model takes them strictly as well, else None.
+
+    Args:
+        grid: the (h, w) patch grid of a non-square position embedding.
 
     Returns:
         The converted state dict and ``dict(backbone=..., decode_head=...,
-        decoder=kind, config=path)`` describing the model it belongs to.
+        decoder=kind, config=path or None, config_pattern=the configs
+        looked at)`` describing the model it belongs to.
+
+    Raises:
+        ConversionError (a KeyError): keys unknown, missing or of the wrong
+            shape, named by their key in the file.
     """
     others = sorted(k for k in state if not k.startswith(('encoder.', 'decoder.')))
     refuse_unmatched(src, "a Segmenter-style checkpoint (only 'encoder.*' and 'decoder.*')", others)
     enc = {k[len('encoder.'):]: v for k, v in state.items() if k.startswith('encoder.')}
     dec = {k[len('decoder.'):]: v for k, v in state.items() if k.startswith('decoder.')}
-    backbone, bb_cfg = convert_timm_vit(enc, src)
-    kind = next((name for name, (key, _, _) in DECODERS.items() if key in dec), None)
+    backbone, bb_cfg = read_timm_vit(enc, src, grid, shown='encoder.')
+    kind = next(
+        (name for name, (key, *_) in DECODERS.items() if any(re.match(key, k) for k in dec)), None)
     if kind is None:
-        raise KeyError(f'{src}: decoder is none of {list(DECODERS)}; its keys start with '
-                       f'{sorted({k.split(".")[0] for k in dec})}')
-    head, head_cfg, left = DECODERS[kind][1](dec)
+        refuse(src, [
+            f'decoder is none of {list(DECODERS)}; its keys start with '
+            f'{sorted({k.split(".")[0] for k in dec})}'
+        ])
+    _, mapper, read_head, folder = DECODERS[kind]
+    head, left = mapper(dec)
     refuse_unmatched(src, f'a {kind} decoder', ['decoder.' + k for k in left])
+    head_cfg = read_head(src, dec)
     d = bb_cfg['arch'][0]
-    head_cfg.update(in_channels=d, num_classes=dec['cls_emb'].shape[1])
+    num_classes = require(src, dec, 'cls_emb', 3, 'decoder.').shape[1]
+    head_cfg.update(in_channels=d, num_classes=num_classes)
     # the authors' encoder is Segmenter's ViT
     bb_cfg.update(norm_eps=1e-5, interpolate_mode='bilinear')
-    size = {192: 't', 384: 's', 768: 'b', 1024: 'l'}.get(d, '?')
-    config = f'configs/{DECODERS[kind][2]}_vit-{size}16_8xb1-160k_ade20k-512x512.py'
     out = {f'backbone.{k}': v for k, v in backbone.items()}
     out.update({f'decode_head.{k}': v for k, v in head.items()})
-    return out, dict(backbone=bb_cfg, decode_head=head_cfg, decoder=kind, config=config)
+    segmentor = build_inferred(src,
+                               dict(type='EncoderDecoder', backbone=bb_cfg, decode_head=head_cfg))
+    check_model_fit(
+        src, out, segmentor, f'the segmentor read off it (ViT, arch {bb_cfg["arch"]}; '
+        f'{head_cfg["type"]}, {num_classes} classes)', state)
+    size = {192: 't', 384: 's', 768: 'b', 1024: 'l'}.get(d)
+    pattern = f'{folder}_vit-{size or "*"}16_*.py'
+    return out, dict(
+        backbone=bb_cfg,
+        decode_head=head_cfg,
+        decoder=kind,
+        config=shipped_config(pattern, out, num_classes) if size else None,
+        config_pattern=f'configs/{pattern}')
 
 
 # -------------------------------------------------------------- classifiers
@@ -161,41 +220,64 @@ def _conv_index(key: str) -> str:
     return re.sub(r'convs\.(\d+)\.', lambda m: f'convs.{int(m.group(1)) // 2}.', key)
 
 
+def _attention_family(tensors: Set[str]) -> Optional[str]:
+    """A classifier layer's attention from its tensors (after
+    ``transformer.layers.{i}.``): 'CBSA' (its projection and step sizes), or
+    'qkv' (MSSA, and TSSA with its temperature), None if neither."""
+    if tensors & {'0.fn.step_rep', '0.fn.step_x', '0.fn.proj.weight'}:
+        return 'CBSA'
+    if tensors & {'0.fn.qkv.weight', '0.fn.temp'}:
+        return 'qkv'
+    return None
+
+
 def convert_classifier(state: Dict[str, Tensor],
-                       src: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], dict]:
+                       src: str = '<checkpoint>',
+                       grid: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Tensor], dict]:
     """The authors' CBT / CRATE / ToST / hybrid classifier -> an mmpretrain
     ``ImageClassifier`` state dict (``backbone.*``, ``head.fc.*``).
 
+    The layers are checked against each other (the layers of one attention
+    family hold the same tensors, of the same shapes), and the converted
+    tensors must load strictly into the classifier of the returned backbone
+    config and ``LinearClsHead(num_classes, in_channels=width)``.
+
+    Args:
+        grid: the (h, w) patch grid of a non-square position embedding.
+
     Returns:
         The state dict and ``dict(backbone=cfg, num_classes=..., kinds=[...])``.
+
+    Raises:
+        ConversionError (a KeyError): keys unknown, missing or of the wrong
+            shape, named by their key in the file.
     """
     head = {k[len('mlp_head.1.'):]: v for k, v in state.items() if k.startswith('mlp_head.1.')}
     body, left = _CLASSIFIER({k: v for k, v in state.items() if not k.startswith('mlp_head.1.')})
     refuse_unmatched(src, 'an authors\' classifier (CBT / CRATE / ToST)', left)
-    if 'cls_token' not in body or 'pos_embed' not in body or set(head) != {'weight', 'bias'}:
-        raise KeyError(f'{src}: missing cls_token, pos_embedding or mlp_head.1.{{weight,bias}}')
+    families = check_blocks(src, state, 'transformer.layers.', _attention_family)
+    # a temperature makes MSSA's layer ToST's TSSA
+    kinds = [
+        'CBSA'
+        if family == 'CBSA' else 'TSSA' if f'transformer.layers.{i}.0.fn.temp' in state else 'MSSA'
+        for i, family in enumerate(families)
+    ]
+    depth = len(kinds)
+    d = require(src, state, 'cls_token', 3).shape[-1]
+    num_classes = require(src, state, 'mlp_head.1.weight', 2).shape[0]
+    require(src, state, 'mlp_head.1.bias')
     body = {_conv_index(k): v for k, v in body.items()}
-    depth = _layers(body, 'blocks.')
-    kinds = []
-    for i in range(depth):
-        if f'blocks.{i}.attn.step_extract' in body:
-            kinds.append('CBSA')
-        elif f'blocks.{i}.attn.temp' in body:
-            kinds.append('TSSA')
-        elif f'blocks.{i}.attn.qkv.weight' in body:
-            kinds.append('MSSA')
-        else:
-            raise KeyError(f'{src}: layer {i} has no attention weights')
-    d = body['cls_token'].shape[-1]
     if 'CBSA' in kinds:
-        heads = body[f'blocks.{kinds.index("CBSA")}.attn.step_extract'].shape[0]
+        heads = require(src, state, f'transformer.layers.{kinds.index("CBSA")}.0.fn.step_rep',
+                        3).shape[0]
     elif 'TSSA' in kinds:
-        heads = body['blocks.0.attn.temp'].shape[0]
+        heads = require(src, state, f'transformer.layers.{kinds.index("TSSA")}.0.fn.temp',
+                        2).shape[0]
     else:
         # MSSA layers store no per-head tensor
         heads = heads_for_width(d)
         if heads is None:
-            raise KeyError(f'{src}: cannot tell the number of heads of width {d}')
+            refuse(src, [f'cannot tell the number of heads of width {d}'])
     half = depth // 2
     if set(kinds) == {'CBSA'}:
         model = 'CBT'
@@ -206,22 +288,25 @@ def convert_classifier(state: Dict[str, Tensor],
     elif kinds == ['MSSA'] * half + ['CBSA'] * (depth - half):
         model = 'CRATECBT'
     else:
-        raise KeyError(f'{src}: unsupported mix of attention layers {kinds}')
-    conv = 'patch_embed.convs.0.conv.weight' in body
-    if conv:
-        patch = 2**_layers(body, 'patch_embed.convs.')
+        refuse(src, [f'unsupported mix of attention layers {kinds}'])
+    convs = split_blocks(state, 'to_patch_embedding.proj.')
+    if convs:
+        patch = 2**(max(convs) // 2 + 1)  # stride-2 convs at 0, 2, 4, ...
     else:
-        patch = int(round((body['patch_embed.proj.weight'].shape[1] / 3)**0.5))
-    grid = round((body['pos_embed'].shape[1] - 1)**0.5)
+        # CRATE's linear stem reads flattened 3 x p x p patches
+        flat = require(src, state, 'to_patch_embedding.2.weight', 2).shape[1]
+        patch = int(round((flat / 3)**0.5))
+    pos_grid = patch_grid(src, require(src, state, 'pos_embedding', 3), grid, 'pos_embedding')
     cfg = dict(
         _scope_=SCOPE,
         type=model,
         arch=(d, depth, heads),
-        img_size=grid * patch,
+        img_size=image_size(pos_grid, patch),
         patch_size=patch,
-        stem='conv' if conv else 'linear')
+        stem='conv' if convs else 'linear')
     if 'CBSA' in kinds:
         cfg['legacy_cls_pooling'] = True  # their grid is pooled from tokens[:, :-1]
     out = {f'backbone.{k}': v for k, v in body.items()}
     out.update({f'head.fc.{k}': v for k, v in head.items()})
-    return out, dict(backbone=cfg, num_classes=head['weight'].shape[0], kinds=kinds)
+    check_classifier_fit(src, out, cfg, num_classes, state)
+    return out, dict(backbone=cfg, num_classes=num_classes, kinds=kinds)

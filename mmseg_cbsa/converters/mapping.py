@@ -5,6 +5,8 @@ from typing import Dict, List, Tuple
 
 from torch import Tensor
 
+from .checks import ConversionError
+
 
 class KeyMapper:
     """Rename keys by regex rules (the first rule that fully matches a key
@@ -27,8 +29,8 @@ class KeyMapper:
 
 
 def refuse_unmatched(src: str, what: str, keys: List[str]) -> None:
-    """Raise KeyError naming ``src``, what it was read as and (the first 12
-    of) ``keys``, if there are any."""
+    """Raise :class:`~.checks.ConversionError` (a KeyError) naming ``src``,
+    what it was read as and (the first 12 of) ``keys``, if there are any."""
     if keys:
-        raise KeyError(f'{src}: unexpected keys for {what}: {sorted(keys)[:12]}'
-                       f'{" ..." if len(keys) > 12 else ""}')
+        raise ConversionError(f'{src}: unexpected keys for {what}: {sorted(keys)[:12]}'
+                              f'{" ..." if len(keys) > 12 else ""}')

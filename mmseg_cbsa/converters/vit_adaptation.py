@@ -18,8 +18,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from torch import Tensor
 
+from .checks import check_blocks, check_classifier_fit, refuse
 from .mapping import KeyMapper, refuse_unmatched
-from .timm_vit import convert_timm_vit
+from .timm_vit import read_timm_vit
 
 #: Fig. 9's adaptations: the attention config of each adapted block
 ADAPTATIONS: Dict[str, dict] = {
@@ -52,7 +53,8 @@ def _split_source(state: Dict[str, Tensor],
     a segmentor's decode heads left out)."""
     dropped = sorted(k for k in state if _SEGMENTOR_PARTS.match(k))
     state = {k: v for k, v in state.items() if k not in dropped}
-    if any(k.startswith('backbone.') for k in state):
+    prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
+    if prefix:
         body = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
         rest = {k: v for k, v in state.items() if not k.startswith('backbone.')}
     else:
@@ -66,11 +68,16 @@ def _split_source(state: Dict[str, Tensor],
     rest = {k: v for k, v in rest.items() if head_prefix is None or not k.startswith(head_prefix)}
     body.update(rest)
     if any(k.startswith('layers.') for k in body):
-        body, left = _OPENMMLAB_VIT(body)
+        renamed, left = _OPENMMLAB_VIT(body)
         refuse_unmatched(src, 'an mmsegmentation / mmpretrain ViT', left)
+        # checked in the file's own names before they become timm's
+        check_blocks(src, body, 'layers.', shown=prefix)
+        body = renamed
     if head and set(head) != {'weight', 'bias'}:
-        raise KeyError(f'{src}: classifier head {head_prefix}* holds {sorted(head)}, '
-                       'expected weight and bias')
+        refuse(
+            src,
+            [f'classifier head {head_prefix}* holds {sorted(head)}, '
+             'expected weight and bias'])
     return body, head, dropped
 
 
@@ -101,7 +108,8 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor],
                         variant: str = 'cbsa',
                         blocks: Optional[Sequence[int]] = None,
                         rep_grid: Union[int, Sequence[int]] = 8,
-                        keep_head: bool = True) -> Tuple[Dict[str, Tensor], dict]:
+                        keep_head: bool = True,
+                        grid: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Tensor], dict]:
     """A pretrained ViT state dict -> an mmpretrain ``ImageClassifier`` state
     dict (``backbone.*`` for this project's ``ViT``, ``head.fc.*``) whose
     backbone config adapts the attention of ``blocks`` (all when None).
@@ -110,6 +118,13 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor],
     their pretrained ``attn.qkv`` and ``attn.proj`` as queries / keys / values
     and output map. The classifier head is kept when ``keep_head`` and present
     (timm's ``head``, mmpretrain's ``head.layers.head`` or ``head.fc``).
+    The source is checked as a timm ViT (its blocks against each other, in
+    the file's names), and the converted tensors must load strictly into the
+    classifier of the returned backbone config and
+    ``LinearClsHead(num_classes)``.
+
+    Args:
+        grid: the (h, w) patch grid of a non-square position embedding.
 
     Returns:
         The state dict and ``dict(backbone=cfg, num_classes=int or None,
@@ -117,16 +132,20 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor],
         blocks], dropped=[decode-head keys of a segmentor checkpoint])``.
 
     Raises:
-        KeyError: keys of no known ViT layout (named), a head that cannot be
-            read by a [CLS]-token classifier when it is kept.
+        ConversionError (a KeyError): keys of no known ViT layout, missing
+            or of the wrong shape (named), a head that cannot be read by a
+            [CLS]-token classifier when it is kept.
+        ValueError: ``variant`` or ``blocks`` name no adaptation or block.
     """
     body, head, dropped = _split_source(state, src)
     pooled = sorted(k for k in body if re.match(r'(fc_norm|pre_logits)\.', k))
     if keep_head and head and pooled:
-        raise KeyError(f'{src}: the head reads {pooled} (average pooling or a pre-logits '
-                       "layer), not the [CLS] token that this project's classifier reads; "
-                       'convert without the head (--drop-head) and fine-tune a new one')
-    backbone, cfg = convert_timm_vit(body, src)
+        refuse(src, [
+            f'the head reads {pooled} (average pooling or a pre-logits layer), not the [CLS] '
+            "token that this project's classifier reads; convert without the head "
+            '(--drop-head) and fine-tune a new one'
+        ])
+    backbone, cfg = read_timm_vit(body, src, grid)
     depth = cfg['arch'][1]
     attn = adapted_attention(variant, depth, blocks, rep_grid)
     adapted = list(range(depth)) if isinstance(attn, dict) else \
@@ -137,6 +156,7 @@ def convert_vit_to_cbsa(state: Dict[str, Tensor],
     if keep_head and head:
         out.update({f'head.fc.{k}': v for k, v in head.items()})
         num_classes = head['weight'].shape[0]
+    check_classifier_fit(src, out, cfg, num_classes, state)
     reused = sorted(
         k for k in backbone
         if re.match(r'blocks\.(\d+)\.attn\.', k) and int(k.split('.')[1]) in adapted)

@@ -4,7 +4,6 @@ classifier; the blocks left MHSA compute what timm's blocks compute, and the
 adapted blocks compute the authors' adapted attention from the pretrained
 projections."""
 import pytest
-import timm
 import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
@@ -14,6 +13,7 @@ from mmseg_cbsa.converters.vit_adaptation import ADAPTATIONS, adapted_attention,
 from mmseg_cbsa.utils.checkpoint import extract_state_dict, load_checkpoint_file
 from mmseg_cbsa.utils.checkpoint_fit import load_state_dict_checked
 from tests.cli import run_python
+from tests.test_converters.sources import timm_vit as tiny_timm_vit
 
 D, HEADS, DEPTH, CLASSES = 192, 3, 3, 5  # ViT-T's width (heads are read off it)
 P = D // HEADS
@@ -22,17 +22,7 @@ P = D // HEADS
 @pytest.fixture(scope='module')
 def timm_vit():
     torch.manual_seed(0)
-    model = timm.create_model(
-        'vit_tiny_patch16_224',
-        pretrained=False,
-        img_size=32,
-        patch_size=8,
-        depth=DEPTH,
-        num_classes=CLASSES).eval()
-    with torch.no_grad():  # timm starts biases at zero: make every tensor tell
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
+    return tiny_timm_vit(img_size=32, depth=DEPTH, num_classes=CLASSES)
 
 
 @pytest.fixture(scope='module')

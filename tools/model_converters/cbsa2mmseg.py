@@ -1,12 +1,15 @@
 """Convert the authors' segmentation checkpoints (CBT decoder, DEPICT-SA, DEPICT-CA).
 
-    python tools/model_converters/cbsa2mmseg.py SRC DST [--overwrite]
+    python tools/model_converters/cbsa2mmseg.py SRC DST [--grid H W] [--overwrite]
 
 SRC is a Segmenter-style ``checkpoint.pth`` holding ``model`` with
 ``encoder.*`` (Segmenter's ViT) and ``decoder.*`` keys. Heads, head width
 and layers are read from the tensor shapes; the representative grid of the
 CBT decoder (10x10) and DEPICT's head widths (100 / 50) are hard-wired in
-the authors' code. Prints the config the converted file goes with.
+the authors' code. Prints the backbone and decode_head the converted file
+goes with, and the shipped config that loads it (of its size and classes),
+if one does. A file with a tensor or layer missing, or of the wrong shape,
+is refused by key and nothing is written.
 """
 from mmseg_cbsa.converters.authors import convert_segmentation
 from mmseg_cbsa.converters.cli import run_converter
@@ -14,10 +17,15 @@ from mmseg_cbsa.converters.cli import run_converter
 
 def report(info: dict, dst: str) -> None:
     print(f'decoder: {info["decoder"]}')
-    print(f'config: {info["config"]}')
+    if info['config']:
+        print(f'config: {info["config"]}')
+    else:
+        print(f'config: none of {info["config_pattern"]} loads it (another size or class '
+              'count): use the backbone and decode_head below')
     print(f'backbone: {info["backbone"]}')
     print(f'decode_head: {info["decode_head"]}')
-    print(f'evaluate: python tools/test.py {info["config"]} {dst}')
+    if info['config']:
+        print(f'evaluate: python tools/test.py {info["config"]} {dst}')
 
 
 if __name__ == '__main__':

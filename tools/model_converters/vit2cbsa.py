@@ -1,7 +1,7 @@
 """Adapt a pretrained ViT into CBSA style (paper Fig. 9): a ViT classifier checkpoint.
 
     python tools/model_converters/vit2cbsa.py SRC DST [--variant cbsa]
-        [--blocks 6 7 8 9 10 11] [--rep-grid 8] [--drop-head] [--overwrite]
+        [--blocks 6 7 8 9 10 11] [--rep-grid 8] [--drop-head] [--grid H W] [--overwrite]
 
 SRC: a timm ``vit_*`` state dict (``.pth``/``.bin``/``.safetensors``, e.g.
 ``torch.save(timm.create_model('vit_base_patch16_224.augreg2_in21k_ft_in1k',
@@ -17,22 +17,17 @@ output projections in the chosen attention:
 
 ``--blocks`` adapts only the listed blocks (the rest stay MHSA); all by
 default, as the authors do. The printed backbone config is what the configs in
-configs/vit_adaptation/ use. Guide: docs/vit_adaptation.md.
+configs/vit_adaptation/ use. A file with a tensor or block missing, or of the
+wrong shape, is refused by key and nothing is written; a position embedding
+that is not square needs its patch grid (``--grid``). Guide:
+docs/vit_adaptation.md.
 """
-import argparse
-
+from mmseg_cbsa.converters.cli import convert_file, converter_parser
 from mmseg_cbsa.converters.vit_adaptation import ADAPTATIONS, convert_vit_to_cbsa
-from mmseg_cbsa.utils.checkpoint import (extract_state_dict, load_checkpoint_file,
-                                         save_checkpoint_file)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.strip().splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__)
-    parser.add_argument('src', help='pretrained ViT checkpoint')
-    parser.add_argument('dst', help='output checkpoint for this project')
+    parser = converter_parser(__doc__, 'pretrained ViT checkpoint')
     parser.add_argument('--variant', choices=list(ADAPTATIONS), default='cbsa')
     parser.add_argument('--blocks', type=int, nargs='+', help='blocks to adapt (default: all)')
     parser.add_argument(
@@ -44,17 +39,16 @@ def main() -> None:
         '--drop-head',
         action='store_true',
         help='leave the classifier head out (a new one is trained)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
-    state = extract_state_dict(load_checkpoint_file(args.src), args.src)
-    converted, info = convert_vit_to_cbsa(
-        state, args.src, args.variant, args.blocks, args.rep_grid, keep_head=not args.drop_head)
-    save_checkpoint_file(
-        converted,
-        args.dst,
-        overwrite=args.overwrite,
-        meta=dict(source=args.src, converter='vit2cbsa', info=str(info)))
-    print(f'wrote {len(converted)} tensors to {args.dst}')
+    info = convert_file(
+        args, 'vit2cbsa', lambda state: convert_vit_to_cbsa(
+            state,
+            args.src,
+            args.variant,
+            args.blocks,
+            args.rep_grid,
+            keep_head=not args.drop_head,
+            grid=args.grid))
     print(f'adapted blocks ({args.variant}): {info["adapted"]}, reusing '
           f'{len(info["reused"])} pretrained attention tensors')
     if info['dropped']:

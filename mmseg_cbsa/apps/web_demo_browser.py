@@ -41,15 +41,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(config: str,
-          checkpoint: str,
-          log_file: str,
-          port: Optional[int] = None,
-          env: Optional[Dict[str, str]] = None,
-          cwd: Optional[str] = None,
-          timeout: float = START_TIMEOUT) -> Iterator[str]:
+def serve(config: str, checkpoint: str, log_file: str, **options) -> Iterator[str]:
     """Run the demo (``python -m mmseg_cbsa.apps.web_demo``) on the
     loopback interface until the block ends; yields its URL once it answers.
+    ``options`` are :func:`serve_process`'s, which also gives the process."""
+    with serve_process(config, checkpoint, log_file, **options) as (url, _):
+        yield url
+
+
+@contextmanager
+def serve_process(
+    config: str,
+    checkpoint: str,
+    log_file: str,
+    port: Optional[int] = None,
+    env: Optional[Dict[str, str]] = None,
+    cwd: Optional[str] = None,
+    timeout: float = START_TIMEOUT,
+    args: Sequence[str] = ()) -> Iterator[Tuple[str, subprocess.Popen]]:
+    """Run the demo with the command-line options ``args`` (its limits, see
+    ``mmseg_cbsa.apps.web_demo.parse_args``) on the loopback interface until
+    the block ends; yields its URL once it answers, and its process (whose
+    memory a test can read).
 
     Raises:
         RuntimeError: the demo exited or did not answer within ``timeout``
@@ -60,7 +73,7 @@ def serve(config: str,
     with open(log_file, 'w') as log:
         proc = subprocess.Popen([
             sys.executable, '-m', 'mmseg_cbsa.apps.web_demo', config, checkpoint, '--port',
-            str(port)
+            str(port), *args
         ],
                                 stdout=log,
                                 stderr=subprocess.STDOUT,
@@ -85,7 +98,7 @@ def serve(config: str,
                 raise RuntimeError(f'the demo did not answer in {timeout} s:\n' +
                                    open(log_file).read()[-3000:])
             time.sleep(1)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -155,6 +168,19 @@ def shown(driver,
     if picture is None:
         raise ValueError(f'#{elem_id}: {src[:100]} is not an image')
     return picture[..., ::-1], src
+
+
+def messages(driver, timeout: float = RESULT_TIMEOUT) -> List[str]:
+    """The texts of the messages (Gradio's toasts: errors, warnings) the page
+    shows, once it shows one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown_texts(d):
+        texts = [t.text for t in d.find_elements(By.CSS_SELECTOR, '.toast-body')]
+        return texts or False
+
+    return WebDriverWait(driver, timeout).until(shown_texts)
 
 
 def choose_representative(driver, index: int) -> None:

@@ -2,7 +2,8 @@
 trained model, headless Chromium (driven by selenium) uploads an image, and
 the pictures the page shows are read back and compared with the ones
 mmseg_cbsa.apps.web_demo draws in this process. Every request the page
-makes goes to the demo's own address: nothing is fetched from outside.
+makes goes to the demo's own address: nothing is fetched from outside. A
+file that is not an image is answered on the page with a message naming it.
 
 With MMSEG_CBSA_WEB_DEMO_SCREENSHOT=PATH the page is also saved as a PNG
 (demo/web_demo_screenshot.py makes docs/images/web_demo.png with a real model).
@@ -103,3 +104,15 @@ def test_upload_segment_and_read_back_the_pictures(server, expected):
     assert any(u.startswith(server + 'assets/') for u in urls)
     outside = [u for u in urls if not u.startswith((server, 'data:', 'blob:'))]
     assert not outside, outside
+
+
+def test_a_bad_upload_is_answered_on_the_page(server, tmp_path):
+    from mmseg_cbsa.apps.web_demo import EXPECTED_IMAGE
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'not a PNG\n')
+    with page.chromium() as browser:
+        page.upload(browser, server, str(broken))
+        shown = page.messages(browser)
+    # the old page marked its panels 'Error' and said nothing of the file
+    assert any(f'broken.png: cannot be decoded as an image (10 bytes); {EXPECTED_IMAGE}' in m
+               for m in shown), shown

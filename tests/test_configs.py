@@ -46,7 +46,13 @@ def test_config_builds(path, cbsa_scope):
     cfg = Config.fromfile(path)
     model = MODELS.build(_strip_pretrained(cfg.model))
     head = model.decode_head
-    assert head.in_channels == model.backbone.embed_dims
+    if type(model.backbone).__module__.startswith('mmseg_cbsa'):
+        assert head.in_channels == model.backbone.embed_dims
+    else:  # mmseg's CNN / Swin encoders (configs/examples): the stage the head reads
+        import torch
+        with torch.no_grad():
+            feats = model.eval().extract_feat(torch.randn(1, 3, 64, 64))
+        assert head.in_channels == feats[head.in_index].shape[1]
     assert head.num_classes == len(
         cfg.train_dataloader.dataset.get('metainfo', {}).get('classes', [None] * head.num_classes))
 
@@ -67,8 +73,12 @@ def test_ade20k_recipe(path):
     assert cfg.model.decode_head.num_classes == 150
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
     # ViT encoders from timm's ImageNet-21k weights; white-box encoders from
-    # the authors' ImageNet-1K classifiers (configs/cbt/cbt_{cbt,crate-cbt}-s16_*)
-    assert re.match(r'checkpoints/(vit|cbt|crate-cbt)-', cfg.model.backbone.init_cfg.checkpoint)
+    # the authors' ImageNet-1K classifiers (configs/cbt/cbt_{cbt,crate-cbt}-s16_*);
+    # mmseg's ResNet-50-V1c and Swin-T from mmseg's own (configs/examples)
+    assert re.match(
+        r'checkpoints/(vit|cbt|crate-cbt)-|open-mmlab://resnet50_v1c$|'
+        r'https://download\.openmmlab\.com/mmsegmentation/v0\.5/pretrain/swin/',
+        cfg.model.backbone.init_cfg.checkpoint)
 
 
 def test_entry_point_is_cbt_s():

@@ -144,12 +144,20 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     a checkout of their repository
     (:func:`~mmseg_cbsa.apps.authors_code.authors_folder`); ``onnx`` (an
     exported ``file`` run by onnxruntime on (batch, 3, size, size) inputs).
+
+    Tokens: ``ceil(size / patch)`` squared, with the backbone's patch size
+    for ``config`` cases and ``case['patch_size']`` (default 16) otherwise.
     """
     size, batch = case['size'], case.get('batch', 1)
-    side = size // 16
+    # patch tokens per side: the model's own patch size for configs, else the
+    # case's (16 by default); a partial patch is a token (ceil), as in the encoders
+    side = -(-size // case.get('patch_size', 16))
     if case['kind'] == 'config':
         # the caller seeds; parameter values do not change the timings
         model = build_model(case['config'], seed=None, init_weights=False).model
+        patch = getattr(model.backbone, 'patch_size', None)
+        if isinstance(patch, int):
+            side = -(-size // patch)
         part = case.get('part', 'head')
         if part == 'head':
             dims = model.backbone.embed_dims

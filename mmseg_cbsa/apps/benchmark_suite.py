@@ -17,6 +17,9 @@ from ..visualization.plots import plot_latency
 from .authors_code import AUTHORS_ENCODERS
 from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
 
+#: timed calls per case (rounds x repeats) below which the exponents are flagged as indicative
+MIN_TIMED_FOR_EXPONENTS = 10
+
 #: columns of ``results.csv``
 CSV_COLUMNS = [
     'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
@@ -130,7 +133,8 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
         out_dir: created if needed; receives ``results.csv`` (one row per
             case, mode and size: :data:`CSV_COLUMNS`) and ``latency.png``
             (latency against tokens, log-log).
-        sizes: square image sizes in px (tokens = (size // 16)^2).
+        sizes: square image sizes in px (tokens = ceil(size / patch size)^2,
+            the model's patch size, 16 for layer cases).
         modes: 'infer' and/or 'train' (forward + backward).
         batch, repeats, warmup, device: see :func:`~mmseg_cbsa.apps.benchmark.measure`.
         isolate: run each case in a fresh interpreter
@@ -211,7 +215,8 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
                     backend=backend,
                     precision=prec,
                     size=size,
-                    tokens=(size // 16)**2,
+                    # a failed case may not have built its model: tokens unknown
+                    tokens=next((r['tokens'] for r in results if 'tokens' in r), nan),
                     rounds=len(results),
                     status=(f'out of memory (limit {memory_limit_gb} GB)'
                             if bad[0].get('out_of_memory') else f"failed: {bad[0]['failed']}"),
@@ -255,6 +260,11 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
     for r in measured:
         series[(r['case'], _variant(r))].append(r)
     print('\nscaling exponent of latency over tokens (1 = linear, 2 = quadratic)')
+    timed = min((r['rounds'] * repeats for r in measured), default=0)
+    if measured and timed < MIN_TIMED_FOR_EXPONENTS:
+        print(f'  note: from {timed} timed call(s) per case (rounds x --repeats); on a noisy '
+              f'machine an exponent needs at least {MIN_TIMED_FOR_EXPONENTS}: treat these as '
+              'indicative only')
     for (name, variant), rs in series.items():
         if len(rs) > 1:
             t, v = [r['tokens'] for r in rs], [r['latency_ms'] for r in rs]

@@ -27,8 +27,12 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse, exporting ``LOCAL_RANK`` for launchers that only pass the flag."""
+    """Parse, exporting ``LOCAL_RANK`` for launchers that only pass the flag;
+    a ``config`` that is not a file is refused (exit status 2) with the
+    configs of similar names."""
     args = parser.parse_args()
+    if getattr(args, 'config', None) and not osp.isfile(args.config):
+        parser.error(str(missing_config(args.config)))
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -37,11 +41,27 @@ def check_model_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     """Refuse, through ``parser.error``, the inputs the image-folder analysis
     tools share: a missing ``config`` or ``checkpoint`` file, ``max_images`` < 1."""
     if not osp.isfile(args.config):
-        parser.error(f'config not found: {args.config}')
+        parser.error(str(missing_config(args.config)))
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         parser.error(str(missing_checkpoint(args.checkpoint)))
     if args.max_images is not None and args.max_images < 1:
         parser.error(f'--max-images must be >= 1, got {args.max_images}')
+
+
+def missing_config(config: str) -> FileNotFoundError:
+    """The error for a config path that is not a file, suggesting the
+    configs of similar names in the same folder (or, for a path under
+    ``configs/``, in any of its folders)."""
+    import difflib
+    import glob
+    folder = osp.dirname(config) or '.'
+    candidates = glob.glob(osp.join(glob.escape(folder), '*.py')) if osp.isdir(folder) else []
+    if not candidates and 'configs' in config.split(os.sep):
+        root = config[:config.index('configs') + len('configs')]
+        candidates = glob.glob(osp.join(glob.escape(root), '**', '*.py'), recursive=True)
+    close = difflib.get_close_matches(config, candidates, n=3, cutoff=0.6)
+    hint = f'; did you mean {" or ".join(close)}?' if close else ''
+    return FileNotFoundError(f'config file not found: {config}{hint}')
 
 
 def prepare_config(config: str,
@@ -55,7 +75,7 @@ def prepare_config(config: str,
     backend (mmseg's runtime asks for NCCL).
     """
     if not osp.isfile(config):
-        raise FileNotFoundError(f'config file not found: {config}')
+        raise missing_config(config)
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options:

@@ -42,6 +42,8 @@ def test_benchmark_writes_table_csv_and_plot(tmp_path):
                  '--modes', 'infer', 'train', '--rounds', '2')
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'matrix-multiply rate' in res.stdout and 'scaling exponent' in res.stdout
+    # 2 rounds x 1 repeat: the exponents are flagged (they were printed bare)
+    assert 'from 2 timed call(s) per case' in res.stdout and 'indicative only' in res.stdout
     rows = list(csv.DictReader(open(tmp_path / 'results.csv')))
     assert len(rows) == 2 * 2 * 2
     for r in rows:

@@ -4,8 +4,13 @@
                                   [--layers 0 3 -1] [--tile 96] [--map-size 32] [--device cpu]
                                   [--bf16]
 
-The image goes once through mmseg's test pipeline and the model (as
-``mmseg.apis.inference_model`` does); the maps are drawn on the network input.
+CONFIG may be a segmentor, an ImageNet classifier (mmpretrain
+``ImageClassifier``: configs/classification, configs/finetune) or the [CLS]
+probe (configs/zero_shot), with its own or a converted classifier's checkpoint.
+The image goes once through the config's test pipeline and the model (a
+segmentor as ``mmseg.apis.inference_model`` runs it); the maps are drawn on the
+network input. A model without a decode head (classifier, probe) gets the
+[CLS] grid and its encoder's CBSA pictures, and a one-line note saying so.
 Written per image (into DIR for one image, DIR/<image name>/ for several):
 
 * ``cls_attention.png``: rows = encoder blocks, columns = heads, the

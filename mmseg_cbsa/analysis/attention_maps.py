@@ -152,8 +152,9 @@ class AttentionRecorder:
         rec.extractions     # [CBSAExtraction, ...] in call order
 
     Args:
-        model: a segmentor with a ``backbone`` (or any module whose CBSA layers
-            are wanted; the input and [CLS] maps then stay empty).
+        model: a model with a ``backbone`` (an mmseg segmentor, an
+            mmpretrain classifier, the [CLS] probe), or any module whose CBSA
+            layers are wanted (the input and [CLS] maps then stay empty).
         cls_layers: encoder blocks whose [CLS] attention is recorded
             (negative from the end; None = all). [CLS] maps need a backbone
             with a [CLS] token (every encoder of this package,
@@ -175,6 +176,9 @@ class AttentionRecorder:
         self.record_cls = record_cls
         self.record_cbsa = cbsa
         self.inputs: Optional[Tensor] = None
+        #: set by the caller that fed the model RGB pixels (an in-memory
+        #: dataset's pipeline), so that no preprocessor swap means RGB input
+        self.input_is_rgb = False
         self.cls_skip_reason: Optional[str] = None
         self.extractions: List[CBSAExtraction] = []
         self._cls: Optional[CLSAttentionRecorder] = None
@@ -270,8 +274,10 @@ class AttentionRecorder:
         if getattr(pre, '_enable_normalize', False):
             x = x * pre.std.cpu() + pre.mean.cpu()
         # The preprocessor's channel swap turns BGR files into the RGB the
-        # network sees (bgr_to_rgb); without it the input is still BGR.
-        if not getattr(pre, 'channel_conversion', False) and x.shape[1] == 3:
+        # network sees (mmseg's bgr_to_rgb, mmpretrain's to_rgb); without it
+        # the input is still BGR (unless it was fed RGB: input_is_rgb).
+        swapped = getattr(pre, 'channel_conversion', getattr(pre, 'to_rgb', False))
+        if not (swapped or self.input_is_rgb) and x.shape[1] == 3:
             x = x[:, [2, 1, 0]]
         x = x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1)
         return [img.numpy() for img in x]

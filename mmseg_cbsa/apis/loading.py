@@ -152,6 +152,11 @@ def build_model(cfg: Union[str, Config],
     # not mmseg's init_model: it adds keys (pretrained, train_cfg) that models
     # other than segmentors (CLSAttentionProbe) refuse
     init_default_scope(cfg.get('default_scope', SCOPE))
+    if cfg.get('data_preprocessor') is not None:
+        # mmpretrain configs give the preprocessor (normalisation, channel
+        # order) beside the model, and mmengine's Runner hands it in; a model
+        # built without it would see unnormalised BGR pixels
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     if seed is not None:
         torch.manual_seed(seed)
     # in the config's own scope (ours, or mmpretrain's for the classifiers)
@@ -174,14 +179,20 @@ def build_model(cfg: Union[str, Config],
     return LoadedModel(model.to(device).eval(), source, ignored)
 
 
-def image_pipeline(cfg: Config) -> Callable[[dict], dict]:
+def image_pipeline(cfg: Config, loads_image: bool = True) -> Callable[[dict], dict]:
     """The test dataloader's pipeline (else ``test_pipeline``) without its
     annotation-loading steps, for image files: ``pipeline(dict(img_path=p))``
     gives ``inputs`` (3, H, W) and ``data_samples``.
 
+    Args:
+        cfg: the config.
+        loads_image: refuse a pipeline without an image-loading step; False
+            accepts one (in-memory datasets such as mmpretrain's CIFAR hand
+            the pipeline ``img`` arrays), for callers that give ``img``.
+
     Raises:
         KeyError: the config has no test pipeline.
-        ValueError: the pipeline loads no image.
+        ValueError: the pipeline loads no image (and ``loads_image``).
     """
     from mmcv.transforms import Compose
     dataset = cfg.get('test_dataloader', {}).get('dataset', {})
@@ -189,6 +200,6 @@ def image_pipeline(cfg: Config) -> Callable[[dict], dict]:
     if not steps:
         raise KeyError('the config has no test_dataloader.dataset.pipeline nor test_pipeline')
     steps = [dict(s) for s in steps if 'Annotation' not in s['type']]
-    if not any('LoadImage' in s['type'] for s in steps):
+    if loads_image and not any('LoadImage' in s['type'] for s in steps):
         raise ValueError(f'the test pipeline loads no image: {[s["type"] for s in steps]}')
     return Compose(steps)

@@ -27,12 +27,14 @@ import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
-from ..apis import SegInferencer, init_model
+from ..apis import SegInferencer, build_model, image_pipeline, init_model
 from ..deployment import OnnxSegmentor
-from ..registry import DATASETS, TRANSFORMS, build_in_scope
+from ..registry import DATASETS, MODELS, SCOPE, TRANSFORMS, build_in_scope
 from ..utils import collect_images
 from ..utils.images import UnreadableImage, read_image
 from ..utils.outputs import check_output_dir
@@ -354,36 +356,99 @@ def extraction_file_name(ext: CBSAExtraction, index: int) -> str:
     return f'cbsa_{ext.where}_layer{layer}' + (f'_call{ext.call}' if ext.call else '') + '.png'
 
 
+def _builds_segmentor(cfg: Config) -> bool:
+    """Whether ``cfg.model`` is an mmseg segmentor, asked of the registry of
+    the config's scope (mmseg_cbsa's, or mmpretrain's for the classifiers)."""
+    from mmseg.models.segmentors import BaseSegmentor
+    with MODELS.switch_scope_and_registry(cfg.get('default_scope', SCOPE)) as registry:
+        model_type = registry.get(cfg.model.type)
+    return isinstance(model_type, type) and issubclass(model_type, BaseSegmentor)
+
+
 def attention_model(config: str,
                     checkpoint: str,
                     device: str = 'cpu',
                     say: Callable[[str], None] = print):
-    """:func:`mmseg_cbsa.apis.init_model` for attention pictures: a
-    sliding-window test config is switched to whole-image inference (``say``
-    tells so), so that every map covers the image."""
+    """A config's model for attention pictures, with ``cfg`` set.
+
+    Segmentors are built by :func:`mmseg_cbsa.apis.init_model` (classes and
+    palette from the checkpoint, for the web demo); a sliding-window test
+    config is switched to whole-image inference (``say`` tells so), so that
+    every map covers the image. Other models of the project (mmpretrain
+    ``ImageClassifier`` configs, ``CLSAttentionProbe``) are built by
+    :func:`mmseg_cbsa.apis.build_model`, which mmseg's ``init_model`` is not
+    for (it adds ``pretrained`` / ``train_cfg`` keys the probe refuses and
+    reads classes from a decode head); a converted classifier checkpoint's
+    ``head.*`` is then ignored by a model without a head.
+    """
     cfg = Config.fromfile(config)
     test_cfg = cfg.model.get('test_cfg') or {}
     if test_cfg.get('mode') == 'slide':
         say('note: running the whole image instead of sliding windows')
         cfg.model.test_cfg = dict(mode='whole')
-    return init_model(cfg, checkpoint, device=device)
+    if _builds_segmentor(cfg):
+        return init_model(cfg, checkpoint, device=device)
+    model = build_model(cfg, checkpoint, device, seed=None).model
+    model.cfg = cfg  # the test pipeline, for record_attention
+    return model
+
+
+def _image_pipeline_from_array(cfg: Config) -> Tuple[Callable[[np.ndarray], dict], bool]:
+    """The config's test pipeline (mmseg's, mmpretrain's or the probe's, in
+    the config's scope) fed an image array instead of reading a file, as
+    mmseg's ``inference_model`` does with ``LoadImageFromNDArray`` (which
+    mmpretrain's scope does not have).
+
+    Returns:
+        (the pipeline, whether it takes RGB): a pipeline that loads files
+        takes BGR, as the file loader gives; one without a loading step
+        (in-memory datasets such as mmpretrain's CIFAR) takes the RGB
+        arrays such a dataset hands it.
+    """
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', SCOPE)):
+        steps = image_pipeline(cfg, loads_image=False).transforms
+    kept = [t for t in steps if 'LoadImage' not in type(t).__name__]
+
+    def run(img: np.ndarray) -> dict:
+        results = dict(img=img, img_path=None, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+        for step in kept:
+            results = step(results)
+        return results
+
+    return run, len(kept) == len(steps)
 
 
 def record_attention(model,
                      image: np.ndarray,
                      cls_layers: Optional[Sequence[int]] = None,
                      precision: str = 'float32'):
-    """One forward of ``model`` (``mmseg.apis.inference_model``) on an
-    (H, W, 3) RGB image under an
+    """One forward of ``model`` (from :func:`attention_model`) on an (H, W, 3)
+    RGB image under an
     :class:`~mmseg_cbsa.analysis.attention_maps.AttentionRecorder`.
 
+    A segmentor runs as ``mmseg.apis.inference_model`` runs it; any other
+    model (classifier, [CLS] probe) gets the image through its config's
+    test pipeline and one ``test_step``.
+
     Returns:
-        (recorder, the ``SegDataSample`` with ``pred_sem_seg``).
+        (recorder, the model's data sample: a ``SegDataSample`` with
+        ``pred_sem_seg`` for a segmentor, with ``cls_attn`` for the probe,
+        mmpretrain's ``DataSample`` with ``pred_label`` for a classifier).
     """
     from mmseg.apis import inference_model
+    from mmseg.models.segmentors import BaseSegmentor
     with AttentionRecorder(model, cls_layers=cls_layers) as rec, autocast(model, precision):
-        sample = inference_model(model, as_bgr(image))
-    outputs_to_float32([sample])
+        if isinstance(model, BaseSegmentor):
+            sample = inference_model(model, as_bgr(image))
+            outputs_to_float32([sample])
+        else:
+            pipeline, takes_rgb = _image_pipeline_from_array(model.cfg)
+            data = pipeline(np.ascontiguousarray(image) if takes_rgb else as_bgr(image))
+            # the drawn input is turned back to RGB only where the file was BGR
+            rec.input_is_rgb = takes_rgb
+            with torch.no_grad():
+                sample = model.test_step(
+                    dict(inputs=[data['inputs']], data_samples=[data['data_samples']]))[0]
     return rec, sample
 
 
@@ -417,9 +482,11 @@ def draw_attention_maps(config: str,
                         overwrite: bool = False) -> List[str]:
     """Draw a model's [CLS] attention and CBSA representatives for images.
 
-    Each image goes once through mmseg's test pipeline and the model
+    Each image goes once through the config's test pipeline and the model
     (:func:`record_attention`; a sliding-window test config runs on the
-    whole image, so that every map covers it).
+    whole image, so that every map covers it). Segmentors, mmpretrain
+    classifiers and the [CLS] probe are all drawn; a model without a decode
+    head gets the encoder's pictures and a one-line note.
 
     Args:
         config, checkpoint: the model.
@@ -471,6 +538,11 @@ def draw_attention_maps(config: str,
         else:
             wanted = set(layers)
     report = Report()
+    if not hasattr(model, 'decode_head'):
+        # a classifier or the [CLS] probe: what only a decode head gives is
+        # left out, said once rather than per image
+        report.say(f'note: {type(model).__name__} has no decode head: drawing the '
+                   "encoder's [CLS] attention and CBSA maps, no decode-head maps")
 
     def save(canvas, folder: str, name: str) -> None:
         out = osp.join(folder, name)

@@ -80,8 +80,8 @@ def _check_cls_grid(picture, layers, heads):
     np.testing.assert_array_equal(bar, colour_bar(grid_h - GRID_HEADER_H))
 
 
-def _cbsa_figure_height(heads, rh):
-    row = rh * (SMALL_H + 1) + 1  # tiles with 1 px gaps
+def _cbsa_figure_height(heads, rh, small_h=SMALL_H):
+    row = rh * (small_h + 1) + 1  # tiles with 1 px gaps
     return CBSA_TITLE_H + heads * (row + GRID_PAD) + GRID_PAD
 
 
@@ -164,3 +164,119 @@ def test_demo_refuses_layers_the_encoder_does_not_have(assets, repo_root, tmp_pa
                   assets['ckpts']['tiny_cbt_backbone'], assets['images'][0], '--out',
                   tmp_path / 'out', '--layers', '0', '2')
     assert not (tmp_path / 'out').exists()
+
+
+# Models that are no segmentor: an mmpretrain ImageClassifier and the [CLS]
+# probe (tiny versions of configs/classification/cbt-s_... and
+# configs/zero_shot/cbt-s_..., both a 1-block CBT on 32x32 inputs).
+OTHER_CONFIGS = {
+    name: f'tests/data/configs/{name}.py'
+    for name in ('tiny_cbt_classifier', 'tiny_cbt_zero_shot')
+}
+NO_DECODE_HEAD = ("note: {} has no decode head: drawing the encoder's [CLS] attention and "
+                  'CBSA maps, no decode-head maps')
+
+
+def _random_checkpoint(repo_root, config, path):
+    """Random weights of ``config``'s model, saved as a whole-model state dict."""
+    from mmseg_cbsa.apis import build_model
+    from mmseg_cbsa.utils import save_checkpoint_file
+    model = build_model(os.path.join(repo_root, config)).model
+    save_checkpoint_file(model.state_dict(), str(path), meta={})
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def other_ckpts(tmp_path_factory, repo_root):
+    tmp = tmp_path_factory.mktemp('attention_demo_other')
+    return {
+        name: _random_checkpoint(repo_root, cfg, tmp / f'{name}.pth')
+        for name, cfg in OTHER_CONFIGS.items()
+    }
+
+
+@pytest.mark.parametrize(
+    'config,checkpoint,model_type,input_hw',
+    [
+        # the 32x48 image resized and centre-cropped to 32x32
+        ('tiny_cbt_classifier', 'tiny_cbt_classifier', 'ImageClassifier', (32, 32)),
+        # resized to 43x64 (keep ratio, scale 64)
+        ('tiny_cbt_zero_shot', 'tiny_cbt_zero_shot', 'CLSAttentionProbe', (43, 64)),
+        # a converted classifier checkpoint (backbone.*, head.fc.*) for the probe
+        ('tiny_cbt_zero_shot', 'tiny_cbt_classifier', 'CLSAttentionProbe', (43, 64))
+    ])
+def test_demo_classifier_and_cls_probe_draw_the_encoder_maps(assets, other_ckpts, repo_root,
+                                                             tmp_path, monkeypatch, capsys, config,
+                                                             checkpoint, model_type, input_hw):
+    """No segmentor: the [CLS] grid and the encoder's CBSA figure, one line
+    for the decode-head maps that do not apply (was: TypeError for the
+    probe's ``pretrained``, no LoadImageFromNDArray in mmpretrain's scope)."""
+    out = _run_demo(repo_root, monkeypatch, capsys, OTHER_CONFIGS[config], other_ckpts[checkpoint],
+                    assets['images'][0], '--out', tmp_path)
+    assert NO_DECODE_HEAD.format(model_type) in out.splitlines()
+    assert sorted(p.name
+                  for p in tmp_path.iterdir()) == ['cbsa_backbone_layer0.png', 'cls_attention.png']
+    # one block: one row of [CLS] maps; the maps are drawn on the network input
+    picture = _read(tmp_path / 'cls_attention.png')
+    tile_h = fit_size(input_hw, 96)[0]
+    assert picture.shape[0] == CLS_TITLE_H + GRID_HEADER_H + tile_h + 2 * GRID_PAD
+    assert _read(tmp_path / 'cbsa_backbone_layer0.png').shape[0] == _cbsa_figure_height(
+        heads=2, rh=2, small_h=fit_size(input_hw, 64)[0])
+
+
+def test_classifier_input_is_its_normalised_rgb_centre_crop(assets, other_ckpts, repo_root):
+    """The classifier sees the config's test pipeline and its preprocessor
+    (given beside the model in mmpretrain configs), and the drawn input
+    undoes both: the RGB image's centre 32x32."""
+    from mmseg_cbsa.apps.demos import attention_model, read_image, record_attention
+    config = os.path.join(repo_root, OTHER_CONFIGS['tiny_cbt_classifier'])
+    model = attention_model(config, other_ckpts['tiny_cbt_classifier'])
+    assert model.data_preprocessor._enable_normalize and model.data_preprocessor.to_rgb
+    image = read_image(str(assets['images'][0]))
+    rec, sample = record_attention(model, image)
+    assert sample.pred_label.shape == (1, )
+    np.testing.assert_array_equal(rec.input_images()[0], image[:, 8:40])
+    assert sorted(rec.cls_maps) == [0] and rec.cls_maps[0].shape == (1, 2, 4, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', [
+    'configs/classification/cbt-s_8xb32-lion-150e_in1k.py',
+    'configs/zero_shot/cbt-s_in1k_voc12-zero-shot.py'
+])
+def test_demo_shipped_cbt_s_classifier_and_probe(repo_root, tmp_path, monkeypatch, capsys, config):
+    """The shipped CBT-S configs with random weights (converted-classifier
+    layout for the probe) on one 64x64 image; before: TypeError
+    (``pretrained``) for the probe, a crash for the classifier."""
+    classifier = 'configs/classification/cbt-s_8xb32-lion-150e_in1k.py'
+    ckpt = _random_checkpoint(repo_root, classifier, tmp_path / 'cbt-s.pth')
+    image = tmp_path / 'images' / 'img.png'
+    image.parent.mkdir()
+    cv2.imwrite(str(image), np.random.RandomState(0).randint(0, 256, (64, 64, 3), np.uint8))
+    out = _run_demo(repo_root, monkeypatch, capsys, config, ckpt, image, '--out', tmp_path / 'out',
+                    '--layers', '0', '-1')
+    assert 'has no decode head' in out
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
+        'cbsa_backbone_layer0.png', 'cbsa_backbone_layer11.png', 'cls_attention.png'
+    ]
+
+
+def test_classifier_of_an_in_memory_dataset_is_fed_rgb(assets, other_ckpts, repo_root):
+    """A test pipeline without a loading step (mmpretrain's CIFAR configs in
+    configs/finetune/, whose dataset hands RGB arrays and whose preprocessor
+    swaps nothing) gets the RGB image, and the drawn input is that image."""
+    from mmseg_cbsa.apps.demos import attention_model, read_image, record_attention
+    config = os.path.join(repo_root, OTHER_CONFIGS['tiny_cbt_classifier'])
+    model = attention_model(config, other_ckpts['tiny_cbt_classifier'])
+    model.cfg.test_dataloader.dataset.pipeline = [
+        dict(type='CenterCrop', crop_size=32),
+        dict(type='PackInputs')
+    ]
+    model.data_preprocessor.to_rgb = False
+    image = read_image(str(assets['images'][0]))
+    rec, _ = record_attention(model, image)
+    pre = model.data_preprocessor
+    red = image[:, 8:40, 0].astype(np.float32)
+    np.testing.assert_allclose(
+        (rec.inputs[0, 0] * pre.std[0] + pre.mean[0]).numpy(), red, atol=1e-3)
+    np.testing.assert_array_equal(rec.input_images()[0], image[:, 8:40])

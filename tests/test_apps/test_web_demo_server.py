@@ -7,6 +7,7 @@ The page runs in this process (``serve_page(block=False)``), so that the
 tests can look into what it keeps (``WebDemo.store``) and into its cache.
 """
 import os
+import threading
 import time
 
 import cv2
@@ -144,16 +145,32 @@ def test_a_closed_session_is_forgotten_at_once(server, small_png):
 def test_the_upload_cache_is_cleaned(server, tmp_path):
     png = tmp_path / 'to_be_deleted.png'
     cv2.imwrite(str(png), np.full((16, 16, 3), 7, np.uint8))
+
+    def cached():
+        return [f for _, _, files in os.walk(server['cache']) for f in files if f == png.name]
+
+    # on a loaded machine the upload can take longer than cache_ttl, so the
+    # sweep may remove the file before the upload returns: watch for it from
+    # the start instead of looking once afterwards
+    seen, done = threading.Event(), threading.Event()
+
+    def watch():
+        while not done.is_set():
+            if cached():
+                seen.set()
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     session = client(server)
     try:
         upload(session, png)
     finally:
         session.close()
-
-    def cached():
-        return [f for _, _, files in os.walk(server['cache']) for f in files if f == png.name]
-
-    assert cached()
+    seen.wait(2)
+    done.set()
+    watcher.join()
+    assert seen.is_set(), 'the upload never reached the cache'
     # deleted cache_ttl s after it came, by a sweep every cache_ttl s
     wait_for(lambda: not cached(), 2 * LIMITS.cache_ttl + 5, 'cache cleanup')
 

@@ -1,13 +1,16 @@
 """Config preparation shared by ``tools/train.py``, ``tools/test.py`` and friends."""
 import argparse
+import contextlib
 import os
 import os.path as osp
-from typing import Any, List, Optional
+import sys
+from typing import Any, Iterator, List, Optional, Type
 
 import torch
 from mmengine.config import Config, DictAction
 
-from .checkpoint import missing_checkpoint
+from .checkpoint import CheckpointError, missing_checkpoint
+from .images import UnreadableImage
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +38,17 @@ def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
         parser.error(str(missing_config(args.config)))
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+@contextlib.contextmanager
+def exit_on_input_error(*also: Type[BaseException]) -> Iterator[None]:
+    """For the analysis tools' ``main``: a checkpoint or image that cannot be
+    used (and the ``also`` types) ends the tool with ``error: <message>``,
+    exit status 1, instead of a traceback; the messages name the file."""
+    try:
+        yield
+    except (CheckpointError, UnreadableImage, *also) as e:
+        sys.exit(f'error: {e}')
 
 
 def check_model_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -45,15 +45,12 @@ outputs are the per-layer ones alone.
 """
 import argparse
 import math
-import sys
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.model_coding_rate import measure_coding_rate
-from mmseg_cbsa.utils.checkpoint import CheckpointError
-from mmseg_cbsa.utils.config import check_model_args
-from mmseg_cbsa.utils.images import UnreadableImage
+from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -85,7 +82,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    try:
+    with exit_on_input_error():
         return measure_coding_rate(
             args.config,
             args.images,
@@ -97,8 +94,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             seed=args.seed,
             cfg_options=args.cfg_options,
             per_subspace=args.per_subspace)
-    except (CheckpointError, UnreadableImage) as e:  # by name, exit 1
-        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -10,11 +10,9 @@ difference. The measurement is
 mmseg_cbsa.analysis.precision.measure_precision_agreement.
 """
 import argparse
-import sys
 
 from mmseg_cbsa.analysis.precision import measure_precision_agreement
-from mmseg_cbsa.utils.checkpoint import CheckpointError
-from mmseg_cbsa.utils.images import UnreadableImage
+from mmseg_cbsa.utils.config import exit_on_input_error
 
 
 def main() -> None:
@@ -25,11 +23,9 @@ def main() -> None:
     p.add_argument('--precision', choices=['bf16', 'fp16'], default='bf16')
     p.add_argument('--device', default='cpu')
     args = p.parse_args()
-    try:
+    with exit_on_input_error(FileNotFoundError):
         measure_precision_agreement(args.config, args.checkpoint, args.images, args.precision,
                                     args.device)
-    except (CheckpointError, FileNotFoundError, UnreadableImage) as e:  # by name, exit 1
-        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

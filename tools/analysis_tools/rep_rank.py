@@ -24,15 +24,12 @@ and ``rep_rank.png`` (rank / m and effective rank / m per layer and head).
 """
 import argparse
 import math
-import sys
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmseg_cbsa.analysis.rep_rank import measure_rep_rank
-from mmseg_cbsa.utils.checkpoint import CheckpointError
-from mmseg_cbsa.utils.config import check_model_args
-from mmseg_cbsa.utils.images import UnreadableImage
+from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -66,7 +63,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    try:
+    with exit_on_input_error():
         return measure_rep_rank(
             args.config,
             args.images,
@@ -77,8 +74,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             device=args.device,
             seed=args.seed,
             cfg_options=args.cfg_options)
-    except (CheckpointError, UnreadableImage) as e:  # by name, exit 1
-        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

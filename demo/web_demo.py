@@ -1,4 +1,4 @@
-"""Interactive demo in the browser: segmentation, [CLS] attention and CBSA representatives.
+"""Interactive demo in the browser: prediction, [CLS] attention and CBSA representatives.
 
     python demo/web_demo.py CONFIG CHECKPOINT [--port 7860] [--host 127.0.0.1]
                             [--device cpu] [--opacity 0.5]
@@ -6,13 +6,18 @@
                             [--display-size 1024] [--max-sessions 16] [--session-ttl 600]
                             [--concurrency 1] [--cache-ttl 3600]
 
-Serves a Gradio page (open http://HOST:PORT): upload an image and see its
-segmentation with a legend, the [CLS] attention of a chosen encoder block
-and head (encoders with a class token), and, for a chosen CBSA layer, head
-and representative, where that representative extracts from (its row of
-the extraction attention A over the image). Uploads are read as
-demo/image_demo.py reads image files (16-bit and grey ones included); a bad
-or too large one is answered with a message naming it. The limits bound the
+Serves a Gradio page (open http://HOST:PORT): upload an image and see what
+the model predicts (a segmentor's segmentation with a legend, an image
+classifier's top-5 classes, nothing for the zero-shot [CLS] probe: the page
+says which panel does not apply), the [CLS] attention of a chosen encoder
+block and head (encoders with a class token), and, for a chosen CBSA layer,
+head and representative, where that representative extracts from (its row
+of the extraction attention A over the image). CONFIG is any config the
+attention demo takes (segmentors, configs/classification, configs/finetune,
+configs/zero_shot), CHECKPOINT its weights or a converted authors'
+checkpoint. Uploads are read as demo/image_demo.py reads image files (16-bit
+and grey ones included); a bad or too large one is answered with a message
+naming it. The limits bound the
 server's memory and disk whatever its users do: the largest image, the
 size at which larger ones are predicted and kept, how many sessions'
 analyses are kept and for how long unused, how many run at once, and how

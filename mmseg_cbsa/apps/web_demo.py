@@ -1,6 +1,14 @@
 """The interactive demo behind ``demo/web_demo.py``: a Gradio page where a user
-uploads an image and sees its segmentation, the [CLS] attention of a chosen
-encoder block and head, and what a chosen CBSA representative extracts.
+uploads an image and sees what the model predicts, the [CLS] attention of a
+chosen encoder block and head, and what a chosen CBSA representative
+extracts.
+
+What the model predicts depends on its kind (:func:`prediction_shown`): a
+segmentor's segmentation and the classes found in it
+(:class:`SegmentationShown`), an image classifier's top-5 classes
+(:class:`TopClassesShown`; mmpretrain classifiers, converted authors'
+checkpoints included), nothing for the zero-shot [CLS] probe
+(:class:`AttentionOnly`); where a panel does not apply, the page says so.
 
 :class:`WebDemo` holds the model and draws every picture from one
 :class:`Analysis` (one forward pass under an
@@ -137,27 +145,32 @@ class Analysis:
     a size that does not grow with the upload's beyond ``display_size``.
 
     Attributes:
-        image: (h, w, 3) uint8 RGB, the upload, shrunk to at most
-            ``Limits.display_size`` px on its long side.
-        label: (h, w) integer prediction over ``image`` (uint8 for up to 256
-            classes).
         network_input: (H', W', 3) uint8 RGB, the image after the test
             pipeline, which the attention maps are aligned with.
         cls_maps: {block: (K, h, w)} [CLS]-to-patch attention, or None for
             encoders without a [CLS] token.
         extractions: the CBSA layers' extraction maps, in call order
             (``maps`` (1, K, m, h, w) on the CPU in float32).
+        image: segmentors: (h, w, 3) uint8 RGB, the upload, shrunk to at
+            most ``Limits.display_size`` px on its long side; None for other
+            models (nothing is drawn over the upload).
+        label: segmentors: (h, w) integer prediction over ``image`` (uint8
+            for up to 256 classes); None for other models.
+        top_classes: classifiers: [(class id, score)] of the best-scored
+            classes, best first; None for other models.
     """
-    image: np.ndarray
-    label: np.ndarray
     network_input: np.ndarray
     cls_maps: Optional[Dict[int, np.ndarray]]
     extractions: List[CBSAExtraction]
+    image: Optional[np.ndarray] = None
+    label: Optional[np.ndarray] = None
+    top_classes: Optional[List[Tuple[int, float]]] = None
 
     @property
     def nbytes(self) -> int:
         """Bytes of its arrays: what a session holds."""
-        arrays = [self.image, self.label, self.network_input, *(self.cls_maps or {}).values()]
+        arrays = [self.network_input, *(self.cls_maps or {}).values()]
+        arrays += [a for a in (self.image, self.label) if a is not None]
         tensors = [t for e in self.extractions for t in (e.maps, e.other_mass)]
         return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)
 
@@ -304,12 +317,197 @@ def release_memory() -> None:
         pass
 
 
+#: how many of a classifier's classes the page lists
+TOP_K = 5
+
+
+class AttentionOnly:
+    """What the page shows of a model's own prediction, for a model whose
+    only output is its encoder's attention (the zero-shot [CLS] probe,
+    ``CLSAttentionProbe``, configs/zero_shot): a note in place of the
+    segmentation, and no classes. Its subclasses show a segmentor's and a
+    classifier's prediction; the [CLS] and CBSA panels are the same for all.
+
+    Args:
+        model: from :func:`~mmseg_cbsa.apps.demos.attention_model`.
+        display_size: long side, px, of what an analysis keeps of an upload.
+        opacity: weight of the class colours over the image (segmentors).
+    """
+    #: whether the page has a segmentation picture beside the upload
+    segments = False
+
+    def __init__(self, model, display_size: int, opacity: float) -> None:
+        self.model_name = type(model).__name__
+
+    def intro(self) -> str:
+        """The page's first line, under its title."""
+        return ("Upload an image: the panels below show where its encoder's attention goes "
+                '(the [CLS] token per block and head, the CBSA representatives).')
+
+    def note(self) -> str:
+        """What the page says in place of the segmentation."""
+        return (f'**No segmentation, no classes:** {self.model_name} has no decode head and no '
+                "classifier head; its output is its encoder's attention, shown below.")
+
+    def keep(self, image: np.ndarray, sample) -> dict:
+        """The :class:`Analysis` fields that keep the model's prediction
+        (none here), from the (H, W, 3) uint8 RGB upload and the model's
+        data sample (:func:`~mmseg_cbsa.apps.demos.record_attention`)."""
+        return {}
+
+    def summary(self, analysis: Analysis) -> str:
+        """The Markdown under the upload: what was predicted (nothing here)."""
+        return ''
+
+
+class TopClassesShown(AttentionOnly):
+    """An image classifier's prediction (mmpretrain classifiers:
+    configs/classification, configs/finetune, converted authors'
+    checkpoints): its :data:`TOP_K` best-scored classes and their scores,
+    and a note that it makes no segmentation.
+
+    The class names are those of the config's test dataset (its
+    ``METAINFO``, in the config's scope), where it names as many classes
+    as the head scores; otherwise the page lists class numbers and says why.
+    """
+
+    def __init__(self, model, display_size: int, opacity: float) -> None:
+        super().__init__(model, display_size, opacity)
+        dataset, names = dataset_class_names(model.cfg)
+        num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
+        self.classes = names if names is not None and len(names) == num_classes else None
+        self.why_numbers = '' if self.classes is not None else (
+            f'class numbers: the test dataset ({dataset}) names '
+            f'{"no" if names is None else len(names)} classes, the head scores {num_classes}')
+
+    def intro(self) -> str:
+        return (f'Upload an image: the model classifies it (its top {TOP_K} classes), and the '
+                'panels below show where its attention goes.')
+
+    def note(self) -> str:
+        return (f'**No segmentation:** {self.model_name} is an image classifier: it scores '
+                f'classes for the whole image (its top {TOP_K} are listed here) and draws no '
+                "map. The [CLS] and CBSA panels show where its encoder's attention goes.")
+
+    def keep(self, image: np.ndarray, sample) -> dict:
+        scores = sample.pred_score.float().cpu()
+        top = scores.topk(min(TOP_K, len(scores)))
+        return dict(top_classes=list(zip(top.indices.tolist(), top.values.tolist())))
+
+    def summary(self, analysis: Analysis) -> str:
+        lines = [
+            f"**top {len(analysis.top_classes)} classes**, with the head's scores" +
+            (f' ({self.why_numbers})' if self.why_numbers else ''), ''
+        ]
+        for rank, (c, score) in enumerate(analysis.top_classes, 1):
+            name = self.classes[c] if self.classes is not None else f'class {c}'
+            lines.append(f'{rank}. {name} ({score:.3g})')
+        return '\n'.join(lines)
+
+
+class SegmentationShown(AttentionOnly):
+    """A segmentor's prediction: its segmentation over the upload with a
+    legend, and the names of the classes found (classes and colours from
+    the checkpoint, as mmseg's ``init_model`` sets them). Its logits are
+    resized to at most ``display_size`` px (:func:`predict_at_most`)."""
+    segments = True
+
+    def __init__(self, model, display_size: int, opacity: float) -> None:
+        super().__init__(model, display_size, opacity)
+        predict_at_most(model, display_size)
+        self.opacity = opacity
+        self.visualizer = standalone_visualizer()
+        meta = model.dataset_meta
+        self.visualizer.set_dataset_meta(meta['classes'], meta.get('palette'))
+
+    def intro(self) -> str:
+        return 'Upload an image: the model segments it, and the panels below show where its ' \
+               'attention goes.'
+
+    def keep(self, image: np.ndarray, sample) -> dict:
+        # the prediction at most display_size px (predict_at_most): the
+        # upload is shrunk to it, and nothing at the upload's size is kept
+        label = sample.pred_sem_seg.data[0].cpu().numpy()
+        num_classes = len(self.visualizer.dataset_meta['classes'])
+        label = label.astype(np.min_scalar_type(max(num_classes - 1, 1)))
+        if label.shape != image.shape[:2]:
+            import cv2
+            image = cv2.resize(image, label.shape[::-1], interpolation=cv2.INTER_AREA)
+        else:
+            image = image.copy()  # not a view of the caller's (larger) array
+        return dict(image=image, label=label)
+
+    def summary(self, analysis: Analysis) -> str:
+        return f'**predicted:** {", ".join(self.classes_found(analysis))}'
+
+    def classes_found(self, analysis: Analysis) -> List[str]:
+        """Names of the classes in the prediction, by id."""
+        classes = self.visualizer.dataset_meta['classes']
+        return [classes[c] for c in present_classes(analysis.label, len(classes))]
+
+    def picture(self, analysis: Analysis) -> np.ndarray:
+        """The prediction over the image with a legend of the classes present
+        (:func:`~mmseg_cbsa.visualization.draw_segmentation`); images smaller
+        than ``PICTURE_SIZE`` are first enlarged by a whole factor (pixels
+        repeated), so that the page shows them."""
+        import torch
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+
+        f = max(1, PICTURE_SIZE // max(analysis.image.shape[:2]))
+        label = torch.from_numpy(analysis.label.astype(np.int64)[None])
+        sample = SegDataSample(
+            pred_sem_seg=PixelData(data=label.repeat_interleave(f, -2).repeat_interleave(f, -1)))
+        image = analysis.image.repeat(f, 0).repeat(f, 1)
+        return draw_segmentation(
+            self.visualizer,
+            image,
+            sample,
+            draw_gt=False,
+            with_labels=False,
+            legend=True,
+            opacity=self.opacity)
+
+
+def prediction_shown(model, display_size: int, opacity: float) -> AttentionOnly:
+    """What the page shows of ``model``'s own prediction, by its kind: an
+    mmseg segmentor's segmentation, an mmpretrain classifier's top classes,
+    nothing for any other model (the [CLS] probe)."""
+    from mmpretrain.models.classifiers import BaseClassifier
+    from mmseg.models.segmentors import BaseSegmentor
+    kinds = ((BaseSegmentor, SegmentationShown), (BaseClassifier, TopClassesShown))
+    shown = next((cls for base, cls in kinds if isinstance(model, base)), AttentionOnly)
+    return shown(model, display_size, opacity)
+
+
+def dataset_class_names(cfg) -> Tuple[Optional[str], Optional[List[str]]]:
+    """(type, class names) of a config's test dataset, as the dataset class
+    declares them (its ``METAINFO`` merged with the config's ``metainfo``),
+    looked up in the config's scope (mmpretrain's for the classifiers:
+    ``ImageNet``, ``CIFAR10``...) without building the dataset; the names
+    are None where it declares none."""
+    from ..registry import DATASETS, SCOPE
+    dataset = cfg.get('test_dataloader', {}).get('dataset') or {}
+    kind = dataset.get('type')
+    if kind is None:
+        return None, None
+    with DATASETS.switch_scope_and_registry(cfg.get('default_scope', SCOPE)) as registry:
+        cls = registry.get(kind)
+    classes = None
+    if cls is not None and hasattr(cls, '_load_metainfo'):
+        classes = cls._load_metainfo(dataset.get('metainfo')).get('classes')
+    return kind, None if classes is None else list(classes)
+
+
 class WebDemo:
     """A model and the pictures the page shows.
 
     Args:
-        config, checkpoint: the model (a sliding-window test config runs on
-            the whole image, so that every map covers it).
+        config, checkpoint: the model: a segmentor (a sliding-window test
+            config runs on the whole image, so that every map covers it), an
+            mmpretrain classifier or the [CLS] probe, with its checkpoint or
+            a converted authors' one
+            (:func:`~mmseg_cbsa.apps.demos.attention_model`).
         device: where the model runs.
         opacity: weight of the class colours over the image.
         limits: what bounds the page's memory and disk (:class:`Limits`).
@@ -324,11 +522,8 @@ class WebDemo:
         self.config = config
         self.limits = limits or Limits()
         self.model = attention_model(config, checkpoint, device)
-        predict_at_most(self.model, self.limits.display_size)
-        self.opacity = opacity
-        self.visualizer = standalone_visualizer()
-        meta = self.model.dataset_meta
-        self.visualizer.set_dataset_meta(meta['classes'], meta.get('palette'))
+        #: what the page shows of the model's own prediction (by its kind)
+        self.prediction = prediction_shown(self.model, self.limits.display_size, opacity)
         self.patch_size = getattr(self.model.backbone, 'patch_size', None)
         self.store = AnalysisStore(self.limits.max_sessions, self.limits.session_ttl)
 
@@ -392,17 +587,8 @@ class WebDemo:
         self.check_size(*image.shape[:2], name)
         image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
         rec, sample = record_attention(self.model, image)
-        # the prediction at most display_size px (predict_at_most): the
-        # upload is shrunk to it, and nothing at the upload's size is kept
-        label = sample.pred_sem_seg.data[0].cpu().numpy()
+        prediction = self.prediction.keep(image, sample)
         del sample
-        num_classes = len(self.visualizer.dataset_meta['classes'])
-        label = label.astype(np.min_scalar_type(max(num_classes - 1, 1)))
-        if label.shape != image.shape[:2]:
-            import cv2
-            image = cv2.resize(image, label.shape[::-1], interpolation=cv2.INTER_AREA)
-        else:
-            image = image.copy()  # not a view of the caller's (larger) array
         cls_maps = None
         if rec.cls_maps is not None:
             cls_maps = {i: m[0].float().cpu().numpy() for i, m in rec.cls_maps.items()}
@@ -410,35 +596,16 @@ class WebDemo:
             # own storage: a view would keep the recorded attention matrix alive
             ext.maps = ext.maps.float().cpu().clone()
             ext.other_mass = ext.other_mass.float().cpu().clone()
-        return Analysis(image, label, rec.input_images()[0].copy(), cls_maps, rec.extractions)
+        return Analysis(rec.input_images()[0].copy(), cls_maps, rec.extractions, **prediction)
 
     def segmentation(self, analysis: Analysis) -> np.ndarray:
-        """The prediction over the image with a legend of the classes present
-        (:func:`~mmseg_cbsa.visualization.draw_segmentation`); images smaller
-        than ``PICTURE_SIZE`` are first enlarged by a whole factor (pixels
-        repeated), so that the page shows them."""
-        import torch
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
-
-        f = max(1, PICTURE_SIZE // max(analysis.image.shape[:2]))
-        label = torch.from_numpy(analysis.label.astype(np.int64)[None])
-        sample = SegDataSample(
-            pred_sem_seg=PixelData(data=label.repeat_interleave(f, -2).repeat_interleave(f, -1)))
-        image = analysis.image.repeat(f, 0).repeat(f, 1)
-        return draw_segmentation(
-            self.visualizer,
-            image,
-            sample,
-            draw_gt=False,
-            with_labels=False,
-            legend=True,
-            opacity=self.opacity)
+        """A segmentor's prediction over the image with a legend
+        (:meth:`SegmentationShown.picture`)."""
+        return self.prediction.picture(analysis)
 
     def predicted_classes(self, analysis: Analysis) -> List[str]:
-        """Names of the classes in the prediction, by id."""
-        classes = self.visualizer.dataset_meta['classes']
-        return [classes[c] for c in present_classes(analysis.label, len(classes))]
+        """Names of the classes in a segmentor's prediction, by id."""
+        return self.prediction.classes_found(analysis)
 
     def cls_picture(self, analysis: Analysis, block: int, head: int) -> np.ndarray:
         """[CLS] attention of one block and head over the network input,
@@ -493,6 +660,10 @@ class WebDemo:
     def build(self) -> 'gradio.Blocks':
         """The Gradio page (a ``gradio.Blocks``; not launched).
 
+        Beside the upload: a segmentor's segmentation (``#segmentation``),
+        or a note that the model makes none (``#no-segmentation``); then
+        what it predicts (``#classes``, :attr:`prediction`'s summary).
+
         A session's analysis lives in :attr:`store` under the session's id,
         which a ``gradio.State`` holds: the state expires after
         ``limits.session_ttl`` s unused (every event sets it again) and
@@ -509,8 +680,7 @@ class WebDemo:
                 delete_cache=(min(cache_ttl, 600), cache_ttl)) as page:
             state = gr.State(
                 None, time_to_live=self.limits.session_ttl, delete_callback=self.forget)
-            gr.Markdown(f'## {name}\nUpload an image: the model segments it, and the '
-                        'panels below show where its attention goes.')
+            gr.Markdown(f'## {name}\n{self.prediction.intro()}')
             with gr.Row():
                 upload = gr.Image(
                     type='filepath',
@@ -518,21 +688,30 @@ class WebDemo:
                     label='image',
                     height=PICTURE_SIZE,
                     elem_id='upload')
-                seg = gr.Image(
-                    type='numpy',
-                    format='png',
-                    label='segmentation',
-                    height=PICTURE_SIZE,
-                    interactive=False,
-                    elem_id='segmentation')
-            classes = gr.Markdown(elem_id='classes')
+                if self.prediction.segments:
+                    seg = [
+                        gr.Image(
+                            type='numpy',
+                            format='png',
+                            label='segmentation',
+                            height=PICTURE_SIZE,
+                            interactive=False,
+                            elem_id='segmentation')
+                    ]
+                else:  # said where the segmentation would be; the classes beside it
+                    seg = []
+                    with gr.Column():
+                        gr.Markdown(self.prediction.note(), elem_id='no-segmentation')
+                        classes = gr.Markdown(elem_id='classes')
+            if self.prediction.segments:
+                classes = gr.Markdown(elem_id='classes')
             with gr.Row():
                 with gr.Column():
                     gr.Markdown('### [CLS] attention\nWhere the class token looks, per '
                                 'encoder block and head.')
                     cls_block, cls_head = _dropdowns(('encoder block', 'cls-block'),
                                                      ('head', 'cls-head'))
-                    cls_note, cls_image = gr.Markdown(), _picture('cls-picture')
+                    cls_note, cls_image = gr.Markdown(elem_id='cls-note'), _picture('cls-picture')
                 with gr.Column():
                     gr.Markdown('### CBSA representatives\nWhere one representative '
                                 'extracts its content from (its row of A).')
@@ -540,13 +719,14 @@ class WebDemo:
                                                      ('head', 'rep-head'))
                     rep_index = gr.Slider(
                         0, 1, step=1, value=0, label='representative', elem_id='rep-index')
-                    rep_note, rep_image = gr.Markdown(), _picture('rep-picture')
+                    rep_note, rep_image = gr.Markdown(elem_id='rep-note'), _picture('rep-picture')
 
             def run(upload: Optional[dict], request: gr.Request):
                 key = request.session_hash or uuid.uuid4().hex
                 if upload is None:  # cleared
                     self.forget(key)
-                    return (None, None, '', *self._cls_widgets(None), *self._rep_widgets(None))
+                    return (None, *[None] * len(seg), '', *self._cls_widgets(None),
+                            *self._rep_widgets(None))
                 # the file as uploaded (Gradio does not decode it: preprocess
                 # is off), so that it is read as the command-line demos read it
                 name = upload.get('orig_name') or os.path.basename(upload['path'])
@@ -557,8 +737,8 @@ class WebDemo:
                 finally:
                     release_memory()  # what the upload's size took
                 self.store.put(key, analysis)
-                found = ', '.join(self.predicted_classes(analysis))
-                return (key, self.segmentation(analysis), f'**predicted:** {found}',
+                drawn = [self.segmentation(analysis)] if seg else []
+                return (key, *drawn, self.prediction.summary(analysis),
                         *self._cls_widgets(analysis), *self._rep_widgets(analysis))
 
             def kept(key: Optional[str], chosen) -> Optional[Analysis]:
@@ -588,7 +768,7 @@ class WebDemo:
             upload.change(
                 run,
                 upload, [
-                    state, seg, classes, cls_block, cls_head, cls_note, cls_image, rep_layer,
+                    state, *seg, classes, cls_block, cls_head, cls_note, cls_image, rep_layer,
                     rep_head, rep_index, rep_note, rep_image
                 ],
                 preprocess=False,
@@ -694,10 +874,11 @@ def _offline_theme():
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line of ``demo/web_demo.py`` (and ``python -m`` of this module)."""
-    p = argparse.ArgumentParser(description='Interactive demo in the browser: segmentation, '
-                                '[CLS] attention and CBSA representatives.')
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p = argparse.ArgumentParser(description='Interactive demo in the browser: the prediction '
+                                '(segmentation or top classes), [CLS] attention and CBSA '
+                                'representatives.')
+    p.add_argument('config', help='a segmentor, classifier or [CLS] probe config')
+    p.add_argument('checkpoint', help="its weights, or a converted authors' checkpoint")
     p.add_argument(
         '--host', default='127.0.0.1', help='address to serve on (0.0.0.0 for other machines)')
     p.add_argument('--port', type=int, default=7860)

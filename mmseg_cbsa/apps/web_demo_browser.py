@@ -1,8 +1,9 @@
-"""The web demo driven as a person would use it: served in its own process,
-opened in headless Chromium (selenium), an image uploaded, the pictures the
-page shows read back. Its end-to-end test
-(tests/test_tools/test_web_demo.py) and ``demo/web_demo_screenshot.py``
-(docs/images/web_demo.png) are built on these steps.
+"""The web demo driven as a person would use it: served in its own process
+(or in this one, :func:`serve_here`), opened in headless Chromium
+(selenium), an image uploaded, the pictures the page shows read back. Its
+end-to-end test (tests/test_tools/test_web_demo.py) and
+``demo/web_demo_screenshot.py`` (docs/images/web_demo.png) are built on
+these steps.
 
 Needs ``chromium`` and ``chromedriver`` on PATH (Debian's ``chromium`` and
 ``chromium-driver``; ``tools/install.sh --tests`` installs them) and selenium.
@@ -108,6 +109,27 @@ def serve_process(
 
 
 @contextmanager
+def serve_here(demo, cache_dir: str) -> Iterator[str]:
+    """Serve ``demo`` (a :class:`~mmseg_cbsa.apps.web_demo.WebDemo`) in this
+    process on a free loopback port, with Gradio's cache in ``cache_dir``,
+    until the block ends; yields its URL. Tests use it to look into what
+    the page keeps (``demo.store``) and into its cache."""
+    from .web_demo import serve_page
+    port = free_port()
+    old = os.environ.get('GRADIO_TEMP_DIR')
+    os.environ['GRADIO_TEMP_DIR'] = cache_dir
+    page = serve_page(demo, '127.0.0.1', port, block=False)
+    try:
+        yield f'http://127.0.0.1:{port}/'
+    finally:
+        page.close()
+        if old is None:
+            del os.environ['GRADIO_TEMP_DIR']
+        else:
+            os.environ['GRADIO_TEMP_DIR'] = old
+
+
+@contextmanager
 def chromium(window: Sequence[int] = (1280, 1300)):
     """Headless Chromium under selenium, recording every network request
     (see :func:`requested_urls`)."""
@@ -170,15 +192,44 @@ def shown(driver,
     return picture[..., ::-1], src
 
 
+#: the page's pictures, each with what it shows instead where it does not
+#: apply (a classifier's page has no segmentation, a model without a [CLS]
+#: token or CBSA layers no [CLS] or representative picture)
+PANELS = (
+    ('segmentation', 'no-segmentation'),
+    ('cls-picture', 'cls-note'),
+    ('rep-picture', 'rep-note'),
+)
+
+
+def analysed(driver, timeout: float = RESULT_TIMEOUT) -> List[str]:
+    """The ids of the pictures the page shows for the uploaded image, once
+    each of its panels shows its picture or says why it has none."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d):
+        pictures = []
+        for picture, note in PANELS:
+            if d.find_elements(By.CSS_SELECTOR, f'#{picture} img'):
+                pictures.append(picture)
+            elif not any(e.text.strip() for e in d.find_elements(By.ID, note)):
+                return False
+        return (pictures, )
+
+    return WebDriverWait(driver, timeout).until(ready)[0]
+
+
 def messages(driver, timeout: float = RESULT_TIMEOUT) -> List[str]:
     """The texts of the messages (Gradio's toasts: errors, warnings) the page
-    shows, once it shows one."""
+    shows, once it shows one with its text."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def shown_texts(d):
+        # a toast is in the page a moment before its text is
         texts = [t.text for t in d.find_elements(By.CSS_SELECTOR, '.toast-body')]
-        return texts or False
+        return texts if any(t.strip() for t in texts) else False
 
     return WebDriverWait(driver, timeout).until(shown_texts)
 

@@ -161,3 +161,28 @@ def test_a_bad_limit_is_refused_with_what_was_expected(option, value, says, caps
     with pytest.raises(SystemExit):
         parse_args(['cfg.py', 'ckpt.pth', option, value])
     assert says in capsys.readouterr().err
+
+
+def test_a_classifier_whose_dataset_names_other_classes_lists_numbers(random_classifier):
+    import torch
+    demo = WebDemo(*random_classifier('tests/data/configs/tiny_cbt_classifier.py'))
+    analysis = demo.analyse(_image(48, 64))
+    # its head scores 10 classes, its config's test dataset (ImageNet) names 1000
+    _, sample = record_attention(demo.model, _image(48, 64))
+    top = torch.topk(sample.pred_score, 5)
+    assert [c for c, _ in analysis.top_classes] == top.indices.tolist()
+    summary = demo.prediction.summary(analysis)
+    assert summary.splitlines()[0].endswith(
+        '(class numbers: the test dataset (ImageNet) names 1000 classes, the head scores 10)')
+    assert [line.split(' (')[0] for line in summary.splitlines()[2:]
+            ] == [f'{rank}. class {c}' for rank, c in enumerate(top.indices.tolist(), 1)]
+
+
+def test_what_a_classifier_session_keeps_does_not_grow_with_the_image(random_classifier):
+    demo = WebDemo(*random_classifier('tests/data/configs/tiny_cbt_classifier.py'))
+    small = demo.analyse(_image(150, 200))
+    large = demo.analyse(
+        cv2.resize(_image(150, 200), (1600, 1200), interpolation=cv2.INTER_NEAREST))
+    # nothing is drawn over the upload: only the network input and the maps are kept
+    assert large.image is None and large.label is None
+    assert large.network_input.shape == (32, 32, 3) and large.nbytes == small.nbytes

@@ -3,7 +3,7 @@
 16-bit grey images are read as the command-line demos read them, sessions'
 analyses are dropped when unused or closed, and the upload cache is cleaned.
 
-The page runs in this process (``serve_page(block=False)``), so that the
+The page runs in this process (``web_demo_browser.serve_here``), so that the
 tests can look into what it keeps (``WebDemo.store``) and into its cache.
 """
 import os
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mmseg_cbsa.apps import web_demo_browser as browser
-from mmseg_cbsa.apps.web_demo import EXPECTED_IMAGE, Limits, WebDemo, serve_page
+from mmseg_cbsa.apps.web_demo import EXPECTED_IMAGE, Limits, WebDemo
 from mmseg_cbsa.utils.images import read_image
 
 pytestmark = pytest.mark.slow
@@ -27,16 +27,9 @@ LIMITS = Limits(max_pixels=1_000_000, max_file_size='1mb', session_ttl=4, cache_
 def server(random_ckpt, tmp_path_factory):
     """The demo on the random tiny model with small limits, and its cache folder."""
     cache = tmp_path_factory.mktemp('web_demo_cache')
-    mp = pytest.MonkeyPatch()
-    mp.setenv('GRADIO_TEMP_DIR', str(cache))
     demo = WebDemo(*random_ckpt['tiny_cbt'], limits=LIMITS)
-    port = browser.free_port()
-    page = serve_page(demo, '127.0.0.1', port, block=False)
-    try:
-        yield dict(url=f'http://127.0.0.1:{port}/', demo=demo, cache=cache)
-    finally:
-        page.close()
-        mp.undo()
+    with browser.serve_here(demo, str(cache)) as url:
+        yield dict(url=url, demo=demo, cache=cache)
 
 
 def client(server):
@@ -173,6 +166,112 @@ def test_the_upload_cache_is_cleaned(server, tmp_path):
     assert seen.is_set(), 'the upload never reached the cache'
     # deleted cache_ttl s after it came, by a sweep every cache_ttl s
     wait_for(lambda: not cached(), 2 * LIMITS.cache_ttl + 5, 'cache cleanup')
+
+
+def elem_ids(url) -> dict:
+    """{elem_id: its value} of the page's components that have an id."""
+    import httpx
+    components = httpx.get(url + 'config').json()['components']
+    return {
+        c['props']['elem_id']: c['props'].get('value')
+        for c in components if c['props'].get('elem_id')
+    }
+
+
+def test_a_segmentor_page_has_its_segmentation_panel(server):
+    ids = elem_ids(server['url'])
+    assert 'segmentation' in ids and 'no-segmentation' not in ids
+
+
+# Models that are no segmentor (their page was refused: the demo crashed
+# on a model without mmseg's postprocess_result and dataset_meta): the shipped
+# CBT-S ImageNet classifier, and the zero-shot [CLS] probe (a tiny
+# configs/zero_shot one) on a classifier's checkpoint, the layout of a
+# converted authors' checkpoint; random weights, default limits (the
+# session kept while the test computes what it expects).
+CLASSIFIER = 'configs/classification/cbt-s_8xb32-lion-150e_in1k.py'
+PROBE = ('tests/data/configs/tiny_cbt_zero_shot.py', 'tests/data/configs/tiny_cbt_classifier.py')
+
+
+@pytest.fixture(scope='module')
+def classifier_server(random_classifier, tmp_path_factory):
+    demo = WebDemo(*random_classifier(CLASSIFIER))
+    with browser.serve_here(demo, str(tmp_path_factory.mktemp('web_demo_cache'))) as url:
+        yield dict(url=url, demo=demo)
+
+
+@pytest.fixture(scope='module')
+def probe_server(random_classifier, repo_root, tmp_path_factory):
+    demo = WebDemo(f'{repo_root}/{PROBE[0]}', random_classifier(PROBE[1])[1])
+    with browser.serve_here(demo, str(tmp_path_factory.mktemp('web_demo_cache'))) as url:
+        yield dict(url=url, demo=demo)
+
+
+def shown_now(outputs) -> list:
+    """The page's outputs, its pictures as (H, W, 3) RGB arrays."""
+    return [picture(o) if isinstance(o, dict) and 'path' in o else o for o in outputs]
+
+
+def listed_classes(markdown: str) -> list:
+    """[(name, score)] of the page's numbered list of classes, in order."""
+    import re
+    return [(name, float(score))
+            for name, score in re.findall(r'^\d+\. (.*) \(([^()]+)\)$', markdown, re.M)]
+
+
+def test_a_classifier_page_serves_its_top_classes_and_cls_maps_and_no_segmentation(
+        classifier_server, small_png):
+    import torch
+    from mmpretrain.datasets import ImageNet
+
+    from mmseg_cbsa.apps.demos import record_attention
+    demo = classifier_server['demo']
+    ids = elem_ids(classifier_server['url'])
+    assert 'segmentation' not in ids
+    assert ids['no-segmentation'].startswith(
+        '**No segmentation:** ImageClassifier is an image classifier')
+    session = client(classifier_server)
+    try:
+        classes, block, head, cls_note, cls_image, layer, _, _, rep_note, rep_image = \
+            shown_now(upload(session, small_png))
+        other_cls = picture(session.predict(11, 5, api_name='/show_cls'))
+    finally:
+        session.close()
+    # the top 5 of the model's scores, named by ImageNet's classes
+    _, sample = record_attention(demo.model, read_image(str(small_png)))
+    top = torch.topk(sample.pred_score, 5)
+    names = [ImageNet.METAINFO['classes'][i] for i in top.indices.tolist()]
+    listed = listed_classes(classes)
+    assert [name for name, _ in listed] == names
+    np.testing.assert_allclose([score for _, score in listed], top.values.numpy(), rtol=5e-3)
+    # the [CLS] maps of each of the 12 blocks and 6 heads, drawn over the network input
+    assert [c[1] for c in block['choices']] == list(range(12))
+    assert [c[1] for c in head['choices']] == list(range(6)) and cls_note == ''
+    analysis = demo.analyse(read_image(str(small_png)))
+    np.testing.assert_array_equal(cls_image, demo.cls_picture(analysis, 0, 0))
+    np.testing.assert_array_equal(other_cls, demo.cls_picture(analysis, 11, 5))
+    # and the CBSA representatives of its 12 CBSA blocks
+    assert [c[0] for c in layer['choices']] == [f'backbone layer {i}' for i in range(12)]
+    assert rep_note == ''
+    np.testing.assert_array_equal(rep_image, demo.representative_picture(analysis, 0, 0, 0))
+
+
+def test_the_probe_page_serves_cls_maps_and_says_it_predicts_nothing(probe_server, small_png):
+    demo = probe_server['demo']
+    ids = elem_ids(probe_server['url'])
+    assert 'segmentation' not in ids
+    assert ids['no-segmentation'].startswith('**No segmentation, no classes:** CLSAttentionProbe')
+    session = client(probe_server)
+    try:
+        classes, block, head, cls_note, cls_image, *_, rep_image = \
+            shown_now(upload(session, small_png))
+    finally:
+        session.close()
+    assert classes == '' and cls_note == ''
+    assert [c[1] for c in block['choices']] == [0] and [c[1] for c in head['choices']] == [0, 1]
+    analysis = demo.analyse(read_image(str(small_png)))
+    np.testing.assert_array_equal(cls_image, demo.cls_picture(analysis, 0, 0))
+    np.testing.assert_array_equal(rep_image, demo.representative_picture(analysis, 0, 0, 0))
 
 
 @pytest.fixture

@@ -11,10 +11,28 @@ GRID_PAD = 2
 GRID_HEADER_H = 16
 GRID_LABEL_W = 56
 GRID_TITLE_H = 18
-#: width of the strip :func:`append_colour_bar` adds (px)
-COLOUR_BAR_W = 44
 _BAR_W = 12
+_BAR_LABELS = ('max', 'max/2', '0')
+_BAR_TEXT_X = 6 + _BAR_W
+_BAR_SCALE = 0.3
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: most tiles :func:`cbsa_extraction_figure` draws, all heads together: two
+#: heads of 8x8 representatives are drawn whole
+MAX_TILES = 128
+
+
+def _text_width(text: str, scale: float = 0.4) -> int:
+    return cv2.getTextSize(text, _FONT, scale, 1)[0][0]
+
+
+def colour_bar_width(labels: Sequence[str] = _BAR_LABELS) -> int:
+    """Width (px) of a :func:`colour_bar` with these labels: the bar, a gap,
+    the widest label and a 3 px margin, so that no label is cut at the edge."""
+    return _BAR_TEXT_X + max(_text_width(text, _BAR_SCALE) for text in labels) + 3
+
+
+#: width of the strip :func:`append_colour_bar` adds with the default labels (px)
+COLOUR_BAR_W = colour_bar_width()
 
 
 def _put_text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.4) -> None:
@@ -74,11 +92,14 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
                row_labels: Optional[Sequence[str]] = None,
                col_labels: Optional[Sequence[str]] = None,
                title: Optional[str] = None,
-               pad: int = GRID_PAD) -> np.ndarray:
+               pad: int = GRID_PAD,
+               fit_col_labels: bool = False) -> np.ndarray:
     """Lay RGB tiles out on a white grid with row / column labels.
 
-    Column c is as wide as its widest tile, row r as high as its highest; a
-    tile sits at the top left of its cell. The canvas is
+    Column c is as wide as its widest tile (or, with ``fit_col_labels``, as
+    its label if that is wider; otherwise the label is cut at the column's
+    edge), row r as high as its highest; a tile sits at the top left of its
+    cell. The canvas is
     ``GRID_TITLE_H (title lines) + (col_labels? GRID_HEADER_H) + sum(rows) + pad (R + 1)``
     high and ``(row_labels? GRID_LABEL_W) + sum(cols) + pad (C + 1)`` wide
     (wider if the title needs it).
@@ -96,13 +117,15 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
         raise ValueError(f'every row needs {n_cols} tiles, got {[len(r) for r in tiles]}')
     row_h = [max(t.shape[0] for t in row) for row in tiles]
     col_w = [max(tiles[r][c].shape[1] for r in range(n_rows)) for c in range(n_cols)]
+    if fit_col_labels and col_labels is not None:
+        col_w = [max(w, _text_width(label) + 4) for w, label in zip(col_w, col_labels)]
     left = GRID_LABEL_W if row_labels is not None else 0
     lines = title.split('\n') if title else []
     top = GRID_TITLE_H * len(lines) + (GRID_HEADER_H if col_labels is not None else 0)
     height = top + sum(row_h) + pad * (n_rows + 1)
     width = left + sum(col_w) + pad * (n_cols + 1)
     for line in lines:
-        width = max(width, cv2.getTextSize(line, _FONT, 0.4, 1)[0][0] + 8)
+        width = max(width, _text_width(line) + 8)
     canvas = np.full((height, width, 3), 255, np.uint8)
     for i, line in enumerate(lines):
         _put_text(canvas, line, 4, GRID_TITLE_H * (i + 1) - 5)
@@ -123,18 +146,18 @@ def label_grid(tiles: Sequence[Sequence[np.ndarray]],
     return canvas
 
 
-def colour_bar(
-    height: int,
-    colormap: int = cv2.COLORMAP_INFERNO,
-    labels: Sequence[str] = ('max', 'max/2', '0')) -> np.ndarray:
+def colour_bar(height: int,
+               colormap: int = cv2.COLORMAP_INFERNO,
+               labels: Sequence[str] = _BAR_LABELS) -> np.ndarray:
     """A vertical key of :func:`heatmap`'s colours: ``colormap`` from 1 (top)
     to 0 (bottom), with ``labels`` spread evenly from top to bottom (the
     middle ones dropped when the bar is too short for them).
 
     Returns:
-        (height, COLOUR_BAR_W, 3) uint8 RGB, white around the bar.
+        (height, colour_bar_width(labels), 3) uint8 RGB (``COLOUR_BAR_W``
+        wide with the default labels), white around the bar.
     """
-    strip = np.full((height, COLOUR_BAR_W, 3), 255, np.uint8)
+    strip = np.full((height, colour_bar_width(labels), 3), 255, np.uint8)
     if height < 3:
         return strip
     ramp = np.linspace(1, 0, height - 2, dtype=np.float32)[:, None].repeat(_BAR_W, 1)
@@ -144,7 +167,7 @@ def colour_bar(
         labels = [labels[0], labels[-1]]
     for i, text in enumerate(labels):
         y = 9 + round(i * (height - 12) / max(1, len(labels) - 1))
-        _put_text(strip, text, 6 + _BAR_W, y, 0.3)
+        _put_text(strip, text, _BAR_TEXT_X, y, _BAR_SCALE)
     return strip
 
 
@@ -153,12 +176,14 @@ def append_colour_bar(canvas: np.ndarray, top: int = 0, **bar_kwargs) -> np.ndar
     (below titles and headers) to the bottom.
 
     Returns:
-        (H, W + COLOUR_BAR_W, 3) uint8 RGB.
+        (H, W + the bar's width, 3) uint8 RGB (``COLOUR_BAR_W`` with the
+        default labels).
     """
     h = canvas.shape[0]
-    out = np.full((h, canvas.shape[1] + COLOUR_BAR_W, 3), 255, np.uint8)
+    bar = colour_bar(h - top, **bar_kwargs)
+    out = np.full((h, canvas.shape[1] + bar.shape[1], 3), 255, np.uint8)
     out[:, :canvas.shape[1]] = canvas
-    out[top:, canvas.shape[1]:] = colour_bar(h - top, **bar_kwargs)
+    out[top:, canvas.shape[1]:] = bar
     return out
 
 
@@ -263,22 +288,53 @@ def extraction_tile(image: np.ndarray,
     return tile
 
 
+def distinct_representatives(maps: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` of one head's extraction maps that differ most from the
+    head's mean map: those that extract something of their own, where the
+    others extract about the same (often the background).
+
+    Each map is normalised to sum 1 over the patches (its mass on other
+    tokens left out) and scored by its total variation distance to the
+    mean of the normalised maps, ``0.5 sum |p_j - mean_i p_i|``; ties go
+    to the lower index.
+
+    Args:
+        maps: (m, h, w) extraction maps of one head.
+        k: how many to pick (all when ``k >= m``).
+
+    Returns:
+        (min(k, m),) representative indices, ascending.
+    """
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    mass = flat.sum(1, keepdims=True)
+    p = flat / np.where(mass > 0, mass, 1)
+    score = 0.5 * np.abs(p - p.mean(0)).sum(1)
+    return np.sort(np.argsort(-score, kind='stable')[:k])
+
+
 def cbsa_extraction_figure(image: np.ndarray,
                            maps: np.ndarray,
                            cells: Optional[np.ndarray],
                            rep_grid: Sequence[int],
                            patch_size: Optional[int] = None,
                            map_size: int = 64,
-                           title: Optional[str] = None) -> np.ndarray:
+                           title: Optional[str] = None,
+                           max_tiles: int = MAX_TILES) -> np.ndarray:
     """What each representative of one CBSA layer extracts, over the image.
 
     One row per head; in it, the layer's m = rh x rw representatives as a
     rh x rw grid of numbered tiles (0 .. m-1, row-major, the order of the
     rows of ``A``). Tile j is :func:`extraction_tile`: row j of
-    ``A = softmax_N(Q_0 W^T / sqrt p)`` on the patch grid over the image,
+    ``A = softmax_N(Q0 W^T / sqrt p)`` on the patch grid over the image,
     scaled to its own maximum, with the cell representative j is pooled
     from outlined in white (none for learned representatives). A colour bar
     on the right is the key.
+
+    When the K heads hold more than ``max_tiles`` representatives in all
+    (three heads of 10x10 would be 300 tiles), each head shows only its
+    ``k = max_tiles // K`` :func:`distinct_representatives`, still numbered
+    j, in index order on a ``ceil(sqrt k)``-column grid, and a last title
+    line says so (``k of m representatives per head``).
 
     Args:
         image: (H, W, 3) uint8 RGB network input.
@@ -290,11 +346,13 @@ def cbsa_extraction_figure(image: np.ndarray,
         map_size: long side of each tile, px.
         title: text above the figure, ``GRID_TITLE_H`` px per line (see
             :func:`label_grid`).
+        max_tiles: most tiles drawn, all heads together (at least one per head).
 
     Returns:
         (H', W', 3) uint8 RGB: the title, below it :func:`label_grid` of K
         rows, each ``rh (s + 1) + 1`` px high for tiles of height s (1 px
-        gaps), and the colour bar (``COLOUR_BAR_W`` px) on its right.
+        gaps) when every representative is drawn, and the colour bar
+        (``COLOUR_BAR_W`` px) on its right.
     """
     n_heads, m, h, w = maps.shape
     rh, rw = rep_grid
@@ -302,8 +360,11 @@ def cbsa_extraction_figure(image: np.ndarray,
         raise ValueError(f'{m} maps do not fill a {rh}x{rw} representative grid')
     if cells is not None and len(cells) != m:
         raise ValueError(f'{len(cells)} starting cells for {m} representatives')
+    per_head = max(1, max_tiles // n_heads)
+    cols = rw if m <= per_head else int(np.ceil(np.sqrt(per_head)))
     rows = []
     for k in range(n_heads):
+        shown = range(m) if m <= per_head else distinct_representatives(maps[k], per_head)
         tiles = [
             extraction_tile(
                 image,
@@ -311,8 +372,14 @@ def cbsa_extraction_figure(image: np.ndarray,
                 None if cells is None else cells[j],
                 map_size,
                 patch_size,
-                number=j) for j in range(m)
+                number=int(j)) for j in shown
         ]
-        rows.append([label_grid([tiles[i * rw:(i + 1) * rw] for i in range(rh)], pad=1)])
+        # blank cells complete the last row of a shortened grid
+        tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+        rows.append([label_grid([tiles[i:i + cols] for i in range(0, len(tiles), cols)], pad=1)])
     canvas = append_colour_bar(label_grid(rows, [f'head {k}' for k in range(n_heads)]))
+    if m > per_head:
+        note = (f'{per_head} of {m} representatives per head: those whose maps '
+                "differ most from the head's mean")
+        title = f'{title}\n{note}' if title else note
     return label_grid([[canvas]], title=title, pad=0) if title else canvas

@@ -8,9 +8,11 @@ out, and can append a legend of the classes present. It returns the
 picture instead of sending it to the visualizer's storage backends, so that
 callers choose the file (``add_datasample`` without ``out_file`` would also
 write it into the run's ``vis_data``). :func:`input_prediction_truth` lays
-the input beside them, with a heading over each panel.
+the input beside them, with a heading over each panel;
+:func:`annotated_overlay` also writes each class name inside its segment
+(placed so that no two overlap) and a title.
 """
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -22,6 +24,7 @@ if TYPE_CHECKING:  # mmseg is imported where it is used: this module stays light
     from mmseg.visualization import SegLocalVisualizer
 
 _LEGEND_ROW_H = 18
+_NAME_SCALE = 0.4
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -136,11 +139,19 @@ def input_prediction_truth(visualizer: 'SegLocalVisualizer',
         (GRID_HEADER_H + H + 2 GRID_PAD [+ legend], P W + (P + 1) GRID_PAD
         [or the legend's width], 3) uint8 RGB for P = 2 or 3 panels.
     """
+    panels, headings, labels = _painted_panels(visualizer, image, data_sample, opacity)
+    canvas = label_grid([panels], col_labels=headings)
+    return _with_legend(canvas, visualizer, labels) if legend else canvas
+
+
+def _painted_panels(visualizer: 'SegLocalVisualizer', image: np.ndarray,
+                    data_sample: 'SegDataSample', opacity: Optional[float]):
+    """The image and each map the sample has painted over it (prediction,
+    then ground truth), their headings, and the (H, W) label maps painted."""
     if 'pred_sem_seg' not in data_sample:
         raise ValueError('the data sample has no prediction (pred_sem_seg)')
-    panels, names, present = [image], ['input'], set()
-    num_classes = len(visualizer.dataset_meta['classes'])
-    for key, name in (('pred_sem_seg', 'prediction'), ('gt_sem_seg', 'ground truth')):
+    panels, headings, labels = [image], ['input'], []
+    for key, heading in (('pred_sem_seg', 'prediction'), ('gt_sem_seg', 'ground truth')):
         if key in data_sample:
             panels.append(
                 draw_segmentation(
@@ -151,13 +162,131 @@ def input_prediction_truth(visualizer: 'SegLocalVisualizer',
                     draw_pred=key == 'pred_sem_seg',
                     with_labels=False,
                     opacity=opacity))
-            names.append(name)
-            present.update(present_classes(data_sample.get(key).cpu().data.numpy(), num_classes))
-    canvas = label_grid([panels], col_labels=names)
-    if not legend:
-        return canvas
-    return append_legend(canvas, sorted(present), visualizer.dataset_meta['classes'],
-                         visualizer.dataset_meta['palette'])
+            headings.append(heading)
+            labels.append(data_sample.get(key).cpu().data.numpy()[0])
+    return panels, headings, labels
+
+
+def _with_legend(canvas: np.ndarray, visualizer: 'SegLocalVisualizer',
+                 labels: Sequence[np.ndarray]) -> np.ndarray:
+    """``canvas`` with :func:`append_legend` of the classes in any of ``labels``."""
+    classes = visualizer.dataset_meta['classes']
+    present = set().union(*(present_classes(label, len(classes)) for label in labels))
+    return append_legend(canvas, sorted(present), classes, visualizer.dataset_meta['palette'])
+
+
+def place_segment_names(label: np.ndarray,
+                        classes: Sequence[str]) -> List[Tuple[int, Tuple[int, int, int, int]]]:
+    """Where to write the class names inside a label map, none over another.
+
+    Each class present gets one box around its name (``_NAME_SCALE``
+    Hershey text, 2 px margin), centred where possible on the point of its
+    largest segment farthest from the segment's edge. Classes of larger
+    segments are placed first; a box that would overlap one already placed
+    moves to the nearest free spot (steps of half its width, its height);
+    a name with no free spot, or larger than the map, is left out.
+
+    Args:
+        label: (H, W) integer class map; ids outside ``classes`` are not classes.
+
+    Returns:
+        [(class id, (x0, y0, x1, y1)), ...], end-exclusive boxes inside the
+        map, pairwise disjoint, in the order they were placed.
+    """
+    h, w = label.shape
+    segments = []
+    for c in present_classes(label, len(classes)):
+        _, comp, stats, _ = cv2.connectedComponentsWithStats(
+            (label == c).astype(np.uint8), connectivity=8)
+        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        # zero padding: the map's border is an edge of the segment too
+        inside = np.pad((comp == k).astype(np.uint8), 1)
+        dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        segments.append((-int(stats[k, cv2.CC_STAT_AREA]), c, int(x), int(y)))
+    placed: List[Tuple[int, Tuple[int, int, int, int]]] = []
+    for _, c, x, y in sorted(segments):
+        (tw, th), base = cv2.getTextSize(classes[c], _FONT, _NAME_SCALE, 1)
+        bw, bh = tw + 4, th + base + 4
+        if bw > w or bh > h:
+            continue
+        step_x = max(1, bw // 2)
+        spots = {(min(max(x - bw // 2 + i * step_x, 0),
+                      w - bw), min(max(y - bh // 2 + j * bh, 0), h - bh))
+                 for i in range(-(w // step_x) - 1, w // step_x + 2)
+                 for j in range(-(h // bh) - 1, h // bh + 2)}
+        nearest_first = sorted(
+            spots, key=lambda p: ((p[0] + bw // 2 - x)**2 + (p[1] + bh // 2 - y)**2, p))
+        for x0, y0 in nearest_first:
+            box = (x0, y0, x0 + bw, y0 + bh)
+            if not any(_overlap(box, other) for _, other in placed):
+                placed.append((c, box))
+                break
+    return placed
+
+
+def _overlap(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether two end-exclusive (x0, y0, x1, y1) boxes share a pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def draw_segment_names(panel: np.ndarray, label: np.ndarray, classes: Sequence[str],
+                       palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """``panel`` with each class name written inside its segment of
+    ``label`` (:func:`place_segment_names`): black on white, framed in the
+    class colour.
+
+    Args:
+        panel: (H, W, 3) uint8 RGB, the map painted over the image.
+        label: (H, W) integer class map of the same size.
+
+    Returns:
+        (H, W, 3) uint8 RGB, a copy.
+    """
+    out = panel.copy()
+    for c, (x0, y0, x1, y1) in place_segment_names(label, classes):
+        base = cv2.getTextSize(classes[c], _FONT, _NAME_SCALE, 1)[1]
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 255), -1)
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), tuple(int(v) for v in palette[c]), 1)
+        cv2.putText(out, classes[c], (x0 + 2, y1 - 2 - base), _FONT, _NAME_SCALE, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return out
+
+
+def annotated_overlay(visualizer: 'SegLocalVisualizer',
+                      image: np.ndarray,
+                      data_sample: 'SegDataSample',
+                      title: Optional[str] = None,
+                      legend: bool = False,
+                      opacity: Optional[float] = None) -> np.ndarray:
+    """``input | prediction [| ground truth]`` under headings and a title,
+    each painted map with its class names inside the segments
+    (:func:`draw_segment_names`, never one over another): the picture
+    :class:`~mmseg_cbsa.engine.hooks.OverlayHook` writes.
+
+    The size depends only on the image's, the panels and the title (not on
+    the classes shown) unless ``legend`` appends one (:func:`append_legend`).
+    A column is widened to its heading when the image is narrower.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        data_sample: with ``pred_sem_seg`` (and optionally ``gt_sem_seg``),
+            (1, H, W) label maps.
+        title: text above the headings, ``GRID_TITLE_H`` px per line.
+
+    Returns:
+        (title + GRID_HEADER_H + H + 2 GRID_PAD [+ legend], P columns of
+        max(W, heading) + (P + 1) GRID_PAD [or wider for the title or the
+        legend], 3) uint8 RGB for P = 2 or 3 panels.
+    """
+    panels, headings, labels = _painted_panels(visualizer, image, data_sample, opacity)
+    classes, palette = visualizer.dataset_meta['classes'], visualizer.dataset_meta['palette']
+    panels[1:] = [
+        draw_segment_names(panel, label, classes, palette)
+        for panel, label in zip(panels[1:], labels)
+    ]
+    canvas = label_grid([panels], col_labels=headings, title=title, fit_col_labels=True)
+    return _with_legend(canvas, visualizer, labels) if legend else canvas
 
 
 def standalone_visualizer() -> 'SegLocalVisualizer':

@@ -1,4 +1,5 @@
-"""The demos' pictures: colour bars, numbered representative figures and the
+"""The demos' pictures: colour bars, numbered representative figures (cut
+to the most distinct representatives for large grids) and the
 input | prediction | ground truth layout (mmseg_cbsa/visualization)."""
 import numpy as np
 import pytest
@@ -9,9 +10,11 @@ from mmseg.structures import SegDataSample
 import mmseg_cbsa.visualization.attention as attention
 from mmseg_cbsa.models.attentions.representatives import representative_cells
 from mmseg_cbsa.visualization import (COLOUR_BAR_W, GRID_HEADER_H, GRID_LABEL_W, GRID_PAD,
-                                      GRID_TITLE_H, append_colour_bar, cbsa_extraction_figure,
-                                      cls_attention_grid, colour_bar, extraction_tile, fit_size,
-                                      heatmap, input_prediction_truth, standalone_visualizer)
+                                      GRID_TITLE_H, MAX_TILES, append_colour_bar,
+                                      cbsa_extraction_figure, cls_attention_grid, colour_bar,
+                                      distinct_representatives, extraction_tile, fit_size, heatmap,
+                                      input_prediction_truth, label_grid, standalone_visualizer)
+from tests.drawn_texts import record_texts
 
 
 def test_colour_bar_runs_from_the_top_colour_to_the_bottom_one():
@@ -53,14 +56,7 @@ def _rep_inputs(heads=2, grid=(2, 3), hw=(6, 9), patch=4):
 
 def test_representative_figure_has_m_numbered_tiles_per_head(monkeypatch):
     image, maps, cells = _rep_inputs()
-    drawn = []
-    real = attention._put_text
-
-    def record(canvas, text, *args, **kwargs):
-        drawn.append((text, canvas.shape[:2]))
-        real(canvas, text, *args, **kwargs)
-
-    monkeypatch.setattr(attention, '_put_text', record)
+    drawn = record_texts(monkeypatch)
     fig = cbsa_extraction_figure(
         image, maps, cells, (2, 3), patch_size=4, map_size=36, title='layer\nwhat')
     s_h, s_w = fit_size(image.shape[:2], 36)
@@ -126,3 +122,96 @@ def test_input_prediction_truth_layout(with_gt):
         assert tuple(canvas[top + 5, 3 * GRID_PAD + 60 + 5]) == (0, 0, 255)
     with pytest.raises(ValueError, match='no prediction'):
         input_prediction_truth(vis, image, SegDataSample())
+
+
+def _label_ink(strip, x0):
+    """Dark pixels right of column ``x0`` (the labels' part of a colour bar)."""
+    return int((strip[:, x0:].min(-1) < 128).sum())
+
+
+@pytest.mark.parametrize('labels', [('max', 'max/2', '0'), ('1.5e-03', '7.5e-04', '0')])
+def test_colour_bar_labels_are_not_cut_at_its_edge(labels):
+    bar = colour_bar(120, labels=labels)
+    x0 = 4 + attention._BAR_W  # right of the bar's frame
+    assert (bar[:, -1] == 255).all()
+    # the same labels written with room to spare leave as much ink
+    roomy = np.full((120, bar.shape[1] + 60, 3), 255, np.uint8)
+    for i, text in enumerate(labels):
+        attention._put_text(roomy, text, 6 + attention._BAR_W, 9 + round(i * 108 / 2), 0.3)
+    assert _label_ink(bar, x0) == _label_ink(roomy, x0)
+    assert colour_bar(120).shape[1] == COLOUR_BAR_W
+
+
+def test_column_labels_can_widen_their_columns():
+    tile = np.zeros((10, 12, 3), np.uint8)
+    cut = label_grid([[tile, tile]], col_labels=['prediction', 'x'])
+    fitted = label_grid([[tile, tile]], col_labels=['prediction', 'x'], fit_col_labels=True)
+    assert cut.shape[1] == 2 * 12 + 3 * GRID_PAD
+    wide = attention._text_width('prediction') + 4
+    assert fitted.shape[1] == wide + 12 + 3 * GRID_PAD
+    # the heading's ink all lies in its column, none touches the next one
+    header = fitted[:GRID_HEADER_H, GRID_PAD:GRID_PAD + wide]
+    roomy = np.full((GRID_HEADER_H, wide + 40, 3), 255, np.uint8)
+    attention._put_text(roomy, 'prediction', 2, GRID_HEADER_H - 4)
+    assert _label_ink(header, 0) == _label_ink(roomy, 0)
+
+
+def _planted(heads, m, hw, peaks):
+    """Near-uniform maps; representative j of head k peaks on its own patch
+    for j in ``peaks[k]``."""
+    rng = np.random.RandomState(1)
+    maps = 1 + 0.01 * rng.rand(heads, m, *hw)
+    for k, reps in enumerate(peaks):
+        for j in reps:
+            maps[k, j].flat[(7 * j) % (hw[0] * hw[1])] += 50
+    return maps
+
+
+def test_distinct_representatives_are_those_unlike_the_mean():
+    maps = _planted(1, 100, (20, 20), [[3, 50, 97]])[0]
+    np.testing.assert_array_equal(distinct_representatives(maps, 3), [3, 50, 97])
+    np.testing.assert_array_equal(distinct_representatives(maps, 200), np.arange(100))
+
+
+def _drawn_numbers(monkeypatch, tile_hw, draw):
+    """(numbers written on tiles of shape ``tile_hw``, every text) while ``draw()`` runs."""
+    drawn = record_texts(monkeypatch)
+    out = draw()
+    return out, [int(t) for t, shape in drawn if shape == tile_hw], [t for t, _ in drawn]
+
+
+def test_a_10x10_grid_of_three_heads_shows_a_bounded_number_of_tiles(monkeypatch):
+    """300 tiles would be unreadable: at most MAX_TILES are drawn, the title
+    says how many and which."""
+    hw, patch, rep_grid = (20, 20), 4, (10, 10)
+    image = np.random.RandomState(0).randint(0, 256, (80, 80, 3)).astype(np.uint8)
+    maps = _planted(3, 100, hw, [[5, 60], [11], [99]])
+    cells = representative_cells(hw, rep_grid).numpy()
+    s_h, s_w = fit_size(image.shape[:2], 32)
+    fig, numbers, texts = _drawn_numbers(
+        monkeypatch, (s_h, s_w), lambda: cbsa_extraction_figure(
+            image, maps, cells, rep_grid, patch, map_size=32, title='layer\nwhat'))
+    per_head = MAX_TILES // 3
+    assert len(numbers) == 3 * per_head <= MAX_TILES
+    # each head's planted representatives are among those shown, in index order
+    shown = [numbers[k * per_head:(k + 1) * per_head] for k in range(3)]
+    assert {5, 60} <= set(shown[0]) and 11 in shown[1] and 99 in shown[2]
+    assert all(s == sorted(s) for s in shown)
+    assert f'{per_head} of 100 representatives per head: those whose maps differ most ' \
+        "from the head's mean" in texts
+    cols = int(np.ceil(np.sqrt(per_head)))
+    row_h = int(np.ceil(per_head / cols)) * (s_h + 1) + 1
+    assert fig.shape[0] == 3 * GRID_TITLE_H + 3 * (row_h + GRID_PAD) + GRID_PAD
+    grid_w = GRID_LABEL_W + cols * (s_w + 1) + 1 + 2 * GRID_PAD + COLOUR_BAR_W
+    assert fig.shape[1] == max(grid_w, max(attention._text_width(t) + 8 for t in texts[-3:]))
+
+
+def test_max_tiles_picks_the_most_distinct_per_head(monkeypatch):
+    hw = (20, 20)
+    image = np.zeros((80, 80, 3), np.uint8)
+    maps = _planted(3, 100, hw, [[0, 99], [1, 98], [2, 97]])
+    s_h, s_w = fit_size(image.shape[:2], 16)
+    fig, numbers, _ = _drawn_numbers(
+        monkeypatch, (s_h, s_w),
+        lambda: cbsa_extraction_figure(image, maps, None, (10, 10), 4, 16, max_tiles=6))
+    assert numbers == [0, 99, 1, 98, 2, 97]

@@ -56,3 +56,28 @@ def test_metric_averages_images_skips_absent_targets_and_reports_layers():
 def test_share_must_be_a_fraction():
     with pytest.raises(ValueError, match='share must lie in'):
         ZeroShotCLSMetric(share=60)
+
+
+def test_masks_over_a_resized_image_are_scored_at_the_label_size():
+    # the pipeline shrank a 4x4 image (and not its label) to 2x2: one 1x1 patch
+    # per 2x2 label block; head A's mask is the object's block again
+    assert image_scores(MAPS, LABEL, patch_size=1, image_size=(2, 2)) == \
+        pytest.approx(image_scores(MAPS, LABEL, patch_size=2))
+    # VOC's usual case: a 500x375 label, the image resized to 480x360, 16 px
+    # patches over the 480x368 padded input (30x23 patches). The head's mass is
+    # on the top-left patch, input pixels 0-15: label pixels 0-16 (nearest,
+    # label pixel y reads input pixel floor(y * 360 / 375))
+    label = torch.zeros(375, 500, dtype=torch.uint8)
+    label[:17, :17] = 7
+    maps = torch.zeros(1, 23, 30)
+    maps[0, 0, 0] = 1.0
+    metric = ZeroShotCLSMetric(patch_size=16)
+    metric.process({}, [
+        dict(
+            cls_attn={0: maps},
+            gt_sem_seg=dict(data=label[None]),
+            img_shape=(360, 480),
+            ori_shape=(375, 500))
+    ])
+    res = metric.compute_metrics(metric.results)
+    assert res['foreground/layer1'] == pytest.approx(1.0)

@@ -6,12 +6,18 @@ upsampled to pixels, and its Jaccard index is taken against three targets of
 a Pascal VOC label map: foreground (labels 1-20), background (0) and the
 void boundary band (255). For each image and target the best head counts;
 scores are averaged over images.
+
+The masks are scored at the label map's own size, as mmseg scores
+predictions: the test pipeline resizes the image (480 px on its long side),
+not the label map, so a mask over the network input is resized (nearest) to
+the label's size first.
 """
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
 
@@ -65,10 +71,24 @@ def jaccard(masks: Tensor, target: Tensor) -> Tensor:
 def image_scores(maps: Tensor,
                  label: Tensor,
                  patch_size: int,
-                 share: float = 0.6) -> Dict[str, float]:
+                 share: float = 0.6,
+                 image_size: Optional[Sequence[int]] = None) -> Dict[str, float]:
     """Best-head Jaccard per target for one image and layer (NaN where the
-    image has no pixel of that target)."""
-    masks = upsample_mask(mass_share_mask(maps, share), patch_size, label.shape)
+    image has no pixel of that target).
+
+    Args:
+        maps: (K, h, w) [CLS]-to-patch attention of the K heads.
+        label: (H, W) VOC label map.
+        patch_size: pixels per patch.
+        share: attention mass kept per head.
+        image_size: (H', W') of the network input the patches cover (after
+            the pipeline's resize, before padding); the label's size if None.
+            Masks are resized (nearest) from it to the label's size.
+    """
+    image_size = tuple(image_size or label.shape)
+    masks = upsample_mask(mass_share_mask(maps, share), patch_size, image_size)
+    if image_size != tuple(label.shape):
+        masks = F.interpolate(masks[None].float(), size=tuple(label.shape), mode='nearest')[0] > 0
     scores = {}
     for name, target in target_masks(label).items():
         scores[name] = float(jaccard(masks, target).max()) if target.any() else float('nan')
@@ -79,9 +99,10 @@ def image_scores(maps: Tensor,
 class ZeroShotCLSMetric(BaseMetric):
     """mmengine metric over [CLS] attention maps.
 
-    Each data sample carries ``cls_attn`` (dict layer -> (K, h, w) tensor) and
-    ``gt_sem_seg``. Reports ``<target>/layer<l>`` for every layer and
-    ``<target>/best`` (the best layer's average).
+    Each data sample carries ``cls_attn`` (dict layer -> (K, h, w) tensor),
+    ``gt_sem_seg`` and, where the pipeline resized the image, ``img_shape``.
+    Reports ``<target>/layer<l>`` for every layer and ``<target>/best`` (the
+    best layer's average).
 
     Args:
         patch_size: pixels per patch of the encoder.
@@ -105,7 +126,9 @@ class ZeroShotCLSMetric(BaseMetric):
         for sample in data_samples:
             label = sample['gt_sem_seg']['data'].squeeze(0).cpu()
             self.results.append({
-                layer: image_scores(maps.cpu(), label, self.patch_size, self.share)
+                layer:
+                image_scores(maps.cpu(), label, self.patch_size, self.share,
+                             sample.get('img_shape'))
                 for layer, maps in sample['cls_attn'].items()
             })
 

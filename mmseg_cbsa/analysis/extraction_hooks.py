@@ -23,6 +23,7 @@ from typing import Dict, List, Tuple
 from torch import nn
 
 from ..models.attentions import AttentionMaps, BaseAttention
+from .applicability import NotApplicable
 
 
 def extracts_representatives(module: nn.Module) -> bool:
@@ -71,8 +72,8 @@ class ExtractionListener:
             and the fields its maps lack), in the order the layers ran.
 
     Raises:
-        ValueError: on entry, the model holds no layer that extracts
-            representatives.
+        NotApplicable: (a ValueError) on entry, the model holds no layer
+            that extracts representatives (e.g. a ViT or CRATE encoder).
     """
 
     needs: Tuple[str, ...] = ('extraction', )
@@ -89,9 +90,12 @@ class ExtractionListener:
     def __enter__(self):
         layers = self.layers()
         if not layers:
-            raise ValueError(f'{type(self.model).__name__} holds no layer that extracts '
-                             'representatives (CBSA, AgentAttention, QKVCBSA: an attention layer '
-                             'stating rep_grid_for)')
+            backbone = getattr(self.model, 'backbone', None)
+            encoder = f' ({type(backbone).__name__} encoder)' if backbone is not None else ''
+            raise NotApplicable(
+                f'{type(self.model).__name__}{encoder} holds no layer that extracts '
+                'representatives (CBSA, AgentAttention, QKVCBSA: an attention '
+                'layer stating rep_grid_for): the measurement does not apply')
         for name, layer in layers:
             self._handles.append(
                 layer.register_attention_hook(

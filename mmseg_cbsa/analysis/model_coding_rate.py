@@ -7,7 +7,7 @@ this module only builds the model, feeds the images and writes the report.
 import os
 import os.path as osp
 from contextlib import nullcontext
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -100,20 +100,46 @@ def prepare_model(config: str, images: Sequence[str], checkpoint: Optional[str],
     return cfg, images, loaded
 
 
+def file_pipeline(cfg: Config) -> Callable[[str], dict]:
+    """The config's test pipeline (:func:`~mmseg_cbsa.apis.loading.image_pipeline`)
+    for image files: ``run(path)`` gives ``inputs`` (3, H, W) and
+    ``data_samples``.
+
+    A pipeline that loads files is given the path. One without a loading
+    step (mmpretrain's in-memory datasets, e.g. CIFAR in
+    ``configs/finetune/``, hand their transforms RGB arrays) is given the
+    file's pixels as such an array, in RGB.
+
+    Raises:
+        mmseg_cbsa.utils.images.UnreadableImage: an empty or undecodable
+            file, by name (from ``run``).
+    """
+    pipeline = image_pipeline(cfg, loads_image=False)
+    loads = any('LoadImage' in type(t).__name__ for t in pipeline.transforms)
+
+    def run(path: str) -> dict:
+        image = read_image(path)  # an empty or undecodable file is named, not a cv2 error
+        if loads:
+            return pipeline(dict(img_path=path))
+        return pipeline(
+            dict(img=image, img_path=path, img_shape=image.shape[:2], ori_shape=image.shape[:2]))
+
+    return run
+
+
 def forward_images(model: nn.Module, cfg: Config, images: Sequence[str]) -> None:
     """One ``mode='tensor'`` forward per image file, after the config's test
-    pipeline (:func:`~mmseg_cbsa.apis.loading.image_pipeline`) and the
-    model's data preprocessor; no gradients. What hooks record is the result.
+    pipeline (:func:`file_pipeline`) and the model's data preprocessor; no
+    gradients. What hooks record is the result.
 
     Raises:
         mmseg_cbsa.utils.images.UnreadableImage: an empty or undecodable
             file, by name.
     """
-    pipeline = image_pipeline(cfg)
+    pipeline = file_pipeline(cfg)
     with torch.no_grad():
         for path in images:
-            read_image(path)  # an empty or undecodable file is named, not a cv2 error
-            data = pipeline(dict(img_path=path))
+            data = pipeline(path)
             batch = model.data_preprocessor(
                 dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
             model(batch['inputs'], batch['data_samples'], mode='tensor')
@@ -132,7 +158,7 @@ def measure_coding_rate(config: str,
     """Coding rate of the tokens every attention layer of a model sees.
 
     Each image goes through the config's test pipeline
-    (:func:`~mmseg_cbsa.apis.loading.image_pipeline`) and data
+    (:func:`file_pipeline`) and data
     preprocessor, then one ``mode='tensor'`` forward pass (no sliding
     window, no test-time augmentation), during which a
     :class:`~mmseg_cbsa.analysis.coding_rate.CodingRateRecorder` measures

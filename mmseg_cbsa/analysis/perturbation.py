@@ -25,23 +25,31 @@ FFN / mask projections outside attention are never touched.
 
 :func:`measure_noise_robustness` is the whole experiment of
 ``tools/analysis_tools/perturbation.py``: test loops of mmengine's Runner
-under noise, for several models, and the report.
+under noise, for several models, and the report. It serves every kind of
+model the project ships configs for (:func:`resolve_noise_settings`): a
+segmentor's decode head is perturbed by default (the paper's experiment);
+models without one (mmpretrain image classifiers, the zero-shot [CLS]
+probe) have their encoder's attention perturbed, and each is judged by its
+test evaluator's main number (:data:`PRIMARY_METRICS`).
 """
 import math
 import os
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import Config
 from torch import Tensor, nn
 
+from ..apis import load_weights
 from ..engine import build_runner
 from ..engine.hooks import OverlayHook
 from ..models.attentions import BaseAttention
 from ..utils import close_distributed, init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_noise_robustness
+from .applicability import NotApplicable
 from .report import markdown_table, write_csv, write_json
 
 NOISE_MODES = ('relative', 'absolute')
@@ -196,6 +204,76 @@ def noise_sweep(params: Mapping[str, Tensor],
 #: the files :func:`measure_noise_robustness` writes into its ``out_dir``
 OUTPUTS = ('perturbation.json', 'perturbation.csv', 'perturbation.png')
 
+#: the number a model is judged by when no metric is given, by the type of
+#: its config's test evaluator: mmseg's mIoU for segmentors, mmpretrain's
+#: top-1 accuracy for classifiers, the best layer's foreground Jaccard of the
+#: zero-shot [CLS] probe (the first column of the paper's Table 5)
+PRIMARY_METRICS = {
+    'IoUMetric': 'mIoU',
+    'Accuracy': 'accuracy/top1',
+    'ZeroShotCLSMetric': 'zero_shot/foreground/best',
+}
+
+
+def primary_metric(cfg: Config, config: str = 'the config') -> str:
+    """The :data:`PRIMARY_METRICS` entry of ``cfg``'s test evaluator (the
+    first one, if it lists several).
+
+    Raises:
+        ValueError: an evaluator the table does not know, naming it.
+    """
+    evaluator = cfg.get('test_evaluator')
+    first = evaluator[0] if isinstance(evaluator, (list, tuple)) and evaluator else evaluator
+    kind = first.get('type') if isinstance(first, dict) else None
+    name = getattr(kind, '__name__', str(kind)).split('.')[-1]  # 'mmpretrain.Accuracy'
+    if name not in PRIMARY_METRICS:
+        raise ValueError(f'{config}: no default metric for the test evaluator {kind!r} '
+                         f'(known: {", ".join(PRIMARY_METRICS)}); give --metric')
+    return PRIMARY_METRICS[name]
+
+
+def resolve_noise_settings(configs: Sequence[str],
+                           cfg_options: Optional[dict] = None,
+                           scope: Optional[str] = None,
+                           metric: Optional[str] = None) -> Tuple[List[str], str]:
+    """What each model's sweep perturbs and the metric of the run, decided
+    from the configs alone, before any model is built.
+
+    Args:
+        scope: ``'head'`` (the decode head), ``'all'`` (the whole model), or
+            None: ``'head'`` for a model with a decode head (segmentors),
+            ``'all'`` for one without (image classifiers, whose head has no
+            attention, and the [CLS] probe: their encoder's attention).
+        metric: None: the models' :func:`primary_metric`, which must agree.
+
+    Returns:
+        (one scope per config, the metric).
+
+    Raises:
+        NotApplicable: ``scope='head'`` for a model without a decode head.
+        ValueError: no metric given and the models' primary metrics differ,
+            or one is unknown.
+    """
+    scopes, metrics = [], {}
+    for config in configs:
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        has_head = bool(cfg.model.get('decode_head'))
+        if scope == 'head' and not has_head:
+            raise NotApplicable(f'{config}: --scope head perturbs the decode head, and '
+                                f'{cfg.model.type} has none; --scope all perturbs its encoder')
+        scopes.append(scope or ('head' if has_head else 'all'))
+        if metric is None:
+            metrics[config] = primary_metric(cfg, config)
+    if metric is None:
+        if len(set(metrics.values())) > 1:
+            judged = ', '.join(f'{c}: {m}' for c, m in metrics.items())
+            raise ValueError(f'the models are judged by different metrics ({judged}): '
+                             'compare models of one kind per run, or give --metric')
+        metric = next(iter(metrics.values()))
+    return scopes, metric
+
 
 def model_labels(configs: Sequence[str], labels: Optional[Sequence[str]] = None) -> List[str]:
     """The given labels, or config names; duplicates get ``-2``, ``-3``..."""
@@ -224,7 +302,8 @@ def sweep_model(config: str,
     """One model under noise: its test loop at every level (:func:`noise_sweep`).
 
     The Runner is built as ``tools/test.py`` builds it (work dir
-    ``out_dir/runs/<label>``) and loads ``checkpoint`` once. The config's
+    ``out_dir/runs/<label>``); ``checkpoint`` is loaded once into its model
+    by :func:`~mmseg_cbsa.apis.loading.load_weights`. The config's
     :class:`~mmseg_cbsa.engine.hooks.OverlayHook` writes the first draw of
     each level to ``overlays/noise_<sigma>/`` in that work dir.
 
@@ -234,21 +313,25 @@ def sweep_model(config: str,
         metric: must be among the test evaluator's results.
 
     Returns:
-        ``label``, ``config``, ``checkpoint``, ``weights`` (perturbed name ->
-        shape), ``num_perturbed`` (entries) and ``results`` (:func:`noise_sweep`).
+        ``label``, ``config``, ``checkpoint``, ``scope``, ``weights``
+        (perturbed name -> shape), ``num_perturbed`` (entries) and
+        ``results`` (:func:`noise_sweep`).
     """
     from mmengine.model import is_model_wrapper
 
     work_dir = osp.join(out_dir, 'runs', re.sub(r'[^\w.-]+', '_', label))
     cfg = prepare_config(config, cfg_options, work_dir, launcher)
-    cfg.load_from = checkpoint
-    runner = build_runner(cfg)
-    runner.load_or_resume()  # once; runner.test() then skips loading
+    runner = build_runner(cfg)  # no load_from: runner.test() loads nothing
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    # once, by the analysis tools' loader: the same files as coding_rate.py
+    # (a bare encoder; a converted classifier's head.* for a headless probe)
+    ignored = load_weights(model, checkpoint)
+    runner.logger.info(f'Load checkpoint from {checkpoint}' +
+                       (f' (ignored, no place in the model: {ignored})' if ignored else ''))
     if scope == 'head':
         if not hasattr(model, 'decode_head'):
-            raise AttributeError(f'{config}: --scope head needs a model with a decode_head, '
-                                 f'got {type(model).__name__}; use --scope all')
+            raise NotApplicable(f'{config}: --scope head needs a model with a decode_head, '
+                                f'got {type(model).__name__}; use --scope all')
         params = attention_projection_weights(model.decode_head, prefix='decode_head.')
     else:
         params = attention_projection_weights(model)
@@ -278,6 +361,7 @@ def sweep_model(config: str,
         label=label,
         config=config,
         checkpoint=checkpoint,
+        scope=scope,
         weights={
             k: list(v.shape)
             for k, v in params.items()
@@ -288,14 +372,18 @@ def sweep_model(config: str,
 
 def format_noise_table(models: Sequence[dict], metric: str) -> str:
     """Markdown table, rows noise levels, columns models: mean (± std when
-    a level was drawn more than once)."""
+    a level was drawn more than once), with 2 decimals for percentages
+    (mIoU, accuracy) and 4 for fractions (the probe's Jaccard indices)."""
+    means = [r[metric]['mean'] for m in models for r in m['results']]
+    digits = 2 if max(abs(v) for v in means) > 1 else 4
     rows = []
     for i, entry in enumerate(models[0]['results']):
         cells = [f"{entry['noise']:g}"]
         for m in models:
             r = m['results'][i][metric]
             runs = len(m['results'][i]['values'])
-            cells.append(f"{r['mean']:.2f}" + (f" ± {r['std']:.2f}" if runs > 1 else ''))
+            cells.append(f"{r['mean']:.{digits}f}" +
+                         (f" ± {r['std']:.{digits}f}" if runs > 1 else ''))
         rows.append(cells)
     return markdown_table(['noise'] + [m['label'] for m in models], rows)
 
@@ -314,16 +402,18 @@ def measure_noise_robustness(configs: Sequence[str],
                              out_dir: str,
                              labels: Optional[Sequence[str]] = None,
                              noise: Sequence[float] = (0, 0.01, 0.03, 0.1, 0.3, 1.0),
-                             scope: str = 'head',
+                             scope: Optional[str] = None,
                              mode: str = 'relative',
                              repeats: int = 1,
                              seed: int = 0,
-                             metric: str = 'mIoU',
+                             metric: Optional[str] = None,
                              cfg_options: Optional[dict] = None,
                              launcher: str = 'none') -> List[dict]:
-    """Segmentors under Gaussian noise on their attention projections (Fig. 8).
+    """Models under Gaussian noise on their attention projections (Fig. 8).
 
-    Every (config, checkpoint) pair is swept by :func:`sweep_model`; then
+    The scope of each model and the metric are decided first, from the
+    configs (:func:`resolve_noise_settings`; a line says what a default
+    chose). Every (config, checkpoint) pair is swept by :func:`sweep_model`; then
     the main process writes :data:`OUTPUTS` to ``out_dir``:
     ``perturbation.json`` (settings and every evaluation),
     ``perturbation.csv`` (one row per model and level) and
@@ -331,20 +421,36 @@ def measure_noise_robustness(configs: Sequence[str],
 
     Args:
         labels: model names (default: config names; made unique).
+        scope, metric: see :func:`resolve_noise_settings`.
         launcher: mmengine launcher; ``'pytorch'`` without CUDA uses gloo.
         Others: see :func:`sweep_model`.
 
     Returns:
         one :func:`sweep_model` entry per model.
+
+    Raises:
+        NotApplicable, ValueError: from :func:`resolve_noise_settings`,
+            before any model is built.
     """
     from mmengine.dist import is_main_process
 
-    init_cpu_distributed(launcher)
+    scopes, chosen = resolve_noise_settings(configs, cfg_options, scope, metric)
     names = model_labels(configs, labels)
+    init_cpu_distributed(launcher)
+    if is_main_process():
+        if metric is None:
+            print(f'metric: {chosen} (the test evaluator\'s main number; --metric for another)')
+        for label, model_scope in zip(names, scopes):
+            if scope is None and model_scope == 'all':
+                print(f'note: {label} has no decode head: perturbing the attention of the whole '
+                      'model, i.e. its encoder (--scope all)')
+    metric = chosen
     models = [
-        sweep_model(cfg, ckpt, label, out_dir, noise, scope, mode, repeats, seed, metric,
-                    cfg_options, launcher) for cfg, ckpt, label in zip(configs, checkpoints, names)
+        sweep_model(cfg, ckpt, label, out_dir, noise, model_scope, mode, repeats, seed, metric,
+                    cfg_options, launcher)
+        for cfg, ckpt, label, model_scope in zip(configs, checkpoints, names, scopes)
     ]
+    scope = scopes[0] if len(set(scopes)) == 1 else 'per model'
     if is_main_process():
         os.makedirs(out_dir, exist_ok=True)
         json_path, csv_path, png_path = (osp.join(out_dir, f) for f in OUTPUTS)

@@ -84,7 +84,7 @@ def test_bad_inputs(tool, images, tiny_cbt_trained, tmp_path):
     cfg = os.path.join(REPO, tiny_cbt_trained['config'])
     with pytest.raises(SystemExit):
         tool.main([cfg, '--img-dir', str(images), '--out-dir', str(tmp_path), '--rtol', '1'])
-    with pytest.raises(ValueError, match='no layer that extracts representatives'):
+    with pytest.raises(SystemExit, match='^error: .* no layer that extracts representatives'):
         tool.main([
             os.path.join(REPO, 'tests/data/configs/tiny_segmenter.py'), '--img-dir',
             str(images), '--out-dir',

@@ -15,7 +15,9 @@ model must be in the checkpoint; checkpoint tensors the model has no place
 for (e.g. a classifier's ``head.fc``) are reported and ignored.
 
 Each image goes through the config's test pipeline (the test dataloader's,
-else ``test_pipeline``; annotations dropped) and data preprocessor, then one
+else ``test_pipeline``; annotations dropped; a pipeline without a loading
+step, as in the CIFAR configs, gets the file as an RGB array, as the
+dataset would hand it) and data preprocessor, then one
 forward pass (``mode='tensor'``: no sliding window, no test-time
 augmentation). A forward pre-hook on every layer of the attention family
 measures, for the tokens Z the layer receives (after the block's LayerNorm;
@@ -41,7 +43,9 @@ b_k C_k) (positive: compressed). It prints a second table and writes
 ``coding_rate_subspaces.csv`` (one row per layer and head),
 ``coding_rate_subspaces.png`` and the keys ``subspaces`` and
 ``subspace_correlation`` in ``coding_rate.json``. Without the flag the
-outputs are the per-layer ones alone.
+outputs are the per-layer ones alone. A model without such layers (ViT,
+CRATE or ToST encoders and no CBT head) ends the tool with one line, the
+measurement does not apply, exit status 1.
 """
 import argparse
 import math
@@ -49,6 +53,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
+from mmseg_cbsa.analysis.applicability import NotApplicable
 from mmseg_cbsa.analysis.model_coding_rate import measure_coding_rate
 from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
 
@@ -82,7 +87,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    with exit_on_input_error():
+    with exit_on_input_error(NotApplicable):
         return measure_coding_rate(
             args.config,
             args.images,

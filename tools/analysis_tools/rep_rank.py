@@ -6,7 +6,10 @@
 
 CONFIG: any config of the plugin whose model holds CBSA-family layers (CBT /
 CRATECBT encoders, CBTHead decoders, with pooled or learned representatives:
-``attn_cfg=dict(type='CBSA', rep_init='learned')``). CHECKPOINT: as for
+``attn_cfg=dict(type='CBSA', rep_init='learned')``): segmentors, image
+classifiers and the zero-shot [CLS] probe alike; for a model without such
+layers (ViT, CRATE or ToST encoders and no CBT head) the tool ends with one
+line, the measurement does not apply, exit status 1. CHECKPOINT: as for
 tools/analysis_tools/coding_rate.py (weights-only; without it the random
 initialisation is measured, seeded by --seed, and the output says so).
 
@@ -28,6 +31,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
+from mmseg_cbsa.analysis.applicability import NotApplicable
 from mmseg_cbsa.analysis.rep_rank import measure_rep_rank
 from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
 
@@ -63,7 +67,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    with exit_on_input_error():
+    with exit_on_input_error(NotApplicable):
         return measure_rep_rank(
             args.config,
             args.images,

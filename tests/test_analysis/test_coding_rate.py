@@ -103,7 +103,7 @@ def _head_projections(layer, x):
         return split_heads(x @ layer.proj.t(), layer.num_heads)
     if name == 'DMSA':
         return layer.qkv(x).unsqueeze(1) * torch.sigmoid(layer.gates)[None, :, None]
-    if name in ('MHSA', 'QKVCBSA', 'QKVLinearAttention'):  # qkv's value block, no bias
+    if name in ('MHSA', 'QKVCBSA', 'QKVLinearAttention', 'MiTA'):  # qkv's value block, no bias
         b, n, _ = x.shape
         v = (layer.qkv(x) - layer.qkv.bias).view(b, n, 3, layer.num_heads, -1)[:, :, 2]
         return v.transpose(1, 2)

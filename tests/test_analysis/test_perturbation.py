@@ -25,6 +25,7 @@ FAMILY_PROJECTIONS = {
     'DMSA': {'membership.weight', 'qkv.weight', 'to_out.weight'},
     'QKVCBSA': {'qkv.weight', 'proj.weight'},
     'QKVLinearAttention': {'qkv.weight', 'proj.weight'},
+    'MiTA': {'qkv.weight', 'proj.weight'},
 }
 
 
@@ -183,3 +184,55 @@ def test_noise_sweep_repeats_and_restores():
     with pytest.raises(RuntimeError):
         noise_sweep(params, failing, [0.5])
     assert torch.equal(lin.weight, clean)  # restored after errors too
+
+
+# ------------------------------------------- what each kind of model gets
+
+SEGMENTOR = 'configs/quickstart/cbt_vit-t8_1xb8-1k_mini-ade20k-128x128.py'
+CLASSIFIER = 'configs/classification/cbt-s_8xb32-lion-150e_in1k.py'
+FINETUNE = 'configs/finetune/cbt-s_in1k-pre_1xb50-400e_cifar10.py'
+PROBE = 'configs/zero_shot/cbt-s_in1k_voc12-zero-shot.py'
+
+
+@pytest.mark.parametrize('config, scope, metric', [
+    (SEGMENTOR, 'head', 'mIoU'),
+    (CLASSIFIER, 'all', 'accuracy/top1'),
+    (FINETUNE, 'all', 'accuracy/top1'),
+    (PROBE, 'all', 'zero_shot/foreground/best'),
+])
+def test_default_scope_and_metric_follow_the_kind_of_model(config, scope, metric, repo_root,
+                                                           monkeypatch):
+    from mmseg_cbsa.analysis.perturbation import resolve_noise_settings
+    monkeypatch.chdir(repo_root)
+    assert resolve_noise_settings([config]) == ([scope], metric)
+    # what is given is kept: --scope all perturbs a segmentor's encoder too
+    assert resolve_noise_settings([config], scope='all', metric='aAcc') == (['all'], 'aAcc')
+
+
+def test_settings_that_cannot_be_decided(repo_root, monkeypatch):
+    from mmseg_cbsa.analysis.applicability import NotApplicable
+    from mmseg_cbsa.analysis.perturbation import resolve_noise_settings
+    monkeypatch.chdir(repo_root)
+    with pytest.raises(NotApplicable, match='ImageClassifier has none; --scope all perturbs'):
+        resolve_noise_settings([SEGMENTOR, CLASSIFIER], scope='head')
+    with pytest.raises(ValueError, match='judged by different metrics'):
+        resolve_noise_settings([SEGMENTOR, PROBE])
+    # with the metric given, a mixed run is the user's call
+    assert resolve_noise_settings([SEGMENTOR, PROBE], metric='x') == (['head', 'all'], 'x')
+    with pytest.raises(
+            ValueError,
+            match="no default metric for the test evaluator "
+            "'CityscapesMetric'.*give --metric"):
+        resolve_noise_settings([SEGMENTOR], {'test_evaluator.type': 'CityscapesMetric'})
+
+
+def test_noise_table_digits_follow_the_metric_scale():
+    from mmseg_cbsa.analysis.perturbation import format_noise_table
+
+    def model(label, *means):
+        return dict(
+            label=label,
+            results=[dict(noise=s, values=[{}], m=dict(mean=v, std=0)) for s, v in means])
+
+    assert '| 0.1 | 87.12 |' in format_noise_table([model('a', (0.1, 87.123))], 'm')
+    assert '| 0.1 | 0.5123 |' in format_noise_table([model('a', (0.1, 0.51234))], 'm')

@@ -8,6 +8,7 @@ from .cbsa import CBSA
 from .dmsa import DMSA
 from .linear import LinearAttention
 from .mhsa import MHSA
+from .mita import MiTA
 from .mssa import MSSA, TiedMSSA
 from .qkv_cbsa import QKVCBSA
 from .qkv_linear import QKVLinearAttention
@@ -16,9 +17,9 @@ from .tssa import TSSA
 #: the registered type names of the family's members
 ATTENTION_TYPES = tuple(
     cls.__name__ for cls in (MHSA, MSSA, TiedMSSA, CBSA, TSSA, AgentAttention, LinearAttention,
-                             DMSA, QKVCBSA, QKVLinearAttention))
+                             DMSA, QKVCBSA, QKVLinearAttention, MiTA))
 
 __all__ = [
     'AgentAttention', 'AttentionMaps', 'BaseAttention', 'CBSA', 'DMSA', 'LinearAttention', 'MHSA',
-    'MSSA', 'QKVCBSA', 'QKVLinearAttention', 'TiedMSSA', 'TSSA', 'ATTENTION_TYPES'
+    'MiTA', 'MSSA', 'QKVCBSA', 'QKVLinearAttention', 'TiedMSSA', 'TSSA', 'ATTENTION_TYPES'
 ]

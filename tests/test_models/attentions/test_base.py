@@ -55,7 +55,7 @@ def test_attention_hook_sees_the_maps_of_each_call_and_leaves_the_output(t):
     maps = seen[0][1]
     assert maps.tokens.shape == (2, 2, 13, 13)
     assert (maps.hw_shape, maps.patch_start) == ((3, 4), 1)
-    assert (maps.extraction is not None) == (t in ('CBSA', 'AgentAttention', 'QKVCBSA'))
+    assert (maps.extraction is not None) == (t in ('CBSA', 'AgentAttention', 'QKVCBSA', 'MiTA'))
 
 
 def test_token_map_of_cbsa_is_formed_only_when_read():

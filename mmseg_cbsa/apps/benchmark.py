@@ -28,35 +28,9 @@ from ..analysis.complexity import HeadCall, count_flops
 from ..apis import build_model
 from ..deployment.onnx import export_module, ort_session
 from ..registry import MODELS, build_in_scope
-from ..utils.precision import autocast, precision_dtype
+from ..utils.hardware import synchronize
+from ..utils.precision import autocast
 from .authors_code import AuthorsDecoder, AuthorsEncoder, authors_folder
-
-
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def matmul_rate(device: str = 'cpu',
-                n: int = 2048,
-                repeats: int = 5,
-                precision: str = 'float32') -> float:
-    """Measured matrix-multiply rate in GFLOP/s (2 n^3 per product), of
-    float32 matrices or, for ``precision`` 'bf16' / 'fp16', of matrices of
-    that type (what autocast multiplies)."""
-    dtype = precision_dtype(precision) or torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 class TensorMemoryTracker(TorchDispatchMode):
@@ -268,7 +242,7 @@ def measure(case: Dict) -> Dict:
         base = torch.cuda.memory_allocated()
         with tracker:
             step()
-        _sync(device)
+        synchronize(device)
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         base = _rss_mb()
@@ -280,13 +254,13 @@ def measure(case: Dict) -> Dict:
     tensor_mb = float('nan') if outside else tracker.peak / 2**20
     for _ in range(case.get('warmup', 2)):
         step()
-    _sync(device)
+    synchronize(device)
     times = []
     for _ in range(case.get('repeats', 5)):
         module.zero_grad(set_to_none=True)
         t = time.perf_counter()
         step()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t)
     # an exported file has no PyTorch module to count
     macs = float('nan') if case['kind'] == 'onnx' else count_flops(module.eval(), *inputs)

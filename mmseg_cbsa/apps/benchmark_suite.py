@@ -2,7 +2,10 @@
 every image size and mode, over several rounds, with the table, CSV and
 plot. One measurement is :func:`mmseg_cbsa.apps.benchmark.measure`, run
 in a fresh interpreter by :func:`~mmseg_cbsa.apps.benchmark.run_isolated`.
+Every table, CSV row and JSON file carries the machine's
+:class:`~mmseg_cbsa.utils.hardware.HardwareReport`.
 """
+import math
 import os
 import os.path as osp
 import statistics
@@ -12,20 +15,49 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..analysis.report import dict_rows, markdown_table, write_csv
+from ..analysis.report import dict_rows, markdown_table, write_csv, write_json
+from ..utils.hardware import CSV_FIELDS, HardwareReport, hardware_report, matmul_rate
+from ..utils.precision import auto_precision, precision_name, resolve_precision
 from ..visualization.plots import plot_latency
 from .authors_code import AUTHORS_ENCODERS
-from .benchmark import fit_exponent, matmul_rate, measure, run_isolated
+from .benchmark import fit_exponent, measure, run_isolated
 
 #: timed calls per case (rounds x repeats) below which the exponents are flagged as indicative
 MIN_TIMED_FOR_EXPONENTS = 10
 
-#: columns of ``results.csv``
+#: columns of ``results.csv``: the measurements, then the run's matrix-multiply
+#: rate of the row's precision and the machine (:data:`~mmseg_cbsa.utils.hardware.CSV_FIELDS`)
 CSV_COLUMNS = [
     'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
     'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul', 'rounds',
-    'status'
+    'status', 'device', 'threads', 'matmul_gflops_per_s', *CSV_FIELDS
 ]
+
+
+def resolve_precisions(precisions: Sequence[str], device: str, report: HardwareReport) -> List[str]:
+    """The precisions to run, 'auto' replaced by its choice on ``device``
+    (printed with the reason) and repeats dropped; an explicit precision the
+    hardware does not run natively logs its cost
+    (:func:`~mmseg_cbsa.utils.precision.resolve_precision`)."""
+    out = []
+    for p in precisions:
+        if precision_name(p) == 'auto':
+            name, why = auto_precision(device, report)
+            print(f'precision auto -> {why}', flush=True)
+        else:
+            name = resolve_precision(p, device, report)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _json_ready(value):
+    """NaN -> None (JSON has no NaN), through dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def benchmark_cases(
@@ -119,20 +151,24 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
                   precisions: Sequence[str] = ('float32', ),
                   backends: Sequence[str] = ('eager', ),
                   baseline: Optional[str] = None,
-                  memory_limit_gb: Optional[float] = None) -> List[Dict]:
+                  memory_limit_gb: Optional[float] = None,
+                  report: Optional[HardwareReport] = None) -> List[Dict]:
     """Time every case at every image size and mode; print, plot and save.
 
     ``rounds`` visit all cases in turn, so that slow drifts of a shared
     machine hit all cases alike; each figure is the median (latency) or the
     maximum (memory) over rounds, and the FLOP rate is compared with the
     median matrix-multiply rate of the rounds, measured per precision (a
-    bf16 case against the rate of bf16 matrices).
+    bf16 case against the rate of bf16 matrices; 2048 x 2048 products, smaller
+    where one would take over 2 s, as emulated fp16 on a CPU:
+    :func:`~mmseg_cbsa.utils.hardware.matmul_rate`).
 
     Args:
         cases: ``(name, case)`` pairs, e.g. from :func:`benchmark_cases`.
         out_dir: created if needed; receives ``results.csv`` (one row per
-            case, mode and size: :data:`CSV_COLUMNS`) and ``latency.png``
-            (latency against tokens, log-log).
+            case, mode and size: :data:`CSV_COLUMNS`), ``results.json`` (the
+            hardware report, the run's matrix-multiply rates and the rows;
+            NaN as null) and ``latency.png`` (latency against tokens, log-log).
         sizes: square image sizes in px (tokens = ceil(size / patch size)^2,
             the model's patch size, 16 for layer cases).
         modes: 'infer' and/or 'train' (forward + backward).
@@ -141,7 +177,9 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
             (:func:`~mmseg_cbsa.apps.benchmark.run_isolated`).
         keep_freed_memory: see :func:`~mmseg_cbsa.apps.benchmark.run_isolated`.
         precisions: 'float32' and/or 'bf16', 'fp16' (the forward under
-            ``torch.autocast`` to that type); every case runs in each.
+            ``torch.autocast`` to that type), or 'auto' (the fastest the
+            hardware runs natively: :func:`resolve_precisions`); every case
+            runs in each.
         backends: 'eager', 'compile', 'ort', 'ort-opt'
             (:func:`~mmseg_cbsa.apps.benchmark.backend_call`); every case
             runs on each, onnxruntime in float32 inference only (other
@@ -152,12 +190,17 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
         baseline: a case name; every other case's speed-up over its eager
             float32 latency (same mode and size) is printed, e.g. the authors'
             decoder or the ViT encoder.
+        report: the machine's hardware report; by default
+            :func:`~mmseg_cbsa.utils.hardware.hardware_report` on ``device``.
 
     Returns:
         the rows of ``results.csv`` as dicts. Also prints per-case progress,
-        the table and the scaling exponents of latency over tokens.
+        the hardware report above the table, and the scaling exponents of
+        latency over tokens.
     """
     os.makedirs(out_dir, exist_ok=True)
+    report = report or hardware_report(device)
+    precisions = resolve_precisions(precisions, device, report)
     specs = [((name, mode, backend, prec, size),
               dict(
                   case,
@@ -241,6 +284,9 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
             rounds=len(results),
             pct_matmul=100 * res['achieved_gflops_per_s'] / rate[prec])
         rows.append(res)
+    machine = dict(device=device, threads=torch.get_num_threads(), **report.csv_fields())
+    for r in rows:
+        r.update(machine, matmul_gflops_per_s=rate[r['precision']])
 
     header = [
         'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
@@ -253,6 +299,7 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
         f"{r['pct_matmul']:.0f}", r['status']
     ] for r in rows]
     print()
+    print('\n'.join(report.lines()))
     print(markdown_table(header, table, align=True))
 
     measured = [r for r in rows if r['status'] == 'ok']
@@ -301,12 +348,23 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
                       f"{ref[(r['mode'], r['size'])] / r['latency_ms']:.2f}x")
 
     csv_path, png_path = osp.join(out_dir, 'results.csv'), osp.join(out_dir, 'latency.png')
+    json_path = osp.join(out_dir, 'results.json')
     write_csv(csv_path, CSV_COLUMNS, dict_rows(rows, CSV_COLUMNS))
+    write_json(
+        json_path,
+        _json_ready(
+            dict(
+                hardware=report.as_dict(),
+                device=device,
+                threads=torch.get_num_threads(),
+                rounds=rounds,
+                matmul_gflops_per_s=rate,
+                rows=rows)))
     plot_latency(
         png_path, {
             f'{name} [{v}]': rs
             for (name, v), rs in series.items()
         }, f'{device}, matmul rate ' + ', '.join(f'{p} {rate[p]:.0f}'
                                                  for p in precisions) + ' GFLOP/s')
-    print(f'\nwrote {csv_path} and {png_path}')
+    print(f'\nwrote {csv_path}, {json_path} and {png_path}')
     return rows

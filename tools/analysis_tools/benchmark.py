@@ -18,8 +18,15 @@ sizes, and between the last two). Every case runs in its own subprocess.
 rounds, which is what makes ratios meaningful on a shared, noisy machine.
 ``--precisions float32 bf16`` runs every case in both (bf16: the forward
 under ``torch.autocast`` to bfloat16), measures the matrix-multiply rate of
-each precision and prints each bf16 case's speed-up over float32.
-Writes ``results.csv`` and ``latency.png`` (log-log) to ``--out-dir``.
+each precision and prints each bf16 case's speed-up over float32;
+``--precisions auto`` runs the fastest precision the hardware runs natively
+(float32 where bf16 would be slower; the choice and its reason are printed),
+and an explicit precision the hardware does not run natively logs a
+one-line warning with its measured cost.
+Writes ``results.csv``, ``results.json`` and ``latency.png`` (log-log) to
+``--out-dir``; the hardware report (``tools/misc/hardware_report.py``: CPU
+capability and flags, CUDA device, matrix-multiply rate of each precision)
+is printed above the table and written into both files.
 
 ``--backends eager compile ort ort-opt`` runs every case on each: eager
 PyTorch, ``torch.compile``, and the case exported to ONNX in onnxruntime with
@@ -44,6 +51,7 @@ import torch
 from mmseg_cbsa.apps.authors_code import AUTHORS_ENCODERS
 from mmseg_cbsa.apps.benchmark import BACKENDS
 from mmseg_cbsa.apps.benchmark_suite import benchmark_cases, run_benchmark
+from mmseg_cbsa.utils.precision import PRECISION_CHOICES
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,9 +101,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         '--precisions',
         nargs='+',
-        choices=['float32', 'bf16', 'fp16'],
+        choices=list(PRECISION_CHOICES),
         default=['float32'],
-        help='run every case in these precisions (bf16, fp16: autocast)')
+        help='run every case in these precisions (bf16, fp16: autocast; auto: the '
+        'fastest the hardware runs natively)')
     p.add_argument(
         '--backends',
         nargs='+',

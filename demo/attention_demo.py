@@ -10,7 +10,9 @@ probe (configs/zero_shot), with its own or a converted classifier's checkpoint.
 The image goes once through the config's test pipeline and the model (a
 segmentor as ``mmseg.apis.inference_model`` runs it); the maps are drawn on the
 network input. A model without a decode head (classifier, probe) gets the
-[CLS] grid and its encoder's CBSA pictures, and a one-line note saying so.
+[CLS] grid and its encoder's CBSA pictures, and a one-line note saying so;
+a model trained on the quickstart's synthetic shapes gets a note (stderr)
+that it labels real photos with shape names.
 Written per image (into DIR for one image, DIR/<image name>/ for several):
 
 * ``cls_attention.png``: rows = encoder blocks, columns = heads, the
@@ -28,7 +30,8 @@ decode head's layers are always drawn. One progress bar covers all images.
 Sliding-window test configs are run on the whole image, so that every map
 covers it. An image that cannot be read or run is reported by name and
 skipped, and the script exits with status 1 after the others are done;
-different images with the same name are refused before anything runs.
+different images with the same name, and ``--layers`` the encoder does not
+have, are refused before anything runs (exit status 1, ``error: ...``).
 ``--out`` may not be (or lie in) an input folder nor replace an input image,
 and pictures of an earlier run there are replaced only with ``--overwrite``;
 all checked before anything runs. On a patch grid smaller than a layer's
@@ -38,38 +41,23 @@ model under bfloat16 autocast on its device (CPU or CUDA). The drawing is
 mmseg_cbsa.apps.demos.draw_attention_maps.
 """
 import argparse
-import sys
 from typing import List, Optional
 
-from mmseg_cbsa.apps.demos import ImageFailures, draw_attention_maps
-from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
+from mmseg_cbsa.apps.demos import DEMO_ERRORS, add_block_options, demo_parser, draw_attention_maps
+from mmseg_cbsa.utils.config import exit_on_input_error
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('images', nargs='+', help='image files and/or folders')
-    p.add_argument('--out', required=True, help='output folder (not an input folder)')
-    p.add_argument(
-        '--overwrite', action='store_true', help='replace pictures of an earlier run in --out')
-    p.add_argument(
-        '--layers',
-        type=int,
-        nargs='+',
-        help='encoder blocks to draw (negative from the end; default all)')
-    p.add_argument('--tile', type=int, default=96, help='long side of a [CLS] map, px')
+    p = demo_parser(__doc__)
+    add_block_options(p, 'all', 'long side of a [CLS] map, px')
     p.add_argument(
         '--map-size', type=int, default=64, help="long side of one representative's tile, px")
-    p.add_argument('--device', default='cpu')
-    p.add_argument(
-        '--bf16', action='store_true', help='run the model under bfloat16 autocast (CPU or CUDA)')
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
+    with exit_on_input_error(*DEMO_ERRORS):
         draw_attention_maps(
             args.config,
             args.checkpoint,
@@ -81,8 +69,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.device,
             precision='bf16' if args.bf16 else 'float32',
             overwrite=args.overwrite)
-    except (ImageFailures, OutputExistsError, OutputInInputError) as e:
-        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

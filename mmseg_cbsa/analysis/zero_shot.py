@@ -5,6 +5,7 @@ The scores themselves are :class:`~mmseg_cbsa.evaluation.ZeroShotCLSMetric`'s;
 this module runs the test loop with a classifier's encoder and reports them
 per layer, as the paper's Tables 5 and 6.
 """
+import inspect
 import os
 import os.path as osp
 import re
@@ -12,7 +13,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 from ..apis import pretrained_backbone
 from ..engine import build_runner
-from ..evaluation.metrics.zero_shot_metric import TARGETS
+from ..evaluation.metrics.zero_shot_metric import TARGETS, ZeroShotCLSMetric
 from ..utils import close_distributed, init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_zero_shot_layers
 from .report import markdown_table, write_json
@@ -27,6 +28,17 @@ def per_layer(metrics: Mapping[str, float]) -> Dict[str, Dict[int, float]]:
         if m and m.group(1) in out:
             out[m.group(1)][int(m.group(2))] = value
     return out
+
+
+def config_share(cfg) -> float:
+    """The attention mass kept per head in a config's zero-shot setting: its
+    ``ZeroShotCLSMetric``'s ``share`` (configs/zero_shot), else the metric's
+    default (0.6), e.g. for a classifier's config."""
+    default = inspect.signature(ZeroShotCLSMetric).parameters['share'].default
+    evaluator = cfg.get('test_evaluator')
+    if isinstance(evaluator, dict) and str(evaluator.get('type')).endswith('ZeroShotCLSMetric'):
+        return evaluator.get('share', default)
+    return default
 
 
 def evaluate_zero_shot(config: str,
@@ -71,7 +83,7 @@ def evaluate_zero_shot(config: str,
     result = dict(
         config=config,
         checkpoint=checkpoint,
-        share=cfg.test_evaluator.get('share', 0.6),
+        share=config_share(cfg),
         per_layer=scores,
         best={t: max(scores[t].values())
               for t in TARGETS})

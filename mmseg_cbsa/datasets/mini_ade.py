@@ -257,7 +257,9 @@ class MiniADE20KDataset(BaseSegDataset):
             (``generator`` holds the parameters of :func:`generate_mini_ade20k`).
     """
 
-    METAINFO = dict(classes=CLASSES, palette=PALETTE)
+    # synthetic: its images are generated shapes, not photographs; the demos
+    # tell users of a model trained on it (mmseg_cbsa.apps.demos.synthetic_data_note)
+    METAINFO = dict(classes=CLASSES, palette=PALETTE, synthetic=True)
 
     def __init__(self, generate: bool = False, generator: dict = None, **kwargs) -> None:
         if generate:

@@ -13,6 +13,7 @@ import mmseg_cbsa  # noqa: F401  (registers modules)
 from mmseg_cbsa.apps.demos import CLS_TITLE
 from mmseg_cbsa.visualization import (COLOUR_BAR_W, GRID_HEADER_H, GRID_LABEL_W, GRID_PAD,
                                       GRID_TITLE_H, colour_bar, fit_size)
+from tests.demo_runs import random_checkpoint, run_demo
 
 CONFIGS = {
     name: f'tests/data/configs/{name}.py'
@@ -159,10 +160,12 @@ def test_demo_without_cls_token_skips_the_cls_grid(assets, repo_root, tmp_path, 
 
 def test_demo_refuses_layers_the_encoder_does_not_have(assets, repo_root, tmp_path, monkeypatch,
                                                        capsys):
-    with pytest.raises(ValueError, match=r'--layers \[2\]: CBT has 2 blocks'):
-        _run_demo(repo_root, monkeypatch, capsys, CONFIGS['tiny_cbt_backbone'],
-                  assets['ckpts']['tiny_cbt_backbone'], assets['images'][0], '--out',
-                  tmp_path / 'out', '--layers', '0', '2')
+    """One line, exit status 1 (was: a ValueError traceback)."""
+    run = run_demo(repo_root, monkeypatch, capsys, 'attention_demo.py',
+                   CONFIGS['tiny_cbt_backbone'], assets['ckpts']['tiny_cbt_backbone'],
+                   assets['images'][0], '--out', tmp_path / 'out', '--layers', '0', '2')
+    assert run.code == 1 and 'Traceback' not in run.err
+    assert 'error: --layers [2]: CBT has 2 blocks (0..1, or negative)' in run.err
     assert not (tmp_path / 'out').exists()
 
 
@@ -177,20 +180,11 @@ NO_DECODE_HEAD = ("note: {} has no decode head: drawing the encoder's [CLS] atte
                   'CBSA maps, no decode-head maps')
 
 
-def _random_checkpoint(repo_root, config, path):
-    """Random weights of ``config``'s model, saved as a whole-model state dict."""
-    from mmseg_cbsa.apis import build_model
-    from mmseg_cbsa.utils import save_checkpoint_file
-    model = build_model(os.path.join(repo_root, config)).model
-    save_checkpoint_file(model.state_dict(), str(path), meta={})
-    return str(path)
-
-
 @pytest.fixture(scope='module')
 def other_ckpts(tmp_path_factory, repo_root):
     tmp = tmp_path_factory.mktemp('attention_demo_other')
     return {
-        name: _random_checkpoint(repo_root, cfg, tmp / f'{name}.pth')
+        name: random_checkpoint(repo_root, cfg, tmp / f'{name}.pth')
         for name, cfg in OTHER_CONFIGS.items()
     }
 
@@ -249,7 +243,7 @@ def test_demo_shipped_cbt_s_classifier_and_probe(repo_root, tmp_path, monkeypatc
     layout for the probe) on one 64x64 image; before: TypeError
     (``pretrained``) for the probe, a crash for the classifier."""
     classifier = 'configs/classification/cbt-s_8xb32-lion-150e_in1k.py'
-    ckpt = _random_checkpoint(repo_root, classifier, tmp_path / 'cbt-s.pth')
+    ckpt = random_checkpoint(repo_root, classifier, tmp_path / 'cbt-s.pth')
     image = tmp_path / 'images' / 'img.png'
     image.parent.mkdir()
     cv2.imwrite(str(image), np.random.RandomState(0).randint(0, 256, (64, 64, 3), np.uint8))
@@ -280,3 +274,22 @@ def test_classifier_of_an_in_memory_dataset_is_fed_rgb(assets, other_ckpts, repo
     np.testing.assert_allclose(
         (rec.inputs[0, 0] * pre.std[0] + pre.mean[0]).numpy(), red, atol=1e-3)
     np.testing.assert_array_equal(rec.input_images()[0], image[:, 8:40])
+
+
+def test_quickstart_model_gets_one_note_on_its_synthetic_training_data(
+        assets, other_ckpts, repo_root, tmp_path, monkeypatch, capsys):
+    """tiny_cbt.py trains on the quickstart's MiniADE20KDataset (a fact of
+    the dataset, not of the config's name): one note on stderr; a model
+    trained on anything else gets none."""
+    run = run_demo(repo_root, monkeypatch, capsys, 'attention_demo.py', CONFIGS['tiny_cbt'],
+                   assets['ckpts']['tiny_cbt'], assets['images'][0], '--out', tmp_path / 'a')
+    assert run.code == 0, run.err[-3000:]
+    notes = [line for line in run.err.splitlines() if 'synthetic shapes' in line]
+    assert len(notes) == 1 and notes[0].startswith(
+        'note: this model was trained on MiniADE20KDataset, generated images of synthetic '
+        'shapes, not photographs')
+    assert 'synthetic' not in run.out
+    run = run_demo(repo_root, monkeypatch, capsys, 'attention_demo.py',
+                   OTHER_CONFIGS['tiny_cbt_classifier'], other_ckpts['tiny_cbt_classifier'],
+                   assets['images'][0], '--out', tmp_path / 'b')
+    assert run.code == 0 and 'synthetic' not in run.err + run.out

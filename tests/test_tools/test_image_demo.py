@@ -2,6 +2,7 @@
 with a legend, one progress bar over all inputs, and exported ONNX graphs
 run by onnxruntime giving the PyTorch pictures."""
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmseg_cbsa.visualization import GRID_HEADER_H, GRID_PAD
+from tests.demo_runs import run_demo
 
 LEGEND_ROW_H = 18  # mmseg_cbsa.visualization.overlay's legend rows
 
@@ -109,10 +111,11 @@ def test_missing_ground_truth_is_refused_before_anything_runs(tiny_cbt_trained, 
     first = validation['images'][0]
     shutil.copy(validation['labels'] / (first.stem + '.png'), labels)
     missing = labels / (validation['images'][1].stem + '.png')
-    with pytest.raises(FileNotFoundError, match=f'no ground truth for 1 of 2 images.*{missing}'):
-        _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'],
-                  tiny_cbt_trained['checkpoint'], validation['folder'], '--out', tmp_path / 'out',
-                  '--gt-dir', labels)
+    run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', tiny_cbt_trained['config'],
+                   tiny_cbt_trained['checkpoint'], validation['folder'], '--out', tmp_path / 'out',
+                   '--gt-dir', labels)
+    assert run.code == 1 and 'Traceback' not in run.err
+    assert re.search(f'error: no ground truth for 1 of 2 images.*{missing}', run.err)
     assert not (tmp_path / 'out').exists()
 
 
@@ -138,6 +141,6 @@ def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, rep
     assert len(pictures['onnx']) == 2
     for torch_picture, onnx_picture in zip(pictures['torch'], pictures['onnx']):
         np.testing.assert_array_equal(onnx_picture, torch_picture)
-    with pytest.raises(ValueError, match='runs in the precision it was exported in'):
-        _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'], onnx_file,
-                  validation['folder'], '--out', tmp_path / 'bf16', '--bf16')
+    run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', tiny_cbt_trained['config'],
+                   onnx_file, validation['folder'], '--out', tmp_path / 'bf16', '--bf16')
+    assert run.code == 1 and 'runs in the precision it was exported in' in run.err

@@ -23,9 +23,11 @@ import os.path as osp
 import mmseg_cbsa  # noqa: F401  (registers modules)
 from mmseg_cbsa.apis import check_evaluation_outputs
 from mmseg_cbsa.engine import build_runner
-from mmseg_cbsa.utils import (CheckpointError, add_runner_args, close_distributed, init_distributed,
-                              parse_runner_args, prepare_config)
+from mmseg_cbsa.utils import (CheckpointError, add_runner_args, init_distributed, parse_runner_args,
+                              prepare_config)
 from mmseg_cbsa.utils.checkpoint import missing_checkpoint
+from mmseg_cbsa.utils.console import known_warnings_ignored
+from mmseg_cbsa.utils.distributed_exit import exit_finished_run
 from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
 
 
@@ -93,9 +95,11 @@ def main() -> None:
         build_runner(cfg).test()
     except CheckpointError as e:  # unreadable, unsafe or not this model's checkpoint
         raise SystemExit(f'error: {e}') from None
-    # only after success: a barrier after a failed rank would hang the others
-    close_distributed()
+    # only after success: a barrier after a failed rank would hang the others;
+    # a distributed run ends here, its exit status the run's (distributed_exit.py)
+    exit_finished_run()
 
 
 if __name__ == '__main__':
-    main()
+    with known_warnings_ignored():  # third-party notices (mmseg_cbsa/utils/console.py)
+        main()

@@ -16,9 +16,11 @@ import torch
 
 import mmseg_cbsa  # noqa: F401  (registers modules)
 from mmseg_cbsa.engine import build_runner
-from mmseg_cbsa.utils import (CheckpointError, WorkDirError, add_runner_args, close_distributed,
-                              guard_work_dir, init_distributed, parse_runner_args, prepare_config,
+from mmseg_cbsa.utils import (CheckpointError, WorkDirError, add_runner_args, guard_work_dir,
+                              init_distributed, parse_runner_args, prepare_config,
                               relative_path_notes)
+from mmseg_cbsa.utils.console import known_warnings_ignored
+from mmseg_cbsa.utils.distributed_exit import exit_finished_run
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,9 +78,12 @@ def main() -> None:
             runner.train()
         except CheckpointError as e:  # load_from / resume: unreadable, unsafe or a misfit
             raise SystemExit(f'error: {e}') from None
-    # only after success: a barrier after a failed rank would hang the others
-    close_distributed()
+    # only after success: a barrier after a failed rank would hang the others;
+    # a distributed run ends here, its exit status the run's (distributed_exit.py)
+    del runner
+    exit_finished_run()
 
 
 if __name__ == '__main__':
-    main()
+    with known_warnings_ignored():  # third-party notices (mmseg_cbsa/utils/console.py)
+        main()

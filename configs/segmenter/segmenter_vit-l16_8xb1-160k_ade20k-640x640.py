@@ -7,7 +7,7 @@ crop_size = (640, 640)
 img_scale = (2560, 640)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=150),
+    dict(type='LoadCheckedAnnotations', num_classes=150),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -17,7 +17,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=150),
+    dict(type='LoadCheckedAnnotations', num_classes=150),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -8,6 +8,12 @@
   claims the folder with an exclusive ``mkdir`` on rank 0
   (``<timestamp>_1``, ``<timestamp>_2``, ... when it is taken) and shares
   the name with the other ranks.
+* mmengine logs the environment, the whole config and the hook order (about
+  350 lines before the first iteration of the quickstart) on the console as
+  well as in the log file. :class:`UniqueLogRunner` keeps them, and the
+  notices of :data:`~mmseg_cbsa.utils.console.KNOWN_LOG_WARNINGS`, in the log
+  file only and prints one line saying where they are
+  (:class:`~mmseg_cbsa.utils.console.FileOnlyRecords`).
 * mmengine's ``Runner.load_checkpoint`` (``load_from``, ``--resume``, the
   checkpoint ``tools/test.py`` evaluates) reads with a bare ``torch.load``
   and fits non-strictly, only logging what is missing or mis-shaped.
@@ -26,6 +32,7 @@ another class count) is declared in the config::
     load_from_fit = dict(keep_init=['decode_head.conv_seg.'])  # or allow_missing / allow_unexpected
 """
 import itertools
+import logging
 import os
 import os.path as osp
 from collections.abc import Mapping
@@ -41,6 +48,7 @@ from ..registry import RUNNERS
 from ..utils.checkpoint_fit import load_checkpoint_to_model, partial_loading
 from ..utils.checkpoint_sources import read_checkpoint
 from ..utils.config import from_rank0
+from ..utils.console import FileOnlyRecords, console_handlers
 from ..utils.outputs import atomic_path
 from .hooks import AtomicCheckpointHook
 
@@ -65,13 +73,34 @@ def claim_log_dir(work_dir: str, timestamp: str) -> str:
 @RUNNERS.register_module()
 class UniqueLogRunner(Runner):
     """mmengine's Runner, with a log folder no other run shares
-    (:func:`claim_log_dir`)."""
+    (:func:`claim_log_dir`) and a console without mmengine's preamble: the
+    environment, config and hook order are in the log file, and the console
+    shows one line naming it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for handler in self.logger.handlers:  # rank 0's (every rank's with log_level DEBUG)
+            if isinstance(handler, logging.FileHandler):
+                self.logger.info(f'Environment, config and hook order: {handler.baseFilename}')
+                break
 
     def setup_env(self, env_cfg: Dict) -> None:
         super().setup_env(env_cfg)
         # runs before __init__ derives the log dir, log file and experiment
         # name from the timestamp
         self._timestamp = claim_log_dir(self._work_dir, self._timestamp)
+
+    def build_logger(self,
+                     log_level: Union[int, str] = 'INFO',
+                     log_file: Optional[str] = None,
+                     **kwargs: Any) -> logging.Logger:
+        """mmengine's logger, whose console handler leaves the preamble and
+        the known notices to the log file (built before __init__ logs them)."""
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        for handler in console_handlers(logger):
+            if not any(isinstance(f, FileOnlyRecords) for f in handler.filters):
+                handler.addFilter(FileOnlyRecords())
+        return logger
 
 
 @RUNNERS.register_module()

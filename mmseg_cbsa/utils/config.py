@@ -100,10 +100,12 @@ def prepare_config(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-        # mmengine's default wrapper pins each process to GPU LOCAL_RANK
+        # mmengine's default wrapper pins each process to GPU LOCAL_RANK; buffers
+        # not synced at each forward, as there (torch's name for it: the
+        # broadcast_buffers it passes is deprecated)
         if cfg.get('model_wrapper_cfg') is None:
             cfg.model_wrapper_cfg = dict(
-                type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+                type='MMDistributedDataParallel', device_ids=None, forward_sync_buffers=False)
     return cfg
 
 

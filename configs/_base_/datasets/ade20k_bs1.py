@@ -8,7 +8,7 @@ _base_ = ['mmseg::_base_/datasets/ade20k.py']
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=150),
+    dict(type='LoadCheckedAnnotations', num_classes=150),
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -20,7 +20,7 @@ test_pipeline = [
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     # after Resize: the ground truth is not resized (it is checked against the
     # image's original size)
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=150),
+    dict(type='LoadCheckedAnnotations', num_classes=150),
     dict(type='PackSegInputs')
 ]
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
@@ -36,9 +36,14 @@ tta_pipeline = [
                     [dict(type='PackSegInputs')]])
 ]
 # our scope for the datasets: the mmseg:: base tags them with mmseg's, which
-# does not know LoadCheckedAnnotations
+# does not know LoadCheckedAnnotations. Label 0 is 'other' (ignored): said by
+# the dataset, as mmseg asks (LoadAnnotations' own reduce_zero_label is deprecated)
 train_dataloader = dict(
-    batch_size=1, num_workers=4, dataset=dict(_scope_='mmseg_cbsa', pipeline=train_pipeline))
+    batch_size=1,
+    num_workers=4,
+    dataset=dict(_scope_='mmseg_cbsa', reduce_zero_label=True, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1, num_workers=4, dataset=dict(_scope_='mmseg_cbsa', pipeline=test_pipeline))
+    batch_size=1,
+    num_workers=4,
+    dataset=dict(_scope_='mmseg_cbsa', reduce_zero_label=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -8,7 +8,7 @@ crop_size = (128, 128)
 generator = dict(num_train=400, num_val=50, size=128, seed=0)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=6),
+    dict(type='LoadCheckedAnnotations', num_classes=6),
     dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.9),
     dict(type='RandomFlip', prob=0.5),
@@ -18,10 +18,17 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=6),
+    dict(type='LoadCheckedAnnotations', num_classes=6),
     dict(type='PackSegInputs')
 ]
-dataset = dict(type=dataset_type, data_root=data_root, generate=True, generator=generator)
+# label 0 is 'other' (ignored): said by the dataset, as mmseg asks (its LoadAnnotations'
+# own reduce_zero_label is deprecated); the annotation steps follow the dataset
+dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    reduce_zero_label=True,
+    generate=True,
+    generator=generator)
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,

@@ -13,7 +13,7 @@ img_scale = (4160, 520)
 crop_size = (480, 480)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=num_classes),
+    dict(type='LoadCheckedAnnotations', num_classes=num_classes),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -24,13 +24,17 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     # after Resize: the ground truth keeps the image's original size
-    dict(type='LoadCheckedAnnotations', reduce_zero_label=True, num_classes=num_classes),
+    dict(type='LoadCheckedAnnotations', num_classes=num_classes),
     dict(type='PackSegInputs')
 ]
 # our scope for the datasets: the mmseg:: base tags them with mmseg's, which
-# does not know LoadCheckedAnnotations
-train_dataloader = dict(batch_size=2, dataset=dict(_scope_='mmseg_cbsa', pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(_scope_='mmseg_cbsa', pipeline=test_pipeline))
+# does not know LoadCheckedAnnotations. Label 0 (background) is ignored: said by
+# the dataset, as mmseg asks (LoadAnnotations' own reduce_zero_label is deprecated)
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(_scope_='mmseg_cbsa', reduce_zero_label=True, pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(_scope_='mmseg_cbsa', reduce_zero_label=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # the leaves set the model's side of the recipe: decode_head num_classes, the
 # crop (data_preprocessor size, backbone img_size) and the test windows

@@ -7,7 +7,7 @@ crop_size = (32, 32)
 generator = dict(num_train=8, num_val=2, size=32, seed=0)
 pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label: the dataset's
     dict(type='PackSegInputs')
 ]
 model = dict(

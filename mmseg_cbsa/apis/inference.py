@@ -64,6 +64,16 @@ class SegInferencer(MMSegInferencer):
     def __init__(self, *args: Any, scope: Optional[str] = SCOPE, **kwargs: Any) -> None:
         super().__init__(*args, scope=scope, **kwargs)
 
+    def _init_visualizer(self, cfg: Config):
+        # A config's vis_backends (LocalVisBackend and the like) write a
+        # training run's scalars and images under its work dir; an
+        # inferencer has none, and mmengine would warn once per backend
+        # ("Failed to add ..., please provide the save_dir argument").
+        # The inferencer draws its pictures itself and needs no backend.
+        if 'visualizer' in cfg:
+            cfg.visualizer.vis_backends = None
+        return super()._init_visualizer(cfg)
+
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
         model = MODELS.build(cfg.model)
         model.cfg = cfg

@@ -21,7 +21,12 @@ CLASSIFIERS = [p for p in CONFIGS if 'classification' in p]
 FINETUNE = [p for p in CONFIGS if f'{os.sep}finetune{os.sep}' in p]
 # Fig. 9 ViT-to-CBSA classifiers: built and checked by tests/test_vit_adaptation/
 VIT_ADAPTATION = [p for p in CONFIGS if f'{os.sep}vit_adaptation{os.sep}' in p]
-SEGMENTORS = [p for p in CONFIGS if p not in ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION]
+# MiTA-DeiT: built and checked by tests/test_examples/test_mita_configs.py
+MITA_CLASSIFIERS = [p for p in CONFIGS if f'{os.sep}mita{os.sep}' in p and p.endswith('_in1k.py')]
+SEGMENTORS = [
+    p for p in CONFIGS
+    if p not in ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION + MITA_CLASSIFIERS
+]
 
 # the baselines: every DEPICT and Segmenter config, the quickstart's Segmenter included
 BASELINES = [p for p in CONFIGS if re.match(r'(depict|segmenter)', os.path.basename(p))]
@@ -139,7 +144,8 @@ def test_classification_config_builds(path, cbsa_scope):
 
 
 def test_every_config_is_built_by_a_test():
-    assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION) == CONFIGS
+    assert sorted(SEGMENTORS + ZERO_SHOT + CLASSIFIERS + FINETUNE + VIT_ADAPTATION +
+                  MITA_CLASSIFIERS) == CONFIGS
     assert len(CLASSIFIERS) == 12 and len(ZERO_SHOT) == 5 and len(FINETUNE) == 28
     # ADE20K, Pascal Context, Cityscapes: 3 baselines x 4 sizes each, + the quickstart's
     # and Segmenter-L at 640

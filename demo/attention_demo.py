@@ -2,7 +2,7 @@
 
     python demo/attention_demo.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
                                   [--layers 0 3 -1] [--tile 96] [--map-size 32] [--device cpu]
-                                  [--bf16]
+                                  [--precision auto]
 
 CONFIG may be a segmentor, an ImageNet classifier (mmpretrain
 ``ImageClassifier``: configs/classification, configs/finetune) or the [CLS]
@@ -36,14 +36,17 @@ have, are refused before anything runs (exit status 1, ``error: ...``).
 and pictures of an earlier run there are replaced only with ``--overwrite``;
 all checked before anything runs. On a patch grid smaller than a layer's
 representative grid (an elongated image) the maps show the representatives
-actually used, at most one per patch row and column. ``--bf16`` runs the
-model under bfloat16 autocast on its device (CPU or CUDA). The drawing is
+actually used, at most one per patch row and column. ``--precision``
+(default auto: the fastest the hardware runs natively, never slower than
+float32; ``--bf16`` is an alias of ``--precision bf16``) runs the model
+under autocast on its device (CPU or CUDA). The drawing is
 mmseg_cbsa.apps.demos.draw_attention_maps.
 """
 import argparse
 from typing import List, Optional
 
-from mmseg_cbsa.apps.demos import DEMO_ERRORS, add_block_options, demo_parser, draw_attention_maps
+from mmseg_cbsa.apps.demos import (DEMO_ERRORS, add_block_options, demo_parser, demo_precision,
+                                   draw_attention_maps)
 from mmseg_cbsa.utils.config import exit_on_input_error
 
 
@@ -67,7 +70,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.tile,
             args.map_size,
             args.device,
-            precision='bf16' if args.bf16 else 'float32',
+            precision=demo_precision(args),
             overwrite=args.overwrite)
 
 

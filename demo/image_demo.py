@@ -26,14 +26,16 @@ be read or run is reported by name and skipped, and the script exits with
 status 1 after the others are done. ``--out`` may not be (or lie in) an
 input folder nor replace an input image, and pictures of an earlier run
 there are replaced only with ``--overwrite``; all checked before anything
-runs (exit status 1, ``error: ...``). ``--bf16`` runs a PyTorch model under
-bfloat16 autocast on its device (CPU or CUDA). The work is
+runs (exit status 1, ``error: ...``). ``--precision`` (default auto:
+the fastest the hardware runs natively, never slower than float32;
+``--bf16`` is an alias of ``--precision bf16``) runs a PyTorch model under
+autocast on its device (CPU or CUDA); an ONNX graph runs in float32. The work is
 mmseg_cbsa.apps.demos.predict_images.
 """
 import argparse
 from typing import List, Optional
 
-from mmseg_cbsa.apps.demos import DEMO_ERRORS, demo_parser, predict_images
+from mmseg_cbsa.apps.demos import DEMO_ERRORS, demo_parser, demo_precision, predict_images
 from mmseg_cbsa.utils.config import exit_on_input_error
 
 
@@ -57,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.out,
             device=args.device,
             opacity=args.opacity,
-            precision='bf16' if args.bf16 else 'float32',
+            precision=demo_precision(args),
             gt_dir=args.gt_dir,
             gt_suffix=args.gt_suffix,
             overwrite=args.overwrite)

@@ -2,7 +2,7 @@
 
     python demo/zero_shot_demo.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
                                   [--share 0.6] [--layers 0 5 -1] [--tile 96]
-                                  [--device cpu] [--bf16] [--overwrite]
+                                  [--device cpu] [--precision auto] [--overwrite]
 
 CONFIG: one of configs/zero_shot/ (the [CLS] probe, ``CLSAttentionProbe``:
 the image resized to 480 px on its long side), or a classifier's config
@@ -37,7 +37,8 @@ mmseg_cbsa.apps.demos.draw_zero_shot_masks.
 import argparse
 from typing import List, Optional
 
-from mmseg_cbsa.apps.demos import DEMO_ERRORS, add_block_options, demo_parser, draw_zero_shot_masks
+from mmseg_cbsa.apps.demos import (DEMO_ERRORS, add_block_options, demo_parser, demo_precision,
+                                   draw_zero_shot_masks)
 from mmseg_cbsa.utils.config import exit_on_input_error
 
 
@@ -63,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             layers=args.layers,
             tile=args.tile,
             device=args.device,
-            precision='bf16' if args.bf16 else 'float32',
+            precision=demo_precision(args),
             overwrite=args.overwrite)
 
 

@@ -1,11 +1,15 @@
 """Evaluate a checkpoint with mmengine's Runner.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
-                         [--show-dir DIR] [--overwrite] [--tta] [--bf16] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--overwrite] [--tta] [--precision float32]
+                         [--cfg-options k=v ...]
 
-``--bf16`` runs the model under ``torch.autocast`` to bfloat16 on the
-device it is on, CPU or CUDA (mmseg_cbsa/engine/precision_loop.py); the
-metrics are computed on float32 predictions as usual.
+``--precision bf16`` / ``fp16`` (``--bf16``: a deprecated alias of
+``--precision bf16``) runs the model under ``torch.autocast`` to that type on
+the device it is on, CPU or CUDA (mmseg_cbsa/engine/precision_loop.py); the
+metrics are computed on float32 predictions as usual. The default stays
+float32 (reproducible numbers); ``auto`` picks the fastest precision the
+hardware runs natively (mmseg_cbsa/utils/precision.py).
 
 The checkpoint is read weights-only and must fit the model built from the
 config (every weight present, nothing extra, every shape equal); otherwise
@@ -29,6 +33,7 @@ from mmseg_cbsa.utils.checkpoint import missing_checkpoint
 from mmseg_cbsa.utils.console import known_warnings_ignored
 from mmseg_cbsa.utils.distributed_exit import exit_finished_run
 from mmseg_cbsa.utils.outputs import OutputExistsError, OutputInInputError
+from mmseg_cbsa.utils.precision import add_precision_arg, announce_precision
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,10 +53,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
-    parser.add_argument(
-        '--bf16', action='store_true', help='run the model under bfloat16 autocast (CPU or CUDA)')
+    add_precision_arg(parser, 'float32')
     add_runner_args(parser)
     return parse_runner_args(parser)
+
+
+def set_test_precision(cfg, requested: str) -> str:
+    """Resolve ``--precision`` once on the device the runner puts the model
+    on (CUDA where there is one), say it in one line, and run a reduced one
+    in ``AutocastTestLoop`` (replacing the config's test loop and its fp16
+    flag). Returns the precision that runs."""
+    import torch
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    precision = announce_precision(requested, device, logger='current')
+    if precision != 'float32':
+        test_cfg = dict(cfg.get('test_cfg') or {})
+        test_cfg.pop('fp16', None)
+        test_cfg.update(_scope_='mmseg_cbsa', type='AutocastTestLoop', precision=precision)
+        cfg.test_cfg = test_cfg
+    return precision
 
 
 def main() -> None:
@@ -84,11 +104,7 @@ def main() -> None:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    if args.bf16:
-        test_cfg = dict(cfg.get('test_cfg') or {})
-        test_cfg.pop('fp16', None)
-        test_cfg.update(_scope_='mmseg_cbsa', type='AutocastTestLoop', precision='bf16')
-        cfg.test_cfg = test_cfg
+    set_test_precision(cfg, args.precision)
     try:
         # checked loading; its own log folder even beside a training run
         # started in the same second

@@ -18,6 +18,7 @@ from torch import nn
 from ..registry import MODELS, SCOPE
 from ..utils.checkpoint_fit import load_checkpoint_to_model
 from ..utils.checkpoint_sources import read_checkpoint
+from ..utils.precision import autocast, outputs_to_float32, resolve_precision
 
 
 def init_model(config: Union[str, Config],
@@ -59,10 +60,28 @@ class SegInferencer(MMSegInferencer):
         model, weights, classes, palette, dataset_name, device: as for
             ``MMSegInferencer``.
         scope: default ``'mmseg_cbsa'``.
+        precision: ``'float32'`` (default), ``'bf16'``, ``'fp16'`` or
+            ``'auto'``, resolved once on the model's device
+            (:func:`~mmseg_cbsa.utils.precision.resolve_precision`: a
+            precision the hardware does not run natively logs what it
+            costs) and kept in ``self.precision``; the forward passes run
+            under :func:`~mmseg_cbsa.utils.precision.autocast` to it and the
+            predictions come back float32.
     """
 
-    def __init__(self, *args: Any, scope: Optional[str] = SCOPE, **kwargs: Any) -> None:
+    def __init__(self,
+                 *args: Any,
+                 scope: Optional[str] = SCOPE,
+                 precision: str = 'float32',
+                 **kwargs: Any) -> None:
         super().__init__(*args, scope=scope, **kwargs)
+        self.precision = resolve_precision(precision, self.model)
+
+    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> list:
+        with autocast(self.model, self.precision):
+            predictions = super().forward(inputs, *args, **kwargs)
+        outputs_to_float32(predictions)
+        return predictions
 
     def _init_visualizer(self, cfg: Config):
         # A config's vis_backends (LocalVisBackend and the like) write a

@@ -50,7 +50,7 @@ from ..registry import DATASETS, MODELS, SCOPE, TRANSFORMS, build_in_scope
 from ..utils import collect_images
 from ..utils.images import UnreadableImage, read_image
 from ..utils.outputs import OutputExistsError, check_output_dir
-from ..utils.precision import autocast, outputs_to_float32
+from ..utils.precision import add_precision_arg, announce_precision, autocast, outputs_to_float32
 from ..visualization import (attention_overlay, cbsa_extraction_figure, cls_attention_grid,
                              input_prediction_truth, label_grid, standalone_visualizer)
 
@@ -82,7 +82,9 @@ DEMO_ERRORS = (ImageFailures, OutputExistsError, FileNotFoundError, ValueError)
 def demo_parser(doc: str, checkpoint_help: str = 'checkpoint') -> argparse.ArgumentParser:
     """A demo script's command line, described by the first line of its
     ``doc``: ``CONFIG CHECKPOINT IMAGE_OR_FOLDER [...] --out DIR
-    [--overwrite] [--device cpu] [--bf16]``; the script adds its own options."""
+    [--overwrite] [--device cpu] [--precision auto]`` (``--bf16``: a
+    deprecated alias of ``--precision bf16``); the script adds its own
+    options and runs the model in :func:`demo_precision`."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument('config')
     p.add_argument('checkpoint', help=checkpoint_help)
@@ -91,9 +93,21 @@ def demo_parser(doc: str, checkpoint_help: str = 'checkpoint') -> argparse.Argum
     p.add_argument(
         '--overwrite', action='store_true', help='replace pictures of an earlier run in --out')
     p.add_argument('--device', default='cpu')
-    p.add_argument(
-        '--bf16', action='store_true', help='run the model under bfloat16 autocast (CPU or CUDA)')
+    add_precision_arg(p, 'auto')
     return p
+
+
+def demo_precision(args: argparse.Namespace) -> str:
+    """The precision a demo runs its model in, resolved once from
+    ``args.precision`` on ``args.device``
+    (:func:`~mmseg_cbsa.utils.precision.resolve_precision`) and said in one
+    line on stderr (:func:`~mmseg_cbsa.utils.precision.announce_precision`).
+    An exported ``.onnx`` graph runs in the precision it was
+    exported in: ``'auto'`` is float32 there (another choice is refused by
+    :func:`onnx_predictor`)."""
+    if osp.splitext(args.checkpoint)[1].lower() == '.onnx':
+        return 'float32' if args.precision == 'auto' else args.precision
+    return announce_precision(args.precision, args.device)
 
 
 def add_block_options(p: argparse.ArgumentParser, layers_default: str, tile_help: str) -> None:
@@ -357,13 +371,12 @@ def torch_predictor(config: str, checkpoint: str, device: str,
     :class:`~mmseg_cbsa.apis.SegInferencer`: weights-only, fit-checked): the
     predictor and the model's ``dataset_meta``."""
     inferencer = SegInferencer(model=config, weights=checkpoint, device=device)
+    # already resolved (and warned about) once by demo_precision
+    inferencer.precision = precision
     inferencer.show_progress = False  # the demo's own bar covers all images
 
     def predict(bgr: np.ndarray):
-        with autocast(inferencer.model, precision):
-            sample = inferencer(bgr, return_datasamples=True)
-        outputs_to_float32([sample])
-        return sample
+        return inferencer(bgr, return_datasamples=True)
 
     return predict, inferencer.model.dataset_meta
 
@@ -376,7 +389,8 @@ def onnx_predictor(config: str, onnx_file: str, device: str,
     colours of the config's dataset (:func:`dataset_meta`)."""
     if precision != 'float32':
         raise ValueError(f'{onnx_file}: an ONNX graph runs in the precision it was exported '
-                         f'in; --bf16 applies to PyTorch checkpoints only')
+                         f'in (float32); --precision {precision} applies to PyTorch '
+                         'checkpoints only')
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
     cfg = Config.fromfile(config)

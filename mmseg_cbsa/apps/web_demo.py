@@ -53,6 +53,7 @@ import numpy as np
 
 from ..analysis.attention_maps import CBSAExtraction
 from ..utils.images import UnreadableImage, read_image
+from ..utils.precision import add_precision_arg, announce_precision
 from ..visualization import (append_colour_bar, attention_overlay, draw_segmentation,
                              extraction_tile, label_grid, present_classes, standalone_visualizer)
 from ..visualization.attention import fit_size
@@ -511,6 +512,10 @@ class WebDemo:
         device: where the model runs.
         opacity: weight of the class colours over the image.
         limits: what bounds the page's memory and disk (:class:`Limits`).
+        precision: ``'float32'`` (default; the command line's is
+            ``'auto'``), ``'bf16'``, ``'fp16'`` or ``'auto'``, resolved once on the model's device
+            (:func:`~mmseg_cbsa.utils.precision.resolve_precision`) and kept
+            in ``self.precision``; every analysis runs under autocast to it.
     """
 
     def __init__(self,
@@ -518,10 +523,12 @@ class WebDemo:
                  checkpoint: str,
                  device: str = 'cpu',
                  opacity: float = 0.5,
-                 limits: Optional[Limits] = None) -> None:
+                 limits: Optional[Limits] = None,
+                 precision: str = 'float32') -> None:
         self.config = config
         self.limits = limits or Limits()
         self.model = attention_model(config, checkpoint, device)
+        self.precision = announce_precision(precision, self.model)
         #: what the page shows of the model's own prediction (by its kind)
         self.prediction = prediction_shown(self.model, self.limits.display_size, opacity)
         self.patch_size = getattr(self.model.backbone, 'patch_size', None)
@@ -586,7 +593,7 @@ class WebDemo:
         """
         self.check_size(*image.shape[:2], name)
         image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-        rec, sample = record_attention(self.model, image)
+        rec, sample = record_attention(self.model, image, precision=self.precision)
         prediction = self.prediction.keep(image, sample)
         del sample
         cls_maps = None
@@ -833,10 +840,12 @@ def launch(config: str,
            port: int = 7860,
            device: str = 'cpu',
            opacity: float = 0.5,
-           limits: Optional[Limits] = None) -> None:
+           limits: Optional[Limits] = None,
+           precision: str = 'float32') -> None:
     """Serve the demo page of a model until interrupted (no share link, no
-    analytics, nothing fetched from outside), within ``limits``."""
-    serve_page(WebDemo(config, checkpoint, device, opacity, limits), host, port)
+    analytics, nothing fetched from outside), within ``limits``, running it
+    in ``precision`` (:class:`WebDemo`)."""
+    serve_page(WebDemo(config, checkpoint, device, opacity, limits, precision), host, port)
 
 
 def serve_page(demo: WebDemo, host: str, port: int, block: bool = True) -> 'gradio.Blocks':
@@ -883,6 +892,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--host', default='127.0.0.1', help='address to serve on (0.0.0.0 for other machines)')
     p.add_argument('--port', type=int, default=7860)
     p.add_argument('--device', default='cpu')
+    add_precision_arg(p, 'auto')
     p.add_argument(
         '--opacity', type=float, default=0.5, help='weight of the class colours over the image')
     limits = p.add_argument_group('limits (what bounds memory and disk, docs/demos.md)')
@@ -903,7 +913,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     launch(args.config, args.checkpoint, args.host, args.port, args.device, args.opacity,
-           args.limits)
+           args.limits, args.precision)
 
 
 if __name__ == '__main__':

@@ -11,8 +11,10 @@ again (:func:`outputs_to_float32`).
 hardware runs natively (:mod:`mmseg_cbsa.utils.hardware`), and never one
 slower than float32.
 """
+import argparse
 import contextlib
 import logging
+import sys
 from typing import TYPE_CHECKING, Iterable, Optional, Tuple, Union
 
 import torch
@@ -163,6 +165,43 @@ def resolve_precision(requested: str,
         from mmengine.logging import print_log
         print_log(cost, logger=logger, level=logging.WARNING)
     return name
+
+
+def announce_precision(requested: str,
+                       device: Union[nn.Module, torch.device, str] = 'cpu',
+                       logger: Union[logging.Logger, str, None] = None) -> str:
+    """:func:`resolve_precision` once, for a tool or demo, and say in one line
+    which precision runs (``precision: bf16 (asked: auto)``): on stderr, or
+    to ``logger`` (mmengine's ``print_log``) where one is given."""
+    precision = resolve_precision(requested, device, logger=logger or 'current')
+    line = f'precision: {precision}'
+    if precision != requested:
+        line += f' (asked: {requested})'
+    if logger is None:
+        print(line, file=sys.stderr)
+    else:
+        from mmengine.logging import print_log
+        print_log(line, logger=logger)
+    return precision
+
+
+def add_precision_arg(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--precision {auto,float32,bf16,fp16}`` (default ``default``) and
+    ``--bf16``, its deprecated alias for ``--precision bf16``: one command
+    line for the tools and demos. Both set ``args.precision``; the tool
+    resolves it once (:func:`resolve_precision`) on its model's device."""
+    parser.add_argument(
+        '--precision',
+        choices=PRECISION_CHOICES,
+        default=default,
+        help="autocast precision of the model's forward passes (CPU or CUDA); 'auto': the "
+        'fastest the hardware runs natively, never slower than float32 (default %(default)s)')
+    parser.add_argument(
+        '--bf16',
+        dest='precision',
+        action='store_const',
+        const='bf16',
+        help='deprecated: same as --precision bf16')
 
 
 def autocast(model_or_device: Union[nn.Module, torch.device, str],

@@ -136,7 +136,7 @@ def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, rep
     for name, weights in (('torch', tiny_cbt_trained['checkpoint']), ('onnx', onnx_file)):
         out, _ = _run_demo(repo_root, monkeypatch, capsys, tiny_cbt_trained['config'], weights,
                            validation['folder'], '--out', tmp_path / name, '--gt-dir',
-                           validation['labels'])
+                           validation['labels'], '--precision', 'float32')  # the graph's
         pictures[name] = [_read_rgb(p) for p in _written(out)]
     assert len(pictures['onnx']) == 2
     for torch_picture, onnx_picture in zip(pictures['torch'], pictures['onnx']):

@@ -45,7 +45,8 @@ def test_classifier_picture_is_the_image_under_its_top_5_imagenet_classes(
     """Before: KeyError, ImageClassifier is not in the mmseg_cbsa::model registry."""
     from mmpretrain.datasets import ImageNet
     run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', assets['in1k'],
-                   assets['in1k_ckpt'], *assets['images'], '--out', tmp_path)
+                   assets['in1k_ckpt'], *assets['images'], '--out', tmp_path, '--precision',
+                   'float32')  # compared with float32 expectations
     assert run.code == 0, run.err[-3000:]
     assert run.written() == [str(tmp_path / f'img{i}.png') for i in range(2)]
     assert 'note' not in run.out  # every class has its name
@@ -66,7 +67,7 @@ def test_classifier_picture_is_the_image_under_its_top_5_imagenet_classes(
 def test_class_numbers_with_a_note_where_the_dataset_names_another_count(
         assets, repo_root, tmp_path, monkeypatch, capsys):
     run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', CLASSIFIER, assets['ckpt'],
-                   assets['images'][0], '--out', tmp_path)
+                   assets['images'][0], '--out', tmp_path, '--precision', 'float32')
     assert run.code == 0, run.err[-3000:]
     assert ('note: classes by number: the test dataset (ImageNet) names 1000 classes, the head '
             'scores 10') in run.out.splitlines()
@@ -118,7 +119,7 @@ def test_shipped_classifiers(repo_root, tmp_path, monkeypatch, capsys, config, d
     ckpt = random_checkpoint(repo_root, config, tmp_path / 'cbt-s.pth')
     image = write_image(tmp_path / 'images' / 'img.png', (64, 64))
     run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', config, ckpt, image, '--out',
-                   tmp_path / 'out')
+                   tmp_path / 'out', '--precision', 'float32')
     assert run.code == 0, run.err[-3000:]
     assert run.written() == [str(tmp_path / 'out' / 'img.png')] and 'note' not in run.out
     title, _ = _expected_title(config, ckpt, image)

@@ -68,7 +68,9 @@ def expected(tiny_cbt_trained, tmp_path_factory):
     cv2.imwrite(
         str(png),
         cv2.resize(cv2.imread(str(src)), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
-    demo = WebDemo(tiny_cbt_trained['config'], str(tiny_cbt_trained['checkpoint']))
+    # 'auto': the precision demo/web_demo.py runs in by default, on this machine
+    demo = WebDemo(
+        tiny_cbt_trained['config'], str(tiny_cbt_trained['checkpoint']), precision='auto')
     analysis = demo.analyse(cv2.imread(str(png))[..., ::-1])
     return dict(png=png, demo=demo, analysis=analysis)
 

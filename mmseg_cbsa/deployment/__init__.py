@@ -1,11 +1,16 @@
-"""Deployment: ONNX export, onnxruntime inference and evaluation (docs/deployment.md)."""
+"""Deployment: ONNX export, onnxruntime inference and evaluation, int8 quantisation
+(docs/deployment.md)."""
 from .evaluation import OnnxSegmentorModel, evaluate_onnx, onnx_test_config
 from .onnx import (ExportResult, OnnxExportError, OnnxMismatchError, OnnxSegmentor, SegmentorLogits,
                    VerifyResult, check_graph, default_shape, export_onnx, export_summary,
                    verify_onnx, verify_shapes)
+from .quantize import (QUANT_MODES, OnnxQuantizeError, QuantizeResult, measure_onnx_agreement,
+                       onnx_agreement, quantize_onnx)
 
 __all__ = [
-    'ExportResult', 'OnnxExportError', 'OnnxMismatchError', 'OnnxSegmentor', 'OnnxSegmentorModel',
-    'SegmentorLogits', 'VerifyResult', 'check_graph', 'default_shape', 'evaluate_onnx',
-    'export_onnx', 'export_summary', 'onnx_test_config', 'verify_onnx', 'verify_shapes'
+    'ExportResult', 'OnnxExportError', 'OnnxMismatchError', 'OnnxQuantizeError', 'OnnxSegmentor',
+    'OnnxSegmentorModel', 'QUANT_MODES', 'QuantizeResult', 'SegmentorLogits', 'VerifyResult',
+    'check_graph', 'default_shape', 'evaluate_onnx', 'export_onnx', 'export_summary',
+    'measure_onnx_agreement', 'onnx_agreement', 'onnx_test_config', 'quantize_onnx', 'verify_onnx',
+    'verify_shapes'
 ]

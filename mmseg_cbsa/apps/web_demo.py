@@ -57,7 +57,7 @@ from ..utils.precision import add_precision_arg, announce_precision
 from ..visualization import (append_colour_bar, attention_overlay, draw_segmentation,
                              extraction_tile, label_grid, present_classes, standalone_visualizer)
 from ..visualization.attention import fit_size
-from .demos import attention_model, record_attention
+from .demos import attention_model, config_dataset, record_attention
 
 if TYPE_CHECKING:
     import gradio
@@ -487,13 +487,10 @@ def dataset_class_names(cfg) -> Tuple[Optional[str], Optional[List[str]]]:
     looked up in the config's scope (mmpretrain's for the classifiers:
     ``ImageNet``, ``CIFAR10``...) without building the dataset; the names
     are None where it declares none."""
-    from ..registry import DATASETS, SCOPE
-    dataset = cfg.get('test_dataloader', {}).get('dataset') or {}
+    dataset, cls = config_dataset(cfg)
     kind = dataset.get('type')
     if kind is None:
         return None, None
-    with DATASETS.switch_scope_and_registry(cfg.get('default_scope', SCOPE)) as registry:
-        cls = registry.get(kind)
     classes = None
     if cls is not None and hasattr(cls, '_load_metainfo'):
         classes = cls._load_metainfo(dataset.get('metainfo')).get('classes')

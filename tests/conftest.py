@@ -23,17 +23,34 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _launcher_env():
+    """Undo what a tool run in-process exports for launchers
+    (``parse_runner_args`` sets LOCAL_RANK, as mmseg's train.py does): a
+    later test's subprocess would inherit it and look like a torchrun worker."""
+    before = os.environ.get('LOCAL_RANK')
+    yield
+    if before is None:
+        os.environ.pop('LOCAL_RANK', None)
+    else:
+        os.environ['LOCAL_RANK'] = before
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return REPO
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture
 def cbsa_scope():
-    from mmengine.registry import init_default_scope
+    """The ``mmseg_cbsa`` default scope for one test, whatever an earlier test
+    left in force (mmpretrain's, after a classifier test), and the previous
+    scopes restored after it."""
+    from mmengine.registry import DefaultScope
 
     import mmseg_cbsa  # noqa: F401
-    init_default_scope('mmseg_cbsa')
+    with DefaultScope.overwrite_default_scope('mmseg_cbsa'):
+        yield
 
 
 @pytest.fixture(scope='session')

@@ -66,7 +66,7 @@ def _run_tool(repo_root, monkeypatch, capsys, *argv):
 
 
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory, cbsa_scope):
+def exported(tmp_path_factory):
     """Each variant with a random checkpoint, exported with dynamic sizes:
     name -> (PyTorch model, onnx file, checkpoint, config)."""
     tmp = tmp_path_factory.mktemp('onnx')

@@ -24,6 +24,9 @@ CONFIG = 'tests/data/configs/tiny_cbt.py'
 # relative paths: under half of a 24-line terminal. Before: 372 lines here.
 MAX_PREAMBLE_LINES = 12
 PYTHON_WARNING = re.compile(r'\b\w*Warning: ')
+# what torchrun sets for its workers; the teardown test tells them apart by LOCAL_RANK
+LAUNCHER_VARIABLES = ('LOCAL_RANK', 'RANK', 'WORLD_SIZE', 'LOCAL_WORLD_SIZE', 'GROUP_RANK',
+                      'MASTER_ADDR', 'MASTER_PORT', 'TORCHELASTIC_RUN_ID')
 
 
 @pytest.mark.slow
@@ -54,12 +57,14 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def _dist_train(repo_root, tmp_path, *options, env=None):
+def _dist_train(repo_root, tmp_path, *options, extra_env=None):
     cmd = [
         'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
         str(tmp_path / 'work'), '--cfg-options', *data_root_options(tmp_path / 'data'), *options
     ]
-    env = {**os.environ, 'PORT': _free_port(), **(env or {})}
+    # as from a shell: no launcher variables inherited from the test process
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    env = {**env, 'PORT': _free_port(), **(extra_env or {})}
     return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, env=env)
 
 
@@ -75,7 +80,7 @@ def test_finished_two_process_run_exits_0_whatever_the_teardown(repo_root, tmp_p
         "if 'LOCAL_RANK' in os.environ:  # torchrun's workers, not the launcher\n"
         '    atexit.register(os.abort)\n')
     path = os.pathsep.join(p for p in (str(hook), os.environ.get('PYTHONPATH')) if p)
-    res = _dist_train(repo_root, tmp_path, env={'PYTHONPATH': path})
+    res = _dist_train(repo_root, tmp_path, extra_env={'PYTHONPATH': path})
     output = res.stdout + res.stderr
     assert res.returncode == 0, output[-3000:]
     assert 'terminate called' not in output and 'FAILED' not in output

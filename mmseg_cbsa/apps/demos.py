@@ -43,7 +43,7 @@ from ..analysis.applicability import NotApplicable
 from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
 from ..analysis.zero_shot import config_share
 from ..apis import SegInferencer, build_model, image_pipeline, init_model
-from ..deployment import OnnxSegmentor
+from ..deployment import OnnxSegmentor, onnx_precision
 from ..evaluation import mass_share_mask
 from ..models.backbones import has_cls_attention, no_cls_attention
 from ..registry import DATASETS, MODELS, SCOPE, TRANSFORMS, build_in_scope
@@ -102,11 +102,13 @@ def demo_precision(args: argparse.Namespace) -> str:
     ``args.precision`` on ``args.device``
     (:func:`~mmseg_cbsa.utils.precision.resolve_precision`) and said in one
     line on stderr (:func:`~mmseg_cbsa.utils.precision.announce_precision`).
-    An exported ``.onnx`` graph runs in the precision it was
-    exported in: ``'auto'`` is float32 there (another choice is refused by
-    :func:`onnx_predictor`)."""
+    An exported ``.onnx`` graph runs in onnxruntime's precisions
+    (:func:`~mmseg_cbsa.deployment.onnx_precision`: ``'auto'`` is the graph
+    as exported, ``'fp16'`` converts it, ``'bf16'`` is refused)."""
     if osp.splitext(args.checkpoint)[1].lower() == '.onnx':
-        return 'float32' if args.precision == 'auto' else args.precision
+        precision, why = onnx_precision(args.precision)
+        print(f'precision: {why}', file=sys.stderr)
+        return precision
     return announce_precision(args.precision, args.device)
 
 
@@ -386,15 +388,13 @@ def onnx_predictor(config: str, onnx_file: str, device: str,
     """An exported graph run by onnxruntime
     (:class:`~mmseg_cbsa.deployment.OnnxSegmentor`: the config's pipeline,
     preprocessing, test mode and postprocessing), and the class names and
-    colours of the config's dataset (:func:`dataset_meta`)."""
-    if precision != 'float32':
-        raise ValueError(f'{onnx_file}: an ONNX graph runs in the precision it was exported '
-                         f'in (float32); --precision {precision} applies to PyTorch '
-                         'checkpoints only')
+    colours of the config's dataset (:func:`dataset_meta`). ``precision``:
+    'float32' (the graph as exported) or 'fp16'
+    (:func:`~mmseg_cbsa.deployment.onnx_precision`)."""
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
     cfg = Config.fromfile(config)
-    return OnnxSegmentor(onnx_file, cfg), dataset_meta(cfg)
+    return OnnxSegmentor(onnx_file, cfg, onnx_precision(precision)[0]), dataset_meta(cfg)
 
 
 #: how a weights file is run, by its extension (anything else: a checkpoint)

@@ -36,20 +36,23 @@ class OnnxSegmentorModel(BaseModel):
         data_preprocessor: what the Runner passes (the config's top-level
             ``data_preprocessor``); used only where ``segmentor`` has none,
             as for the PyTorch model.
+        precision: what the graph runs in (:class:`OnnxSegmentor`).
     """
 
     def __init__(self,
                  onnx_file: str,
                  segmentor: dict,
                  default_scope: str = 'mmseg',
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None,
+                 precision: str = 'float32') -> None:
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
         segmentor = dict(segmentor)
         if segmentor.get('data_preprocessor') is None and data_preprocessor is not None:
             segmentor['data_preprocessor'] = data_preprocessor
         onnx_segmentor = OnnxSegmentor(onnx_file,
-                                       Config(dict(model=segmentor, default_scope=default_scope)))
+                                       Config(dict(model=segmentor, default_scope=default_scope)),
+                                       precision)
         super().__init__(data_preprocessor=onnx_segmentor.data_preprocessor)
         self.onnx_file = onnx_file
         self.onnx_segmentor = onnx_segmentor
@@ -60,7 +63,7 @@ class OnnxSegmentorModel(BaseModel):
         return self.onnx_segmentor.predict(inputs, data_samples)
 
 
-def onnx_test_config(cfg: Config, onnx_file: str) -> Config:
+def onnx_test_config(cfg: Config, onnx_file: str, precision: str = 'float32') -> Config:
     """``cfg`` (prepared as for ``tools/test.py``) with its model replaced by
     :class:`OnnxSegmentorModel` on ``onnx_file`` and no checkpoint to load."""
     cfg.model = dict(
@@ -68,7 +71,8 @@ def onnx_test_config(cfg: Config, onnx_file: str) -> Config:
         type='OnnxSegmentorModel',
         onnx_file=osp.abspath(onnx_file),
         segmentor=cfg.model,
-        default_scope=cfg.get('default_scope', 'mmseg'))
+        default_scope=cfg.get('default_scope', 'mmseg'),
+        precision=precision)
     cfg.load_from = None
     cfg.resume = False
     return cfg
@@ -77,7 +81,8 @@ def onnx_test_config(cfg: Config, onnx_file: str) -> Config:
 def evaluate_onnx(config: str,
                   onnx_file: str,
                   work_dir: Optional[str] = None,
-                  cfg_options: Optional[dict] = None) -> Dict[str, float]:
+                  cfg_options: Optional[dict] = None,
+                  precision: str = 'float32') -> Dict[str, float]:
     """Run the config's test dataloader and test evaluator on the graph.
 
     Args:
@@ -87,6 +92,9 @@ def evaluate_onnx(config: str,
         work_dir: where the runner writes its log (default as ``tools/test.py``:
             ``./work_dirs/<config name>``).
         cfg_options: overrides merged into the config (``--cfg-options``).
+        precision: 'float32' (the graph as exported) or 'fp16'
+            (:mod:`mmseg_cbsa.deployment.precision`; resolve ``'auto'`` with
+            :func:`~mmseg_cbsa.deployment.precision.onnx_precision` first).
 
     Returns:
         the evaluator's metrics (``aAcc``, ``mIoU``, ``mAcc`` for ``IoUMetric``;
@@ -94,7 +102,7 @@ def evaluate_onnx(config: str,
     """
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
-    cfg = onnx_test_config(prepare_config(config, cfg_options, work_dir), onnx_file)
+    cfg = onnx_test_config(prepare_config(config, cfg_options, work_dir), onnx_file, precision)
     return UniqueLogRunner.from_cfg(cfg).test()
 
 

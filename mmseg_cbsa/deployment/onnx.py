@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..apis import build_model, image_pipeline
 from ..registry import MODELS, build_in_scope
 from ..utils.outputs import PARTIAL_PREFIX, check_new_file
+from .precision import ORT_PRECISIONS, float16_graph
 
 #: the exported graph's input and output names
 INPUT_NAME = 'img'
@@ -182,7 +183,10 @@ class VerifyResult(NamedTuple):
 ORT_OPTIMIZATIONS = ('disable', 'basic', 'extended', 'all')
 
 
-def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int] = None):
+def ort_session(onnx_file: str,
+                optimization: str = 'all',
+                threads: Optional[int] = None,
+                precision: str = 'float32'):
     """An onnxruntime CPU ``InferenceSession`` for ``onnx_file``.
 
     Args:
@@ -192,6 +196,9 @@ def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int
             changes to the constant folding and redundant-node removal of
             'basic').
         threads: intra-op threads (onnxruntime's default if None).
+        precision: one of :data:`~mmseg_cbsa.deployment.precision.ORT_PRECISIONS`
+            ('fp16': the graph converted to float16 first,
+            :func:`~mmseg_cbsa.deployment.precision.float16_graph`).
     """
     import onnxruntime as ort
     if optimization not in ORT_OPTIMIZATIONS:
@@ -206,10 +213,16 @@ def ort_session(onnx_file: str, optimization: str = 'all', threads: Optional[int
             all='ORT_ENABLE_ALL')[optimization])
     if threads:
         opts.intra_op_num_threads = threads
+    if precision == 'fp16':
+        # one warning per Resize it cannot constant-fold in float16: not the user's to act on
+        opts.log_severity_level = 3
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
+    if precision not in ORT_PRECISIONS:
+        raise ValueError(f"precision must be one of {ORT_PRECISIONS}, got '{precision}'")
     try:
-        return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
+        graph = float16_graph(onnx_file) if precision == 'fp16' else onnx_file
+        return ort.InferenceSession(graph, opts, providers=['CPUExecutionProvider'])
     except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
         raise OnnxMismatchError(f'{onnx_file}: onnxruntime cannot load it as an ONNX graph '
                                 f'({type(e).__name__}: {e})') from e
@@ -413,19 +426,24 @@ class OnnxSegmentor:
     Args:
         onnx_file: the exported graph (a fixed-size graph serves only its size).
         config: the config it was exported from.
+        precision: what the graph runs in (:mod:`.precision`: 'float32', the
+            graph as exported, or 'fp16').
 
     Raises:
         OnnxMismatchError: the graph's input channels or class count are not
             the config's (:func:`check_graph`).
     """
 
-    def __init__(self, onnx_file: str, config: Union[str, Config]) -> None:
+    def __init__(self,
+                 onnx_file: str,
+                 config: Union[str, Config],
+                 precision: str = 'float32') -> None:
         from mmengine.registry import init_default_scope
         from mmseg.models.segmentors import EncoderDecoder
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         self.cfg = cfg
-        self.session = ort_session(onnx_file)
+        self.session = ort_session(onnx_file, precision=precision)
         check_graph(self.session, onnx_file, cfg,
                     f'the config {config}' if isinstance(config, str) else 'the config')
         head = cfg.model.decode_head

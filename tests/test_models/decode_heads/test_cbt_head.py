@@ -24,6 +24,8 @@ def test_shapes_and_gradients(hw):
     feat = torch.randn(2, 32, *hw, requires_grad=True)
     logits = head([feat])
     assert logits.shape == (2, 5, *hw)
+    # the standard layout mmseg's resize to the image size is fast on, not channels-last
+    assert logits.is_contiguous()
     logits.square().sum().backward()
     assert feat.grad.abs().sum() > 0
     for name, p in head.named_parameters():

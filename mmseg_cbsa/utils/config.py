@@ -13,14 +13,20 @@ from .checkpoint import CheckpointError, missing_checkpoint
 from .images import UnreadableImage
 
 
-def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """The flags every runner tool shares: ``--cfg-options``, ``--launcher``
-    and the ``--local_rank`` that old launchers pass."""
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options key=value ...``, merged into the config as mmseg's tools
+    merge it (``args.cfg_options``: a dict, or None)."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override config settings, key=value pairs, e.g. train_cfg.max_iters=100')
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """The flags every runner tool shares: ``--cfg-options``, ``--launcher``
+    and the ``--local_rank`` that old launchers pass."""
+    add_cfg_options(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -51,11 +51,9 @@ import argparse
 import math
 from typing import Optional, Sequence
 
-from mmengine.config import DictAction
-
 from mmseg_cbsa.analysis.applicability import NotApplicable
 from mmseg_cbsa.analysis.model_coding_rate import measure_coding_rate
-from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
+from mmseg_cbsa.utils.config import add_cfg_options, check_model_args, exit_on_input_error
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -68,11 +66,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-images', type=int, help='use at most this many images (sorted order)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value pairs')
+    add_cfg_options(p)
     p.add_argument(
         '--per-subspace',
         action='store_true',

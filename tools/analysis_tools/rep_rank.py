@@ -29,11 +29,9 @@ import argparse
 import math
 from typing import Optional, Sequence
 
-from mmengine.config import DictAction
-
 from mmseg_cbsa.analysis.applicability import NotApplicable
 from mmseg_cbsa.analysis.rep_rank import measure_rep_rank
-from mmseg_cbsa.utils.config import check_model_args, exit_on_input_error
+from mmseg_cbsa.utils.config import add_cfg_options, check_model_args, exit_on_input_error
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -53,11 +51,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--max-images', type=int, help='use at most this many images (sorted order)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
-    p.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value pairs')
+    add_cfg_options(p)
     args = p.parse_args(argv)
     check_model_args(p, args)
     if args.rtol is not None and not (math.isfinite(args.rtol) and 0 < args.rtol < 1):

@@ -18,9 +18,8 @@ mmseg_cbsa.deployment.export_onnx; docs/deployment.md#onnx-export.
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from mmseg_cbsa.deployment import OnnxExportError, export_onnx, export_summary
+from mmseg_cbsa.utils.config import add_cfg_options
 
 
 def main() -> None:
@@ -48,12 +47,7 @@ def main() -> None:
         help='compare onnxruntime with PyTorch and print the differences')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--opset', type=int, default=None, help='ONNX opset version')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        default=None,
-        help='override config settings, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args()
     if len(args.paths) > 2:
         parser.error('expected CONFIG [CHECKPOINT] OUT.onnx')

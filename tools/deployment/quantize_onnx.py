@@ -21,11 +21,10 @@ docs/deployment.md#int8-onnx-models.
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from mmseg_cbsa.deployment import (QUANT_MODES, OnnxMismatchError, OnnxQuantizeError,
                                    measure_onnx_agreement, quantize_onnx)
 from mmseg_cbsa.deployment.quantize import CALIBRATION_IMAGES
+from mmseg_cbsa.utils.config import add_cfg_options
 from mmseg_cbsa.utils.images import UnreadableImage
 
 
@@ -59,12 +58,7 @@ def main() -> None:
         help='print the argmax agreement with MODEL.onnx on these images / folders '
         '(none given: the whole test set)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        default=None,
-        help='override config settings, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args()
     if args.calib_images < 1:
         parser.error(f'--calib-images must be >= 1, got {args.calib_images}')

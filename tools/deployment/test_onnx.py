@@ -18,10 +18,9 @@ mmseg_cbsa.deployment.evaluate_onnx; docs/deployment.md#evaluating-an-exported-m
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from mmseg_cbsa.deployment import (OnnxMismatchError, OnnxPrecisionError, evaluate_onnx,
                                    onnx_precision)
+from mmseg_cbsa.utils.config import add_cfg_options
 from mmseg_cbsa.utils.precision import add_precision_arg
 
 
@@ -31,12 +30,7 @@ def main() -> None:
     parser.add_argument('onnx', help='the exported .onnx file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation log')
     add_precision_arg(parser, default='float32')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        default=None,
-        help='override config settings, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args()
     try:
         precision, why = onnx_precision(args.precision)

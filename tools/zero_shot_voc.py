@@ -15,6 +15,7 @@ import argparse
 
 from mmseg_cbsa.analysis.zero_shot import evaluate_zero_shot
 from mmseg_cbsa.utils import add_runner_args, parse_runner_args
+from mmseg_cbsa.utils.distributed_exit import exit_finished_run
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,6 +33,7 @@ def main() -> None:
     args = parse_args()
     evaluate_zero_shot(args.config, args.checkpoint, args.share, args.layers, args.work_dir,
                        args.cfg_options, args.launcher)
+    exit_finished_run()  # a distributed run: exit 0 without gloo's teardown abort
 
 
 if __name__ == '__main__':

@@ -47,7 +47,7 @@ from ..apis import load_weights
 from ..engine import build_runner
 from ..engine.hooks import OverlayHook
 from ..models.attentions import BaseAttention
-from ..utils import close_distributed, init_cpu_distributed, prepare_config
+from ..utils import init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_noise_robustness
 from .applicability import NotApplicable
 from .report import markdown_table, write_csv, write_json
@@ -422,7 +422,8 @@ def measure_noise_robustness(configs: Sequence[str],
     Args:
         labels: model names (default: config names; made unique).
         scope, metric: see :func:`resolve_noise_settings`.
-        launcher: mmengine launcher; ``'pytorch'`` without CUDA uses gloo.
+        launcher: mmengine launcher; ``'pytorch'`` without CUDA uses gloo. The process
+            group is left to the caller to end (``exit_finished_run``).
         Others: see :func:`sweep_model`.
 
     Returns:
@@ -468,5 +469,4 @@ def measure_noise_robustness(configs: Sequence[str],
         print(f'\n{metric} under noise on the attention projections (scope {scope}, {mode}):')
         print(format_noise_table(models, metric))
         print(f'wrote perturbation.json, perturbation.csv and perturbation.png to {out_dir}')
-    close_distributed()
     return models

@@ -14,7 +14,7 @@ from typing import Dict, Mapping, Optional, Sequence
 from ..apis import pretrained_backbone
 from ..engine import build_runner
 from ..evaluation.metrics.zero_shot_metric import TARGETS, ZeroShotCLSMetric
-from ..utils import close_distributed, init_cpu_distributed, prepare_config
+from ..utils import init_cpu_distributed, prepare_config
 from ..visualization.plots import plot_zero_shot_layers
 from .report import markdown_table, write_json
 
@@ -60,7 +60,10 @@ def evaluate_zero_shot(config: str,
         work_dir: default ``./work_dirs/<config name>``; receives
             ``zero_shot.json`` (the returned dict) and ``zero_shot_layers.png``
             (Jaccard index per layer, one line per target).
-        cfg_options, launcher: as for ``tools/test.py``.
+        cfg_options, launcher: as for ``tools/test.py``. Under a launcher the
+            process group is left to the caller to end
+            (:func:`~mmseg_cbsa.utils.distributed_exit.exit_finished_run`);
+            rank 0 writes the files and prints.
 
     Returns:
         ``config``, ``checkpoint``, ``share``, ``per_layer``
@@ -75,11 +78,10 @@ def evaluate_zero_shot(config: str,
         cfg.model.layers = layers
     init_cpu_distributed(launcher)
     runner = build_runner(cfg)
-    metrics = runner.test()
-    close_distributed()
+    metrics = runner.test()  # the same on every rank: mmengine gathers the results
+    del runner
 
     scores = per_layer(metrics)
-    os.makedirs(cfg.work_dir, exist_ok=True)
     result = dict(
         config=config,
         checkpoint=checkpoint,
@@ -87,6 +89,10 @@ def evaluate_zero_shot(config: str,
         per_layer=scores,
         best={t: max(scores[t].values())
               for t in TARGETS})
+    from mmengine.dist import is_main_process
+    if not is_main_process():
+        return result
+    os.makedirs(cfg.work_dir, exist_ok=True)
     write_json(osp.join(cfg.work_dir, 'zero_shot.json'), result)
 
     ids = sorted(scores['foreground'])

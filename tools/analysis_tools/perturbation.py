@@ -48,6 +48,7 @@ import os.path as osp
 from mmseg_cbsa.analysis.perturbation import (NOISE_MODES, measure_noise_robustness,
                                               resolve_noise_settings)
 from mmseg_cbsa.utils import add_runner_args, parse_runner_args
+from mmseg_cbsa.utils.distributed_exit import exit_finished_run
 
 
 def parse_args() -> argparse.Namespace:
@@ -113,6 +114,7 @@ def main() -> None:
     measure_noise_robustness(args.configs, args.checkpoints, args.out_dir, args.labels, args.noise,
                              args.scope, args.mode, args.repeats, args.seed, args.metric,
                              args.cfg_options, args.launcher)
+    exit_finished_run()  # a distributed run: exit 0 without gloo's teardown abort
 
 
 if __name__ == '__main__':

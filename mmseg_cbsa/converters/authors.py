@@ -13,7 +13,7 @@ dropped silently.
 import glob
 import os.path as osp
 import re
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Set, Tuple
 
 from torch import Tensor
 
@@ -110,12 +110,18 @@ def _configs_root() -> Optional[str]:
     return None
 
 
-def shipped_config(pattern: str, state: Dict[str, Tensor], num_classes: int) -> Optional[str]:
+def shipped_config(pattern: str,
+                   state: Dict[str, Tensor],
+                   num_classes: int,
+                   accepts: Optional[Callable[[Any], bool]] = None) -> Optional[str]:
     """The first shipped config (``configs/{pattern}``, sorted: ADE20K
     before Cityscapes and Pascal Context) whose model takes ``state``
     strictly, as ``tools/test.py`` loads it; None if none does.
 
-    Only the configs of ``num_classes`` classes are built."""
+    Only the configs of ``num_classes`` classes (the segmentor's
+    ``decode_head``, a classifier's ``head``) that ``accepts(cfg)`` (all
+    without it) are built: settings the weights do not tell apart, such as an
+    attention's options, are checked there."""
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
@@ -123,7 +129,8 @@ def shipped_config(pattern: str, state: Dict[str, Tensor], num_classes: int) -> 
     root = _configs_root()
     for path in sorted(glob.glob(osp.join(root, pattern))) if root else []:
         cfg = Config.fromfile(path)
-        if cfg.model.get('decode_head', {}).get('num_classes') != num_classes:
+        head = cfg.model.get('decode_head') or cfg.model.get('head') or {}
+        if head.get('num_classes') != num_classes or (accepts is not None and not accepts(cfg)):
             continue
         with DefaultScope.overwrite_default_scope(SCOPE):
             model = build_model(cfg, seed=None, init_weights=False).model
@@ -132,9 +139,15 @@ def shipped_config(pattern: str, state: Dict[str, Tensor], num_classes: int) -> 
     return None
 
 
-def convert_segmentation(state: Dict[str, Tensor],
-                         src: str = '<checkpoint>',
-                         grid: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Tensor], dict]:
+def convert_segmentation(
+        state: Dict[str, Tensor],
+        src: str = '<checkpoint>',
+        grid: Optional[Sequence[int]] = None,
+        *,
+        encoder: Optional[dict] = None,
+        decoders: Optional[Sequence[str]] = None,
+        config_folder: Optional[str] = None,
+        accepts: Optional[Callable[[Any], bool]] = None) -> Tuple[Dict[str, Tensor], dict]:
     """Segmenter-style ``encoder.*`` / ``decoder.*`` -> ``backbone.*`` / ``decode_head.*``.
 
     The encoder is checked as a timm ViT, the decoder's layers against each
@@ -144,6 +157,15 @@ def convert_segmentation(state: Dict[str, Tensor],
 
     Args:
         grid: the (h, w) patch grid of a non-square position embedding.
+        encoder: settings merged into the encoder config read off the file,
+            for what its tensors do not tell (e.g. another attention with
+            MHSA's parameters: :mod:`.mita`).
+        decoders: the decoder kinds (keys of :data:`DECODERS`) this source
+            may hold; default all.
+        config_folder: the shipped configs looked at are
+            ``configs/{config_folder}_vit-{size}16_*.py``; default the
+            decoder's folder.
+        accepts: passed to :func:`shipped_config`.
 
     Returns:
         The converted state dict and ``dict(backbone=..., decode_head=...,
@@ -166,7 +188,10 @@ def convert_segmentation(state: Dict[str, Tensor],
             f'decoder is none of {list(DECODERS)}; its keys start with '
             f'{sorted({k.split(".")[0] for k in dec})}'
         ])
+    if decoders is not None and kind not in decoders:
+        refuse(src, [f'decoder is a {kind} decoder; this source holds one of {list(decoders)}'])
     _, mapper, read_head, folder = DECODERS[kind]
+    folder = config_folder or folder
     head, left = mapper(dec)
     refuse_unmatched(src, f'a {kind} decoder', ['decoder.' + k for k in left])
     head_cfg = read_head(src, dec)
@@ -174,7 +199,7 @@ def convert_segmentation(state: Dict[str, Tensor],
     num_classes = require(src, dec, 'cls_emb', 3, 'decoder.').shape[1]
     head_cfg.update(in_channels=d, num_classes=num_classes)
     # the authors' encoder is Segmenter's ViT
-    bb_cfg.update(norm_eps=1e-5, interpolate_mode='bilinear')
+    bb_cfg.update(norm_eps=1e-5, interpolate_mode='bilinear', **(encoder or {}))
     out = {f'backbone.{k}': v for k, v in backbone.items()}
     out.update({f'decode_head.{k}': v for k, v in head.items()})
     segmentor = build_inferred(src,
@@ -188,7 +213,7 @@ def convert_segmentation(state: Dict[str, Tensor],
         backbone=bb_cfg,
         decode_head=head_cfg,
         decoder=kind,
-        config=shipped_config(pattern, out, num_classes) if size else None,
+        config=shipped_config(pattern, out, num_classes, accepts) if size else None,
         config_pattern=f'configs/{pattern}')
 
 

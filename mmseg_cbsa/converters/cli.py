@@ -6,8 +6,9 @@ refused conversion ends in one ``error: ...`` line naming the file and what
 was expected (exit status 1, no traceback) and writes nothing.
 """
 import argparse
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
+import torch
 from torch import Tensor
 
 from ..utils.checkpoint import extract_state_dict, load_checkpoint_file, save_checkpoint_file
@@ -37,9 +38,19 @@ def converter_parser(doc: str, src_help: str = 'checkpoint to convert') -> argpa
     return parser
 
 
-def convert_file(args: argparse.Namespace, name: str,
-                 convert: Callable[[Dict[str, Tensor]], Tuple[Dict[str, Tensor], Any]]) -> Any:
+def convert_file(
+    args: argparse.Namespace,
+    name: str,
+    convert: Callable[[Dict[str, Tensor]], Tuple[Dict[str, Tensor], Any]],
+    safe_types: Sequence[Any] = ()
+) -> Any:
     """Read ``args.src``, ``convert`` its state dict, save ``args.dst``.
+
+    Args:
+        safe_types: globals the source's training script pickles beside its
+            tensors (e.g. DeiT's ``argparse.Namespace`` of options), allowed
+            for this read on top of the project's allow-list; the read stays
+            weights-only, everything else is still refused.
 
     Returns:
         what ``convert`` returned beside the state dict (the tool reports it).
@@ -51,7 +62,9 @@ def convert_file(args: argparse.Namespace, name: str,
     """
     try:
         try:
-            state = extract_state_dict(load_checkpoint_file(args.src), args.src)
+            with torch.serialization.safe_globals(list(safe_types)):
+                ckpt = load_checkpoint_file(args.src)
+            state = extract_state_dict(ckpt, args.src)
         except (KeyError, TypeError) as e:  # no state dict in the file: the message names it
             raise ConversionError(e.args[0] if e.args else str(e)) from e
         converted, info = convert(state)

@@ -48,6 +48,7 @@ from typing import List, Optional
 from mmseg_cbsa.apps.demos import (DEMO_ERRORS, add_block_options, demo_parser, demo_precision,
                                    draw_attention_maps)
 from mmseg_cbsa.utils.config import exit_on_input_error
+from mmseg_cbsa.utils.console import known_warnings_ignored
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -75,4 +76,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with known_warnings_ignored():  # third-party notices (mmseg_cbsa/utils/console.py)
+        main()

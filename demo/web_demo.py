@@ -27,6 +27,8 @@ page is mmseg_cbsa.apps.web_demo.WebDemo; ``python -m
 mmseg_cbsa.apps.web_demo`` takes the same arguments.
 """
 from mmseg_cbsa.apps.web_demo import main
+from mmseg_cbsa.utils.console import known_warnings_ignored
 
 if __name__ == '__main__':
-    main()
+    with known_warnings_ignored():  # third-party notices (mmseg_cbsa/utils/console.py)
+        main()

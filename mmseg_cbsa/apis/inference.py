@@ -6,8 +6,10 @@ mmseg's own functions read with mmengine's bare ``torch.load`` and load
 non-strictly; the project leaves them as they are and offers these for its
 tools, demos and users who want the guarantees. Everything else (building,
 ``dataset_meta`` from the checkpoint, the inferencer's pipeline and
-visualisation) is mmseg's.
+visualisation) is mmseg's, except the class names of a checkpoint that has
+none: the config's dataset's, not Cityscapes'.
 """
+import warnings
 from typing import Any, Optional, Union
 
 from mmengine.config import Config
@@ -15,6 +17,7 @@ from mmseg.apis import MMSegInferencer
 from mmseg.apis import init_model as mmseg_init_model
 from torch import nn
 
+from ..datasets.metainfo import dataset_meta
 from ..registry import MODELS, SCOPE
 from ..utils.checkpoint_fit import load_checkpoint_to_model
 from ..utils.checkpoint_sources import read_checkpoint
@@ -40,15 +43,36 @@ def init_model(config: Union[str, Config],
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint, 'cpu')
         load_checkpoint_to_model(model, ckpt, str(checkpoint))
-        _set_dataset_meta(model, ckpt)
+        _set_dataset_meta(model, ckpt, model.cfg)
     return model.to(device).eval()
 
 
-def _set_dataset_meta(model: nn.Module, checkpoint: Any) -> None:
-    # mmseg's inferencer reads classes and palette from the checkpoint's
-    # meta (or falls back by class count); its tensors are already loaded
-    # and fit, so loading them again there changes nothing
-    MMSegInferencer._load_weights_to_model(None, model, checkpoint, None)
+#: what mmseg's inferencer warns when it falls back to Cityscapes' names
+_CITYSCAPES_FALLBACK = (r'(dataset_meta or class names are not saved'
+                        r'|weights is None, use cityscapes)')
+
+
+def _set_dataset_meta(model: nn.Module, checkpoint: Any, cfg: Optional[Config] = None) -> None:
+    """``model.dataset_meta`` (classes and palette) as mmseg's inferencer sets
+    it from the checkpoint's meta, except where the checkpoint names no
+    classes (a converted or bare checkpoint, random weights): then those of
+    the config's test dataset, where mmseg would take Cityscapes' 19 names
+    whatever the model's class count."""
+    meta = checkpoint.get('meta') or {} if isinstance(checkpoint, dict) else {}
+    named = 'dataset_meta' in meta or 'CLASSES' in meta
+    with warnings.catch_warnings():
+        if not named and cfg is not None:
+            warnings.filterwarnings('ignore', message=_CITYSCAPES_FALLBACK)
+        # mmseg's own reading of the meta; the tensors are already loaded
+        # and fit, so loading them again there changes nothing
+        MMSegInferencer._load_weights_to_model(None, model, checkpoint, None)
+    if named or cfg is None:
+        return
+    try:
+        model.dataset_meta = dataset_meta(cfg)
+    except KeyError as e:
+        warnings.warn(f'the checkpoint names no classes and {e.args[0]}: Cityscapes\' '
+                      'class names and colours are used')
 
 
 class SegInferencer(MMSegInferencer):
@@ -100,7 +124,7 @@ class SegInferencer(MMSegInferencer):
         if weights is not None:
             checkpoint = read_checkpoint(weights, 'cpu')
             load_checkpoint_to_model(model, checkpoint, str(weights))
-        self._load_weights_to_model(model, checkpoint, cfg)
+        _set_dataset_meta(model, checkpoint, cfg)
         return model.to(device).eval()
 
 

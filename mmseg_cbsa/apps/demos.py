@@ -43,10 +43,11 @@ from ..analysis.applicability import NotApplicable
 from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
 from ..analysis.zero_shot import config_share
 from ..apis import SegInferencer, build_model, image_pipeline, init_model
+from ..datasets.metainfo import config_dataset, dataset_meta
 from ..deployment import OnnxSegmentor, onnx_precision
 from ..evaluation import mass_share_mask
 from ..models.backbones import has_cls_attention, no_cls_attention
-from ..registry import DATASETS, MODELS, SCOPE, TRANSFORMS, build_in_scope
+from ..registry import MODELS, SCOPE, TRANSFORMS, build_in_scope
 from ..utils import collect_images
 from ..utils.images import UnreadableImage, read_image
 from ..utils.outputs import OutputExistsError, check_output_dir
@@ -257,40 +258,6 @@ def _each_image(images: Sequence[str], process: Callable[[str, str], None], stem
         print(f'error: {reason} (skipped)', file=sys.stderr, flush=True)
     if failures:
         raise ImageFailures(failures, len(images), report.written)
-
-
-def config_dataset(cfg: Config, loader: str = 'test_dataloader') -> Tuple[dict, Optional[type]]:
-    """``cfg.<loader>.dataset`` and the class it names, looked up in the
-    config's scope (ours, mmseg's, or mmpretrain's for the classifiers:
-    ``ImageNet``, ``CIFAR10``...) without building the dataset (no data
-    needed); ``({}, None)`` where the config has no such dataset, and
-    ``(dataset, None)`` where its type is not registered."""
-    dataset = (cfg.get(loader) or {}).get('dataset') or {}
-    if 'type' not in dataset:
-        return {}, None
-    with DATASETS.switch_scope_and_registry(cfg.get('default_scope', SCOPE)) as registry:
-        return dataset, registry.get(dataset['type'])
-
-
-def dataset_meta(cfg: Config) -> dict:
-    """``classes`` and ``palette`` of a config's test dataset, as the dataset
-    class declares them (its ``METAINFO`` merged with the config's
-    ``metainfo``), without building the dataset (no data needed).
-
-    Raises:
-        KeyError: the config names no test dataset, an unregistered one,
-            or one that declares no classes.
-    """
-    dataset, cls = config_dataset(cfg)
-    if not dataset:
-        raise KeyError('the config has no test_dataloader.dataset.type to take the class '
-                       'names and colours from')
-    if cls is None:
-        raise KeyError(f"test_dataloader.dataset.type '{dataset['type']}' is not registered")
-    meta = cls._load_metainfo(dataset.get('metainfo'))
-    if not meta.get('classes'):
-        raise KeyError(f"{dataset['type']} declares no classes (METAINFO['classes'])")
-    return dict(classes=list(meta['classes']), palette=meta.get('palette'))
 
 
 def synthetic_data_note(cfg: Config) -> Optional[str]:

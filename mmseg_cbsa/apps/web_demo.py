@@ -52,12 +52,13 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..analysis.attention_maps import CBSAExtraction
+from ..datasets.metainfo import config_dataset
 from ..utils.images import UnreadableImage, read_image
 from ..utils.precision import add_precision_arg, announce_precision
 from ..visualization import (append_colour_bar, attention_overlay, draw_segmentation,
                              extraction_tile, label_grid, present_classes, standalone_visualizer)
 from ..visualization.attention import fit_size
-from .demos import attention_model, config_dataset, record_attention
+from .demos import attention_model, record_attention
 
 if TYPE_CHECKING:
     import gradio

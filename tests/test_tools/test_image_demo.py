@@ -144,3 +144,14 @@ def test_onnx_graph_gives_the_pytorch_pictures(tiny_cbt_trained, validation, rep
     run = run_demo(repo_root, monkeypatch, capsys, 'image_demo.py', tiny_cbt_trained['config'],
                    onnx_file, validation['folder'], '--out', tmp_path / 'bf16', '--bf16')
     assert run.code == 1 and 'no bfloat16 kernels' in run.err
+
+
+def test_console_holds_no_third_party_warnings(tiny_cbt_trained, validation, repo_root, tmp_path):
+    # the demo as a user runs it: before, mmengine's pkg_resources notice (x4), mmseg's
+    # build_loss and avg_non_ignore notices came before the demo's own lines
+    from tests.cli import run_python
+    res = run_python(repo_root, 'demo/image_demo.py', tiny_cbt_trained['config'],
+                     tiny_cbt_trained['checkpoint'], validation['folder'], '--out',
+                     tmp_path / 'out')
+    assert not re.search(r'\w*Warning: ', res.stdout + res.stderr), res.stderr[-3000:]
+    assert 'precision:' in res.stderr and len(os.listdir(tmp_path / 'out')) == 2

@@ -24,6 +24,17 @@ def _seed():
 
 
 @pytest.fixture(autouse=True)
+def _default_scope():
+    """Each test starts in the project's default scope, whatever an earlier
+    test left in force (a tool run in-process sets its config's scope with
+    mmengine's init_default_scope, for the rest of the process), and leaves
+    the scopes as it found them."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg_cbsa'):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _launcher_env():
     """Undo what a tool run in-process exports for launchers
     (``parse_runner_args`` sets LOCAL_RANK, as mmseg's train.py does): a

@@ -164,14 +164,14 @@ def test_normal_grids_keep_the_configured_grid():
 
 
 def _backbone(kind, t):
-    from mmseg_cbsa.registry import MODELS
+    from mmseg_cbsa.registry import MODELS, build_in_scope
     attn = dict(type=t, rep_grid=4)
     cfg = dict(type=kind, arch=(16, 2, 2), img_size=32, patch_size=8)
     if kind == 'CRATECBT':
         cfg['attn_cfg'] = [attn] * 2
     else:
         cfg['attn_cfg'] = attn
-    return MODELS.build(cfg).eval()
+    return build_in_scope(MODELS, cfg).eval()
 
 
 # (8, 400) px at patch 8 is a 1x50 patch grid; (24, 200) a 3x25 one
@@ -190,7 +190,7 @@ def test_every_cbsa_encoder_takes_elongated_images(kind, t, shape):
 @pytest.mark.parametrize('hw', [(1, 60), (60, 1), (2, 30)])
 @pytest.mark.parametrize('head', ['CBTHead', 'CBTHead-agent', 'DEPICTHead-cbsa'])
 def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
-    from mmseg_cbsa.registry import MODELS
+    from mmseg_cbsa.registry import MODELS, build_in_scope
     cfg = dict(in_channels=16, num_layers=1, num_heads=2, head_dims=8, num_classes=3)
     if head == 'CBTHead':
         cfg.update(type='CBTHead', attn_cfg=dict(type='CBSA', rep_grid=4))
@@ -198,7 +198,7 @@ def test_every_cbsa_head_takes_elongated_feature_maps(head, hw):
         cfg.update(type='CBTHead', attn_cfg=dict(type='AgentAttention', rep_grid=4))
     else:
         cfg.update(type='DEPICTHead', attn_cfg=dict(type='CBSA', rep_grid=4))
-    model = MODELS.build(cfg).eval()
+    model = build_in_scope(MODELS, cfg).eval()
     with torch.no_grad():
         logits = model([torch.randn(1, 16, *hw)])
     assert logits.shape == (1, 3, *hw) and torch.isfinite(logits).all()

@@ -5,7 +5,7 @@ import torch
 
 import mmseg_cbsa  # noqa: F401
 from mmseg_cbsa.models.attentions import ATTENTION_TYPES
-from mmseg_cbsa.registry import MODELS
+from mmseg_cbsa.registry import MODELS, build_in_scope
 
 BACKBONES = ('ViT', 'CRATE', 'CBT', 'ToST', 'CRATECBT')
 
@@ -19,7 +19,8 @@ def _attn(t):
 def test_backbone_builds_and_trains_with_each_member(backbone, t):
     arch = (16, 2, 2)
     attn = [_attn(t)] * 2 if backbone == 'CRATECBT' else _attn(t)
-    model = MODELS.build(dict(type=backbone, arch=arch, img_size=32, patch_size=8, attn_cfg=attn))
+    model = build_in_scope(MODELS,
+                           dict(type=backbone, arch=arch, img_size=32, patch_size=8, attn_cfg=attn))
     layers = [block.attn for block in model.blocks]
     assert [type(a).__name__ for a in layers] == [t, t]
     assert all(a.num_heads == 2 and a.embed_dims == 16 for a in layers)  # host filled
@@ -31,7 +32,8 @@ def test_backbone_builds_and_trains_with_each_member(backbone, t):
 
 
 def test_host_num_heads_yields_to_the_config():
-    model = MODELS.build(
+    model = build_in_scope(
+        MODELS,
         dict(
             type='ViT',
             arch=(16, 1, 2),

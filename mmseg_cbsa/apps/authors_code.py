@@ -66,3 +66,22 @@ class AuthorsEncoder(nn.Module):
 
     def forward(self, img: Tensor) -> Tensor:
         return self.net.forward_features(img)
+
+
+class AuthorsTrainingEncoder(nn.Module):
+    """One of the authors' classifiers as it trains, without its head.
+
+    Their ``forward_features`` (:class:`AuthorsEncoder`'s forward) runs under
+    ``torch.no_grad``, so a training step goes through their training
+    ``forward`` instead, with ``mlp_head`` replaced by an identity: patch
+    embedding, [CLS] token, position embedding (laid out at the input size),
+    their transformer, then their pooling of one (B, d) feature per image.
+    """
+
+    def __init__(self, encoder: AuthorsEncoder) -> None:
+        super().__init__()
+        self.net = encoder.net
+        self.net.mlp_head = nn.Identity()
+
+    def forward(self, img: Tensor) -> Tensor:
+        return self.net(img)

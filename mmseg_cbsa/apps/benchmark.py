@@ -16,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper, build_optim_wrapper
 from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -30,7 +32,7 @@ from ..deployment.onnx import export_module, ort_session
 from ..registry import MODELS, build_in_scope
 from ..utils.hardware import synchronize
 from ..utils.precision import autocast
-from .authors_code import AuthorsDecoder, AuthorsEncoder, authors_folder
+from .authors_code import AuthorsDecoder, AuthorsEncoder, AuthorsTrainingEncoder, authors_folder
 
 
 class TensorMemoryTracker(TorchDispatchMode):
@@ -114,7 +116,9 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
     Kinds: ``config`` (``part`` 'model', 'head' or 'backbone'), ``layer`` (an
     attention type with its kwargs), ``authors`` (the authors' CBT decoder)
     and ``authors_encoder`` (one of the authors' classifiers without its
-    head, ``model`` a constructor of their ``models.py``); both need ``root``,
+    head, ``model`` a constructor of their ``models.py``; with ``mode``
+    'train', their training forward: :class:`AuthorsTrainingEncoder`);
+    both need ``root``,
     a checkout of their repository
     (:func:`~mmseg_cbsa.apps.authors_code.authors_folder`); ``onnx`` (an
     exported ``file`` run by onnxruntime on (batch, 3, size, size) inputs).
@@ -155,6 +159,8 @@ def build_case(case: Dict) -> Tuple[nn.Module, Tuple[torch.Tensor, ...], int]:
         return _OnnxFile(case['file']), (torch.randn(batch, 3, size, size), ), side**2
     if case['kind'] == 'authors_encoder':
         model = AuthorsEncoder(authors_folder(case['root'], 'classification'), case['model'], size)
+        if case.get('mode') == 'train':
+            model = AuthorsTrainingEncoder(model)
         return model, (torch.randn(batch, 3, size, size), ), side**2
     raise ValueError(f"unknown case kind '{case['kind']}'")
 
@@ -200,19 +206,115 @@ def backend_call(module: nn.Module,
     raise ValueError(f"unknown backend '{backend}', expected one of {BACKENDS}")
 
 
+#: the optimiser of a training step where no config gives one (attention
+#: layers, the authors' encoders): AdamW, as most of our configs train with
+DEFAULT_OPTIM_WRAPPER = dict(
+    type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05))
+
+
+def build_train_optimizer(case: Dict, module: nn.Module) -> OptimWrapper:
+    """The optimiser wrapper of a training case, over ``module``'s parameters only.
+
+    A ``config`` case gets its config's own ``optim_wrapper`` (optimiser
+    type, hyper-parameters, gradient clipping, ``paramwise_cfg``), built by
+    mmengine's :func:`~mmengine.optim.build_optim_wrapper` as the Runner
+    builds it, on the timed part under the name it has in the whole model
+    (``backbone.*``, ``decode_head.*``, or the segmentor's own names), so that
+    ``paramwise_cfg`` keys match as in training; the parts not timed have no
+    parameters in it. Any other case gets :data:`DEFAULT_OPTIM_WRAPPER`
+    (AdamW).
+
+    Args:
+        case: as for :func:`build_case`.
+        module: the module :func:`build_case` returned for ``case``.
+    """
+    if case['kind'] != 'config':
+        return build_optim_wrapper(module, DEFAULT_OPTIM_WRAPPER)
+    part = case.get('part', 'head')
+    if part == 'model':
+        root = module.model  # the segmentor inside _SegmentorCall
+    elif part == 'head':
+        root = nn.ModuleDict({'decode_head': module.head})
+    else:
+        root = nn.ModuleDict({'backbone': module})
+    # build_model set the config's default scope: its registries (e.g.
+    # mmpretrain's optimisers for the classifiers) resolve the type
+    return build_optim_wrapper(root, Config.fromfile(case['config']).optim_wrapper)
+
+
+#: the fixed directions of :func:`training_loss`, one per output shape and device
+_LOSS_DIRECTIONS: Dict[Tuple, torch.Tensor] = {}
+
+
+def training_loss(out: Any) -> torch.Tensor:
+    """A stand-in loss, ``sum_t mean(t * R_t)`` over every output ``t`` that
+    needs a gradient (a tensor, or each of the stages an encoder returns), in
+    float32, with ``R_t`` a fixed standard-normal tensor of ``t``'s shape
+    (drawn once per shape, seed 0).
+
+    Its gradient ``R_t / numel(t)`` reaches every parameter the outputs
+    depend on; the plain mean's would vanish behind a final LayerNorm (the
+    mean of a normalised vector is its bias's), leaving the optimiser
+    nothing but weight decay to apply.
+    """
+    loss = 0
+    for t in tree_leaves(out):
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            key = (tuple(t.shape), str(t.device))
+            if key not in _LOSS_DIRECTIONS:
+                gen = torch.Generator().manual_seed(0)
+                _LOSS_DIRECTIONS[key] = torch.randn(t.shape, generator=gen).to(t.device)
+            loss = loss + (t.float() * _LOSS_DIRECTIONS[key]).mean()
+    return loss
+
+
+def training_step(optim_wrapper: OptimWrapper,
+                  run: Callable[[], Any],
+                  device: str = 'cpu',
+                  precision: str = 'float32') -> None:
+    """One training step as mmengine's training loop takes it: ``run()`` (the
+    forward pass, under autocast for 'bf16' / 'fp16'), then the wrapper's
+    ``update_params`` on :func:`training_loss`: backward, gradient clipping
+    where configured, the optimiser's step, and the gradients zeroed."""
+    with autocast(device, precision):
+        out = run()
+    optim_wrapper.update_params(training_loss(out))
+
+
+def optimizer_state_bytes(optim_wrapper: OptimWrapper) -> int:
+    """Bytes of the optimiser's state tensors (AdamW: two moments and a step
+    count per parameter; SGD with momentum: one buffer; Lion: one)."""
+    return sum(t.untyped_storage().nbytes() for state in optim_wrapper.optimizer.state.values()
+               for t in state.values() if isinstance(t, torch.Tensor))
+
+
 def _rss_mb() -> float:
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def measure(case: Dict) -> Dict:
-    """Run one case in this process: peak memory of the first call, then the
-    median of ``repeats`` timed calls after ``warmup`` untimed ones.
+    """Run one case in this process: peak memory of one call, then the median
+    of ``repeats`` timed calls after ``warmup`` untimed ones.
+
+    A call is an inference forward pass (``case['mode']`` 'infer', under
+    ``torch.no_grad``) or a training step ('train'): forward, backward of
+    :func:`training_loss`, the optimiser's step and the gradients zeroed, all
+    through the optimiser wrapper's ``update_params`` as mmengine's training
+    loop calls it (:func:`build_train_optimizer`: the config's optimiser, or
+    AdamW). A training case first runs one untimed step, which creates the
+    optimiser's state (moments, momentum buffers), so that the measured step
+    and the timed ones are the steady state; its peak memory counts that
+    state: the growth over the model and inputs alone (CUDA: allocator peak;
+    CPU: peak resident set, where with ``compile`` the compilation's memory
+    is in it too), and the live tensors of the step plus the state's
+    (``optimizer_state_mb``, also reported alone, with the ``optimizer``'s
+    type).
 
     ``case['precision']`` (default 'float32'): 'bf16' or 'fp16' runs the
-    forward pass under ``torch.autocast`` to that type (weights stay float32;
-    a training step's backward follows the forward's types).
-    ``case['backend']`` (default 'eager'): see :func:`backend_call`."""
+    forward pass under ``torch.autocast`` to that type (weights, gradients and
+    the optimiser's state stay float32; the backward follows the forward's
+    types). ``case['backend']`` (default 'eager'): see :func:`backend_call`."""
     device, mode = case.get('device', 'cpu'), case.get('mode', 'infer')
     precision = case.get('precision', 'float32')
     backend = case.get('backend', 'eager')
@@ -222,42 +324,45 @@ def measure(case: Dict) -> Dict:
     # .to() keeps the strides of the token-major feature views
     inputs = tuple(t.to(device) for t in inputs)
     run = backend_call(module, inputs, backend, mode, precision, device)
+    optim_wrapper = build_train_optimizer(case, module) if mode == 'train' else None
 
     def step() -> None:
-        if mode == 'train':
-            with autocast(device, precision):
-                out = run()
-            out.float().mean().backward()
+        if optim_wrapper is not None:
+            training_step(optim_wrapper, run, device, precision)
         elif backend.startswith('ort'):
             run()
         else:
             with torch.no_grad(), autocast(device, precision):
                 run()
 
-    if backend == 'compile':
+    if backend == 'compile' and optim_wrapper is None:
         step()  # compiles: neither the compile time nor its memory belong to a call
+    # memory grows from here: the optimiser's state created below is counted
+    cuda = device.startswith('cuda')
+    base = torch.cuda.memory_allocated() if cuda else _rss_mb()
+    if optim_wrapper is not None:
+        step()  # creates the optimiser's state (and compiles, for compile)
+    state = optimizer_state_bytes(optim_wrapper) if optim_wrapper is not None else 0
     tracker = TensorMemoryTracker()
-    if device.startswith('cuda'):
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
         with tracker:
             step()
         synchronize(device)
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
-        base = _rss_mb()
         with tracker:
             step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     # onnxruntime's buffers are outside PyTorch: no tensor count
     outside = backend.startswith('ort') or case['kind'] == 'onnx'
-    tensor_mb = float('nan') if outside else tracker.peak / 2**20
+    # the state existed before the tracked step, so the tracker did not see it
+    tensor_mb = float('nan') if outside else (tracker.peak + state) / 2**20
     for _ in range(case.get('warmup', 2)):
         step()
     synchronize(device)
     times = []
     for _ in range(case.get('repeats', 5)):
-        module.zero_grad(set_to_none=True)
         t = time.perf_counter()
         step()
         synchronize(device)
@@ -265,13 +370,16 @@ def measure(case: Dict) -> Dict:
     # an exported file has no PyTorch module to count
     macs = float('nan') if case['kind'] == 'onnx' else count_flops(module.eval(), *inputs)
     latency = statistics.median(times)
-    flops = 2 * macs * (3 if mode == 'train' else 1)  # backward ~ 2x forward
+    # backward ~ 2x forward; the optimiser's elementwise update is not counted
+    flops = 2 * macs * (3 if mode == 'train' else 1)
     return dict(
         tokens=tokens,
         latency_ms=1e3 * latency,
         throughput=inputs[0].shape[0] / latency,
         peak_mem_mb=max(peak, 0.0),
         peak_tensor_mb=tensor_mb,
+        optimizer=type(optim_wrapper.optimizer).__name__ if optim_wrapper is not None else '',
+        optimizer_state_mb=state / 2**20 if optim_wrapper is not None else float('nan'),
         gflops=flops / 1e9,
         achieved_gflops_per_s=flops / latency / 1e9)
 

@@ -29,8 +29,9 @@ MIN_TIMED_FOR_EXPONENTS = 10
 #: rate of the row's precision and the machine (:data:`~mmseg_cbsa.utils.hardware.CSV_FIELDS`)
 CSV_COLUMNS = [
     'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency_ms', 'throughput',
-    'peak_mem_mb', 'peak_tensor_mb', 'gflops', 'achieved_gflops_per_s', 'pct_matmul', 'rounds',
-    'status', 'device', 'threads', 'matmul_gflops_per_s', *CSV_FIELDS
+    'peak_mem_mb', 'peak_tensor_mb', 'optimizer', 'optimizer_state_mb', 'gflops',
+    'achieved_gflops_per_s', 'pct_matmul', 'rounds', 'status', 'device', 'threads',
+    'matmul_gflops_per_s', *CSV_FIELDS
 ]
 
 
@@ -171,7 +172,10 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
             NaN as null) and ``latency.png`` (latency against tokens, log-log).
         sizes: square image sizes in px (tokens = ceil(size / patch size)^2,
             the model's patch size, 16 for layer cases).
-        modes: 'infer' and/or 'train' (forward + backward).
+        modes: 'infer' and/or 'train' (a training step: forward, backward and
+            the optimiser's step, the config's optimiser or AdamW, whose state
+            the peak memory includes:
+            :func:`~mmseg_cbsa.apps.benchmark.measure`).
         batch, repeats, warmup, device: see :func:`~mmseg_cbsa.apps.benchmark.measure`.
         isolate: run each case in a fresh interpreter
             (:func:`~mmseg_cbsa.apps.benchmark.run_isolated`).
@@ -263,15 +267,17 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
                     rounds=len(results),
                     status=(f'out of memory (limit {memory_limit_gb} GB)'
                             if bad[0].get('out_of_memory') else f"failed: {bad[0]['failed']}"),
+                    optimizer='',
                     **{
                         k: nan
                         for k in ('latency_ms', 'throughput', 'peak_mem_mb', 'peak_tensor_mb',
-                                  'gflops', 'pct_matmul', 'achieved_gflops_per_s')
+                                  'optimizer_state_mb', 'gflops', 'pct_matmul',
+                                  'achieved_gflops_per_s')
                     }))
             continue
         res = dict(results[0], status='ok')
         res['latency_ms'] = statistics.median(r['latency_ms'] for r in results)
-        for key in ('peak_mem_mb', 'peak_tensor_mb'):
+        for key in ('peak_mem_mb', 'peak_tensor_mb', 'optimizer_state_mb'):
             res[key] = max(r[key] for r in results)
         res['throughput'] = batch * 1e3 / res['latency_ms']
         res['achieved_gflops_per_s'] = res['gflops'] / res['latency_ms'] * 1e3
@@ -290,13 +296,15 @@ def run_benchmark(cases: Sequence[Tuple[str, Dict]],
 
     header = [
         'case', 'mode', 'backend', 'precision', 'size', 'tokens', 'latency ms', 'img/s', 'peak MB',
-        'tensors MB', 'GFLOP', 'GFLOP/s', '% matmul', 'status'
+        'tensors MB', 'optimizer (state MB)', 'GFLOP', 'GFLOP/s', '% matmul', 'status'
     ]
     table = [[
         r['case'], r['mode'], r['backend'], r['precision'], r['size'], r['tokens'],
         f"{r['latency_ms']:.1f}", f"{r['throughput']:.2f}", f"{r['peak_mem_mb']:.1f}",
-        f"{r['peak_tensor_mb']:.1f}", f"{r['gflops']:.2f}", f"{r['achieved_gflops_per_s']:.1f}",
-        f"{r['pct_matmul']:.0f}", r['status']
+        f"{r['peak_tensor_mb']:.1f}",
+        f"{r['optimizer']} ({r['optimizer_state_mb']:.1f})" if r['optimizer'] else '-',
+        f"{r['gflops']:.2f}", f"{r['achieved_gflops_per_s']:.1f}", f"{r['pct_matmul']:.0f}",
+        r['status']
     ] for r in rows]
     print()
     print('\n'.join(report.lines()))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,13 @@ def test_benchmark_writes_table_csv_and_plot(tmp_path):
     by = {(r['case'], r['mode'], r['size']): float(r['gflops']) for r in rows}
     assert by[('CBSA layer', 'train',
                '128')] == pytest.approx(3 * by[('CBSA layer', 'infer', '128')])
+    # a layer has no config: its training step steps AdamW, whose state is reported
+    for r in rows:
+        if r['mode'] == 'train':
+            assert r['optimizer'] == 'AdamW' and float(r['optimizer_state_mb']) > 0
+        else:
+            assert r['optimizer'] == ''
+    assert 'AdamW (' in res.stdout
     assert (tmp_path / 'latency.png').stat().st_size > 0
 
 
@@ -106,12 +114,18 @@ class _Encoder(nn.Module):
         super().__init__()
         self.proj = nn.Conv2d(3, 8, 16, 16)
         self.pos_embedding = nn.Parameter(torch.zeros(1, 197, 8))
+        self.mlp_head = nn.Linear(8, 2)
 
     def forward_features(self, img):
         x = self.proj(img).flatten(2).transpose(1, 2)
         # the benchmark lays the embedding out at the input size
         assert self.pos_embedding.shape[1] == x.shape[1] + 1
         return x + self.pos_embedding[:, 1:]
+
+    def forward(self, img):
+        # training: the benchmark replaces the head by an identity
+        assert isinstance(self.mlp_head, nn.Identity)
+        return self.mlp_head(self.forward_features(img).mean(1))
 
 
 def Ours_small():
@@ -134,7 +148,7 @@ def test_backbones_alone_with_the_authors_classifiers(tmp_path):
         'tests/data/configs/cls_tiny.py', '--part', 'backbone', '--authors-root',
         str(root), '--authors-encoders', 'CBT-S', 'CRATE-S', '--sizes', '32', '64', '--batch', '2',
         '--no-isolation', '--repeats', '1', '--warmup', '0', '--out-dir',
-        str(out), '--baseline', 'cls_tiny [encoder]'
+        str(out), '--baseline', 'cls_tiny [encoder]', '--modes', 'infer', 'train'
     ],
                          cwd=REPO,
                          capture_output=True,
@@ -146,7 +160,13 @@ def test_backbones_alone_with_the_authors_classifiers(tmp_path):
             } == {'cls_tiny [encoder]', "authors' CBT-S [encoder]", "authors' CRATE-S [encoder]"}
     for r in rows:
         assert int(r['tokens']) == (int(r['size']) // 16)**2 and float(r['gflops']) > 0
+        if r['mode'] == 'train':
+            # ours: the classifier config's Lion; theirs (no config): AdamW
+            assert r['optimizer'] == ('Lion' if r['case'] == 'cls_tiny [encoder]' else 'AdamW')
+            assert float(r['peak_tensor_mb']) >= float(r['optimizer_state_mb']) > 0
+    assert len(rows) == 3 * 2 * 2
     assert "authors' CBT-S [encoder] [infer] 64px:" in res.stdout
+    assert "authors' CBT-S [encoder] [train] 64px:" in res.stdout
 
 
 def test_authors_root_must_be_their_checkout(tmp_path):
@@ -232,3 +252,60 @@ def test_an_exported_model_beside_its_config(tmp_path):
     for r in onnx_rows:
         assert r['status'] == 'ok' and float(r['latency_ms']) > 0
     assert len(rows) == 2 * 2 + 2
+
+
+def _config_case(config, part, **kw):
+    return dict(kind='config', config=config, part=part, size=32, batch=2, **kw)
+
+
+@pytest.mark.parametrize('config,part,prefix',
+                         [('tests/data/configs/tiny_cbt.py', 'model', ''),
+                          ('tests/data/configs/tiny_cbt.py', 'head', 'decode_head.'),
+                          ('tests/data/configs/cls_tiny.py', 'backbone', 'backbone.')])
+def test_training_step_steps_the_configs_optimiser(config, part, prefix):
+    """A training step updates the timed part's parameters with the optimiser its
+    config trains with (the quickstart's AdamW, the classifiers' Lion), and only
+    those: the rest of the model is not in the optimiser."""
+    from mmengine.config import Config
+
+    from mmseg_cbsa.apis import build_model
+    from mmseg_cbsa.apps.benchmark import build_case, build_train_optimizer, training_step
+
+    case = _config_case(config, part)
+    torch.manual_seed(0)
+    module, inputs, _ = build_case(case)
+    module.train()
+    optim_wrapper = build_train_optimizer(case, module)
+    assert type(
+        optim_wrapper.optimizer).__name__ == Config.fromfile(config).optim_wrapper.optimizer.type
+    stepped = [p for g in optim_wrapper.optimizer.param_groups for p in g['params']]
+    assert {id(p) for p in stepped} == {id(p) for p in module.parameters()}
+    # the config's parameter names reach mmengine (paramwise_cfg keys match as in training)
+    whole = dict(build_model(config, seed=None, init_weights=False).model.named_parameters())
+    own = getattr(module, 'model', None) or getattr(module, 'head', None) or module
+    assert {prefix + n for n, _ in own.named_parameters()} <= set(whole)
+
+    before = [p.detach().clone() for p in stepped]
+    training_step(optim_wrapper, lambda: module(*inputs))
+    changed = [not torch.equal(b, p) for b, p in zip(before, stepped)]
+    assert all(changed), f'{sum(changed)} of {len(stepped)} updated'
+    # gradients zeroed for the next step; the optimiser's state exists
+    assert all(p.grad is None for p in stepped)
+    assert optim_wrapper.optimizer.state
+
+
+def test_training_measurement_reports_the_optimisers_memory():
+    """``measure`` in training mode: the config's optimiser, its state's bytes
+    (AdamW: two float32 moments per weight) and a peak that includes them."""
+    from mmseg_cbsa.apps.benchmark import build_case, measure
+
+    case = _config_case(
+        'tests/data/configs/tiny_cbt.py', 'model', mode='train', repeats=1, warmup=0)
+    res = measure(case)
+    module, _, _ = build_case(case)
+    weights = sum(p.numel() * 4 for p in module.parameters())
+    assert res['optimizer'] == 'AdamW'
+    assert res['optimizer_state_mb'] * 2**20 >= 2 * weights
+    # activations, gradients and the state: more than the state alone
+    assert res['peak_tensor_mb'] > res['optimizer_state_mb'] + weights / 2**20
+    assert res['peak_mem_mb'] >= 0 and res['latency_ms'] > 0

@@ -5,15 +5,21 @@
                   configs/segmenter/segmenter_vit-s16_8xb1-160k_ade20k-512x512.py \
         --part head --layers CBSA MSSA --sizes 512 1024 2048 --modes infer train
 
-For every case, image size and mode (inference, or a training step:
-forward + backward): median latency over ``--repeats`` runs after
-``--warmup``, throughput, peak memory of one call (CUDA: allocator peak; CPU:
-growth of the resident set) and the peak of the live tensors it creates
-(activations and saved tensors, whatever the allocator keeps), the FLOP rate
+For every case, image size and mode (inference, or a training step of
+``--batch`` images: forward, backward and the optimiser's step, with the
+case's config's own ``optim_wrapper`` built by mmengine over the timed part's
+parameters, AdamW for ``--layers`` and the authors' models; one untimed step
+first creates the optimiser's state): median latency over ``--repeats`` runs
+after ``--warmup``, throughput, peak memory of one call (CUDA: allocator
+peak; CPU: growth of the resident set; a training step's includes the
+optimiser's state) and the peak of the live tensors it creates (activations
+and saved tensors, whatever the allocator keeps; in training, gradients and
+the optimiser's state too, which is also reported alone), the FLOP rate
 achieved (mmengine's count, 2 FLOPs per multiply-add, backward taken as twice
-the forward) as a share of a matrix-multiply rate measured in the same run,
-and the scaling exponent of latency over tokens (least squares over all
-sizes, and between the last two). Every case runs in its own subprocess.
+the forward, the optimiser's update not counted) as a share of a
+matrix-multiply rate measured in the same run, and the scaling exponent of
+latency over tokens (least squares over all sizes, and between the last
+two). Every case runs in its own subprocess.
 ``--rounds R`` visits all cases R times in turn and reports medians over the
 rounds, which is what makes ratios meaningful on a shared, noisy machine.
 ``--precisions float32 bf16`` runs every case in both (bf16: the forward
@@ -32,7 +38,7 @@ is printed above the table and written into both files.
 PyTorch, ``torch.compile``, and the case exported to ONNX in onnxruntime with
 its basic or all of its graph optimisations (float32 inference only).
 ``--part backbone`` times the encoder alone (classifier configs give the
-paper's Table 7: e.g. ``--sizes 224 512 --batch 8``).
+paper's Table 7: e.g. ``--sizes 224 512 --batch 8 --modes train infer``).
 ``--onnx MODEL.onnx`` times an exported model in onnxruntime.
 ``--baseline CASE`` prints every case's speed-up over that case.
 ``--memory-limit-gb G`` caps each case's address space and reports a case
@@ -97,7 +103,13 @@ def parse_args() -> argparse.Namespace:
         default=list(AUTHORS_ENCODERS),
         help="the authors' classifiers timed with --part backbone")
     p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024, 2048])
-    p.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer'])
+    p.add_argument(
+        '--modes',
+        nargs='+',
+        choices=['infer', 'train'],
+        default=['infer'],
+        help="inference, and/or a training step (forward, backward, the config's "
+        'optimiser step; AdamW without a config)')
     p.add_argument(
         '--precisions',
         nargs='+',

@@ -1,5 +1,6 @@
 """The benchmark tool end to end on a tiny layer (no timing assertions)."""
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -309,3 +310,33 @@ def test_training_measurement_reports_the_optimisers_memory():
     # activations, gradients and the state: more than the state alone
     assert res['peak_tensor_mb'] > res['optimizer_state_mb'] + weights / 2**20
     assert res['peak_mem_mb'] >= 0 and res['latency_ms'] > 0
+
+
+@pytest.mark.parametrize(
+    'error',
+    [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory")])
+def test_a_flop_count_out_of_memory_keeps_the_timing(monkeypatch, capsys, error):
+    # the FLOP trace holds every intermediate of the model (several times the
+    # forward's memory): MiTA's ViT-S at 2048 px lost its timing to it
+    from mmseg_cbsa.apps import benchmark
+
+    def trace_out_of_memory(*args):
+        raise error
+
+    monkeypatch.setattr(benchmark, 'count_flops', trace_out_of_memory)
+    case = _config_case('tests/data/configs/tiny_cbt.py', 'model', repeats=1, warmup=0)
+    res = benchmark.measure(case)
+    assert res['latency_ms'] > 0 and math.isnan(res['gflops'])
+    assert 'FLOPs not counted' in capsys.readouterr().err
+
+
+def test_other_errors_of_the_flop_count_are_raised(monkeypatch):
+    from mmseg_cbsa.apps import benchmark
+
+    def broken(*args):
+        raise RuntimeError('shape mismatch')
+
+    monkeypatch.setattr(benchmark, 'count_flops', broken)
+    case = _config_case('tests/data/configs/tiny_cbt.py', 'model', repeats=1, warmup=0)
+    with pytest.raises(RuntimeError, match='shape mismatch'):
+        benchmark.measure(case)

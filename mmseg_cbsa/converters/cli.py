@@ -88,3 +88,23 @@ def run_converter(doc: str, name: str, convert: Converter, report: Callable[[dic
     args = converter_parser(doc).parse_args()
     info = convert_file(args, name, lambda state: convert(state, args.src, grid=args.grid))
     report(info, args.dst)
+
+
+def print_conversion(info: dict, dst: str, unmatched: str) -> None:
+    """What a converted model goes with: the shipped config that loads
+    ``dst`` (where none does: ``none of <pattern> loads it <unmatched>``, the
+    reason and what to use instead), its backbone, its decode head (a
+    segmentor) or classifier head, and for a segmentor with a config the
+    command that evaluates it."""
+    if info['config']:
+        print(f'config: {info["config"]}')
+    else:
+        print(f'config: none of {info["config_pattern"]} loads it {unmatched}')
+    print(f'backbone: {info["backbone"]}')
+    if 'decode_head' in info:
+        print(f'decode_head: {info["decode_head"]}')
+    else:
+        print(f'head: LinearClsHead(num_classes={info["num_classes"]}, '
+              f'in_channels={info["backbone"]["arch"][0]})')
+    if info['config'] and 'decode_head' in info:
+        print(f'evaluate: python tools/test.py {info["config"]} {dst}')

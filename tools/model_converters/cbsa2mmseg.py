@@ -12,20 +12,13 @@ if one does. A file with a tensor or layer missing, or of the wrong shape,
 is refused by key and nothing is written.
 """
 from mmseg_cbsa.converters.authors import convert_segmentation
-from mmseg_cbsa.converters.cli import run_converter
+from mmseg_cbsa.converters.cli import print_conversion, run_converter
 
 
 def report(info: dict, dst: str) -> None:
     print(f'decoder: {info["decoder"]}')
-    if info['config']:
-        print(f'config: {info["config"]}')
-    else:
-        print(f'config: none of {info["config_pattern"]} loads it (another size or class '
-              'count): use the backbone and decode_head below')
-    print(f'backbone: {info["backbone"]}')
-    print(f'decode_head: {info["decode_head"]}')
-    if info['config']:
-        print(f'evaluate: python tools/test.py {info["config"]} {dst}')
+    print_conversion(info, dst,
+                     '(another size or class count): use the backbone and decode_head below')
 
 
 if __name__ == '__main__':

@@ -28,7 +28,7 @@ config that loads the file with these settings, if one does. A file with a
 tensor or layer missing, unknown or of the wrong shape is refused by key and
 nothing is written. Guide: docs/mita.md.
 """
-from mmseg_cbsa.converters.cli import convert_file, converter_parser
+from mmseg_cbsa.converters.cli import convert_file, converter_parser, print_conversion
 from mmseg_cbsa.converters.mita import DEIT_KV_TOPK, DEIT_POOL_SIZE, MITA_SOURCES
 
 
@@ -66,19 +66,9 @@ def main() -> None:
         'mita2mmseg',
         lambda state: source.convert(state, args.src, grid=args.grid, **options),
         safe_types=source.safe_types)
-    if info['config']:
-        print(f'config: {info["config"]}')
-    else:
-        print(f'config: none of {info["config_pattern"]} loads it with these settings (another '
-              'size, class count or MiTA setting): use the settings below')
-    print(f'backbone: {info["backbone"]}')
-    if 'decode_head' in info:
-        print(f'decode_head: {info["decode_head"]}')
-    else:
-        print(f'head: LinearClsHead(num_classes={info["num_classes"]}, '
-              f'in_channels={info["backbone"]["arch"][0]})')
-    if info['config'] and 'decode_head' in info:
-        print(f'evaluate: python tools/test.py {info["config"]} {args.dst}')
+    print_conversion(
+        info, args.dst, 'with these settings (another size, class count or MiTA setting): '
+        'use the settings below')
 
 
 if __name__ == '__main__':

@@ -44,7 +44,7 @@ from ..analysis.attention_maps import AttentionRecorder, CBSAExtraction
 from ..analysis.zero_shot import config_share
 from ..apis import SegInferencer, build_model, image_pipeline, init_model
 from ..datasets.metainfo import config_dataset, dataset_meta
-from ..deployment import OnnxSegmentor, onnx_precision
+from ..deployment import OnnxSegmentor, announce_onnx_precision, onnx_precision
 from ..evaluation import mass_share_mask
 from ..models.backbones import has_cls_attention, no_cls_attention
 from ..registry import MODELS, SCOPE, TRANSFORMS, build_in_scope
@@ -104,12 +104,10 @@ def demo_precision(args: argparse.Namespace) -> str:
     (:func:`~mmseg_cbsa.utils.precision.resolve_precision`) and said in one
     line on stderr (:func:`~mmseg_cbsa.utils.precision.announce_precision`).
     An exported ``.onnx`` graph runs in onnxruntime's precisions
-    (:func:`~mmseg_cbsa.deployment.onnx_precision`: ``'auto'`` is the graph
+    (:func:`~mmseg_cbsa.deployment.announce_onnx_precision`: ``'auto'`` is the graph
     as exported, ``'fp16'`` converts it, ``'bf16'`` is refused)."""
     if osp.splitext(args.checkpoint)[1].lower() == '.onnx':
-        precision, why = onnx_precision(args.precision)
-        print(f'precision: {why}', file=sys.stderr)
-        return precision
+        return announce_onnx_precision(args.precision)
     return announce_precision(args.precision, args.device)
 
 

@@ -211,6 +211,8 @@ def ort_session(onnx_file: str,
             basic='ORT_ENABLE_BASIC',
             extended='ORT_ENABLE_EXTENDED',
             all='ORT_ENABLE_ALL')[optimization])
+    if precision not in ORT_PRECISIONS:
+        raise ValueError(f"precision must be one of {ORT_PRECISIONS}, got '{precision}'")
     if threads:
         opts.intra_op_num_threads = threads
     if precision == 'fp16':
@@ -218,8 +220,6 @@ def ort_session(onnx_file: str,
         opts.log_severity_level = 3
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
-    if precision not in ORT_PRECISIONS:
-        raise ValueError(f"precision must be one of {ORT_PRECISIONS}, got '{precision}'")
     try:
         graph = float16_graph(onnx_file) if precision == 'fp16' else onnx_file
         return ort.InferenceSession(graph, opts, providers=['CPUExecutionProvider'])

@@ -16,6 +16,7 @@ means here:
   quantization, a different file made once (``quantize_onnx.py``).
 """
 import logging
+import sys
 from typing import TYPE_CHECKING, Optional, Tuple
 
 from ..utils.precision import precision_name
@@ -66,6 +67,16 @@ def onnx_precision(requested: str, report: Optional['HardwareReport'] = None) ->
     return name, why
 
 
+def announce_onnx_precision(requested: str) -> str:
+    """:func:`onnx_precision` once, for a tool or demo, with its reason said
+    in one line on stderr (``precision: float32 (auto): ...``), as
+    :func:`~mmseg_cbsa.utils.precision.announce_precision` says it for a
+    PyTorch model."""
+    precision, why = onnx_precision(requested)
+    print(f'precision: {why}', file=sys.stderr)
+    return precision
+
+
 def float16_graph(onnx_file: str) -> bytes:
     """``onnx_file`` with its float32 weights and operators in float16 and
     its input and output kept float32 (onnxruntime's converter), serialized
@@ -85,4 +96,7 @@ def float16_graph(onnx_file: str) -> bytes:
         logger.setLevel(level)
 
 
-__all__ = ['ORT_PRECISIONS', 'OnnxPrecisionError', 'float16_graph', 'onnx_precision']
+__all__ = [
+    'ORT_PRECISIONS', 'OnnxPrecisionError', 'announce_onnx_precision', 'float16_graph',
+    'onnx_precision'
+]

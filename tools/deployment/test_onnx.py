@@ -18,8 +18,8 @@ mmseg_cbsa.deployment.evaluate_onnx; docs/deployment.md#evaluating-an-exported-m
 import argparse
 import sys
 
-from mmseg_cbsa.deployment import (OnnxMismatchError, OnnxPrecisionError, evaluate_onnx,
-                                   onnx_precision)
+from mmseg_cbsa.deployment import (OnnxMismatchError, OnnxPrecisionError, announce_onnx_precision,
+                                   evaluate_onnx)
 from mmseg_cbsa.utils.config import add_cfg_options
 from mmseg_cbsa.utils.precision import add_precision_arg
 
@@ -33,14 +33,12 @@ def main() -> None:
     add_cfg_options(parser)
     args = parser.parse_args()
     try:
-        precision, why = onnx_precision(args.precision)
-        print(f'precision: {why}', file=sys.stderr)
         evaluate_onnx(
             args.config,
             args.onnx,
             work_dir=args.work_dir,
             cfg_options=args.cfg_options,
-            precision=precision)
+            precision=announce_onnx_precision(args.precision))
     except (FileNotFoundError, OnnxMismatchError, OnnxPrecisionError) as err:
         sys.exit(f'test_onnx: {err}')
 

@@ -9,7 +9,6 @@ checkpoints, runs sharing a log, and ranks racing to generate the dataset.
 import errno
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ from mmseg_cbsa.datasets.mini_ade import ensure_mini_ade20k
 from mmseg_cbsa.utils.checkpoint import load_checkpoint_file
 from mmseg_cbsa.utils.work_dir import (WorkDirError, WorkDirLock, check_new_run, previous_run_files,
                                        resolve_resume)
-from tests.cli import data_root_options, run_python
+from tests.cli import data_root_options, free_port, run_python
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
 TINY = dict(num_train=8, num_val=2, size=32, seed=0)  # tiny_cbt's generator
@@ -342,9 +341,7 @@ def test_first_distributed_run_on_a_fresh_data_root(repo_root, tmp_path):
     """Before: 3 failures out of 3 (both ranks generated the dataset). 1000
     training images make generation take long enough (seconds) for the ranks
     to race, as the quickstart's 400 images of 128x128 do."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = str(s.getsockname()[1])
+    port = free_port()
     data, work = tmp_path / 'data' / 'mini_ade20k', tmp_path / 'work'
     cmd = [
         'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',

@@ -10,13 +10,12 @@
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.cli import data_root_options
+from tests.cli import data_root_options, free_port, launcher_env
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
 # What a user needs before the first iteration: the log file's path, mmengine's
@@ -24,9 +23,6 @@ CONFIG = 'tests/data/configs/tiny_cbt.py'
 # relative paths: under half of a 24-line terminal. Before: 372 lines here.
 MAX_PREAMBLE_LINES = 12
 PYTHON_WARNING = re.compile(r'\b\w*Warning: ')
-# what torchrun sets for its workers; the teardown test tells them apart by LOCAL_RANK
-LAUNCHER_VARIABLES = ('LOCAL_RANK', 'RANK', 'WORLD_SIZE', 'LOCAL_WORLD_SIZE', 'GROUP_RANK',
-                      'MASTER_ADDR', 'MASTER_PORT', 'TORCHELASTIC_RUN_ID')
 
 
 @pytest.mark.slow
@@ -51,20 +47,12 @@ def test_console_before_the_first_iteration(repo_root, tmp_path):
         assert kept in logged
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
-
-
-def _dist_train(repo_root, tmp_path, *options, extra_env=None):
+def _dist_train(repo_root, tmp_path, *options, aborting_teardown=None):
     cmd = [
         'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
         str(tmp_path / 'work'), '--cfg-options', *data_root_options(tmp_path / 'data'), *options
     ]
-    # as from a shell: no launcher variables inherited from the test process
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
-    env = {**env, 'PORT': _free_port(), **(extra_env or {})}
+    env = {**launcher_env(aborting_teardown), 'PORT': free_port()}
     return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, env=env)
 
 
@@ -73,14 +61,7 @@ def test_finished_two_process_run_exits_0_whatever_the_teardown(repo_root, tmp_p
     # each training process's interpreter teardown aborts it (atexit), standing in
     # for a gloo thread that touches Python at exit ('terminate called without an
     # active exception', signal 6): before, torchrun reported the finished run FAILED
-    hook = tmp_path / 'site'
-    hook.mkdir()
-    (hook / 'sitecustomize.py').write_text(
-        'import atexit, os\n'
-        "if 'LOCAL_RANK' in os.environ:  # torchrun's workers, not the launcher\n"
-        '    atexit.register(os.abort)\n')
-    path = os.pathsep.join(p for p in (str(hook), os.environ.get('PYTHONPATH')) if p)
-    res = _dist_train(repo_root, tmp_path, extra_env={'PYTHONPATH': path})
+    res = _dist_train(repo_root, tmp_path, aborting_teardown=str(tmp_path / 'site'))
     output = res.stdout + res.stderr
     assert res.returncode == 0, output[-3000:]
     assert 'terminate called' not in output and 'FAILED' not in output

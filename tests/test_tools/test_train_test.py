@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmseg_cbsa.utils.checkpoint import load_checkpoint_file
-from tests.cli import data_root_options, run_python
+from tests.cli import data_root_options, free_port, run_python
 
 CONFIG = 'tests/data/configs/tiny_cbt.py'
 
@@ -112,10 +112,7 @@ print('APIS-OK')
 @pytest.mark.slow
 def test_distributed_launch_on_two_processes(trained, repo_root, tmp_path):
     """dist_train.sh / dist_test.sh through torchrun (gloo without CUDA)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = str(s.getsockname()[1])
+    port = free_port()
     env = {**os.environ, 'PORT': port}
     opts = ['--cfg-options', *data_root_options(trained['data'])]
     for cmd in (['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',

@@ -1,7 +1,6 @@
 """tools/zero_shot_voc.py end to end on a miniature VOC layout the test makes."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import torch
 
 from mmseg_cbsa.models import CBT
 from mmseg_cbsa.utils.checkpoint import save_checkpoint_file
+from tests.cli import free_port, launcher_env
 
 pytestmark = pytest.mark.slow
 
@@ -92,27 +92,16 @@ def test_two_processes_write_once_and_exit_0_whatever_the_teardown(tmp_path):
     root = tmp_path / 'VOC2012'
     make_mini_voc(str(root), n=4)
     ckpt = _classifier_checkpoint(tmp_path)
-    hook = tmp_path / 'site'
-    hook.mkdir()
-    (hook / 'sitecustomize.py').write_text('import atexit, os\n'
-                                           "if 'LOCAL_RANK' in os.environ:\n"
-                                           '    atexit.register(os.abort)\n')
-    launcher_vars = ('LOCAL_RANK', 'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
-    env = {k: v for k, v in os.environ.items() if k not in launcher_vars}
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (str(hook), env.get('PYTHONPATH')) if p)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = str(s.getsockname()[1])
     res = subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port',
-        port, 'tools/zero_shot_voc.py', 'tests/data/configs/zero_shot_tiny.py',
+        free_port(), 'tools/zero_shot_voc.py', 'tests/data/configs/zero_shot_tiny.py',
         str(ckpt), '--launcher', 'pytorch', '--work-dir',
         str(tmp_path / 'out'), '--cfg-options', f'test_dataloader.dataset.data_root={root}'
     ],
                          cwd=REPO,
                          capture_output=True,
                          text=True,
-                         env=env)
+                         env=launcher_env(str(tmp_path / 'site')))
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert res.stdout.count('best layer (as Table 5)') == 1, res.stdout
     out = json.loads((tmp_path / 'out' / 'zero_shot.json').read_text())

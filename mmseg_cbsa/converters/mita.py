@@ -142,7 +142,7 @@ def convert_mita_segmenter(state: Dict[str, Tensor],
     encoder = dict(
         legacy_cls_pooling=True,
         attn_cfg=mita_attention(SEGMENTER_POOL_SIZE, SEGMENTER_TOPK, qkv_bias=True))
-    out, info = convert_segmentation(
+    return convert_segmentation(
         state,
         src,
         grid,
@@ -150,7 +150,6 @@ def convert_mita_segmenter(state: Dict[str, Tensor],
         decoders=('cbt', ),
         config_folder='mita/mita-segmenter',
         accepts=_same_attention(encoder))
-    return out, info
 
 
 class MiTASource(NamedTuple):
